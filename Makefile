@@ -1,0 +1,41 @@
+# Every target that runs code installs first when .venv is missing or older than pyproject.toml.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 5000
+ARGS   ?=
+
+.PHONY: install train test test-all lint format ui sweeps bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install blueprint (editable) with dev tools
+
+train: $(STAMP) ## train the default recipe on the bundled digits; extra overrides via ARGS="..."
+	$(PY) -m blueprint.train $(ARGS)
+
+test: $(STAMP) ## the fast suite (everything not marked slow)
+	$(PY) -m pytest -m "not slow"
+
+test-all: $(STAMP) ## every test, slow ones included
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the project's store
+	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT) \
+		--backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlruns
+
+clean: ## remove run outputs and the local MLflow store (asks nothing: be sure)
+	rm -rf experiments/*/ multirun/*/ mlruns mlflow.db

@@ -1,0 +1,17 @@
+"""User-facing errors: each carries one line that names the problem and the fix."""
+
+
+class BlueprintError(Exception):
+    """A problem the user can fix (config, data, store); reported as one line, no traceback."""
+
+
+class ConfigError(BlueprintError):
+    """A config value that cannot work, caught before any training starts."""
+
+
+class DataError(BlueprintError):
+    """Data that is missing, corrupt or disagrees with its config."""
+
+
+class TrainingError(BlueprintError):
+    """Training that went wrong in a way the user can act on, such as a non-finite loss."""

@@ -1,0 +1,1 @@
+"""Models: builders for whole networks, task heads and in-model preprocessing."""

@@ -1,0 +1,31 @@
+"""A VGG-style conv stack: the cats-vs-dogs reference design, sized by config."""
+
+import keras
+
+from blueprint.models.heads import classification_head
+from blueprint.models.preprocessing import image_input
+
+
+def build_cnn(
+    input_shape: list[int],
+    num_classes: int,
+    input_scale: float = 255.0,
+    filters: list[int] = (64, 128, 256),
+    dense_units: list[int] = (128, 64),
+    dropout: float = 0.5,
+    name: str = "cnn",
+) -> keras.Model:
+    """Conv2D(3x3, ReLU, same) + 2x2 max-pool per filter count, Flatten, dense layers, head.
+
+    Pooling pads ('same'), so each stage rounds up and even 8x8 inputs survive three stages.
+    """
+    inputs, x = image_input(input_shape, input_scale)
+    for i, n in enumerate(filters):
+        x = keras.layers.Conv2D(n, 3, padding="same", activation="relu", name=f"conv{i}")(x)
+        x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(dense_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"dense{i}")(x)
+        if dropout > 0 and i < len(dense_units) - 1:
+            x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)
+    return keras.Model(inputs, classification_head(num_classes)(x), name=name)

@@ -1,0 +1,25 @@
+"""A dense network on the flattened image."""
+
+import keras
+
+from blueprint.models.heads import classification_head
+from blueprint.models.preprocessing import image_input
+
+
+def build_mlp(
+    input_shape: list[int],
+    num_classes: int,
+    input_scale: float = 255.0,
+    hidden_units: list[int] = (256, 128),
+    activation: str = "relu",
+    dropout: float = 0.2,
+    name: str = "mlp",
+) -> keras.Model:
+    """Flatten, then Dense(units, activation) + Dropout per entry of `hidden_units`, then the head."""
+    inputs, x = image_input(input_shape, input_scale)
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(hidden_units):
+        x = keras.layers.Dense(units, activation=activation, name=f"dense{i}")(x)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)
+    return keras.Model(inputs, classification_head(num_classes)(x), name=name)

@@ -1,0 +1,31 @@
+"""Where a run came from: git state, command line, Hydra overrides."""
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def provenance_tags(root: Path) -> dict[str, str]:
+    """Tags for git commit and dirty flag (when `root` is a git checkout), command and overrides."""
+    executable, *args = sys.orig_argv  # as typed: "python -m blueprint.train model=mlp"
+    tags = {"command": shlex.join([Path(executable).name, *args])}
+    commit = _git(root, "rev-parse", "HEAD")
+    if commit:
+        tags["git.commit"] = commit
+        tags["git.dirty"] = str(bool(_git(root, "status", "--porcelain", "--untracked-files=no")))
+    if HydraConfig.initialized():
+        tags["hydra.overrides"] = " ".join(HydraConfig.get().overrides.task)
+    return tags

@@ -1,0 +1,75 @@
+"""Train one model from the composed config: `python -m blueprint.train [overrides]`.
+
+Compose (Hydra) -> validate -> data -> model -> fit (tracked in MLflow) -> return the objective.
+TensorFlow is imported only once a run really trains, so `--cfg job` and `--help` stay instant.
+"""
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+import blueprint.resolvers  # noqa: F401  (registers ${project_root:} and ${keras_mode:})
+from blueprint.errors import BlueprintError
+from blueprint.validation import validate
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> float:
+    """Trains, evaluates and tracks one run; returns the best epoch's objective value."""
+    validate(cfg)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    import mlflow
+
+    from blueprint.components import build
+    from blueprint.data.pipeline import to_dataset
+    from blueprint.tracking.epoch_logger import MlflowEpochLogger
+    from blueprint.tracking.outcome import log_model_summary, log_objective, log_run_files
+    from blueprint.tracking.run import tracked_run
+    from blueprint.training.callbacks import build_callbacks
+    from blueprint.training.compile import compile_model
+    from blueprint.training.fit import best_epoch, check_objective_is_produced, fit
+    from blueprint.training.reproducibility import seed_everything
+
+    seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
+    data = build(cfg.data, list(cfg.allowed_targets))
+    model = build(cfg.model, list(cfg.allowed_targets))
+    compile_model(model, cfg)
+    check_objective_is_produced(model, data, cfg.objective.metric)
+    callbacks = [MlflowEpochLogger(), *build_callbacks(cfg)]
+
+    with tracked_run(cfg):
+        history = fit(model, data, cfg.trainer, callbacks)
+        epoch, value = best_epoch(history, cfg.objective)
+        log_objective(cfg.objective.metric, epoch, value)
+        log.info("best %s = %.4f at epoch %d", cfg.objective.metric, value, epoch)
+        test = model.evaluate(to_dataset(data.test, cfg.trainer.batch_size), verbose=0, return_dict=True)
+        mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()})
+        log_model_summary(model, data.val.images[:5], cfg.tracking.log_model)
+        log_run_files(Path(cfg.paths.output_dir))
+    return value
+
+
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+@hydra.main(config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    try:
+        return train(cfg)
+    except BlueprintError as err:
+        if _in_multirun():  # the sweeper records the failed trial and carries on
+            raise
+        log.error("%s", err)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

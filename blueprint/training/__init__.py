@@ -1,0 +1,1 @@
+"""Training: seeding, compiling and fitting a model from config."""

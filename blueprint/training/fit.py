@@ -1,0 +1,42 @@
+"""Fitting a compiled model on the splits and reading the objective from its history."""
+
+import keras
+import numpy as np
+from omegaconf import DictConfig
+
+from blueprint.data.pipeline import to_dataset
+from blueprint.data.splits import ImageSplits
+from blueprint.validation import check_objective_metric
+
+
+def check_objective_is_produced(model: keras.Model, data: ImageSplits, metric: str) -> None:
+    """Evaluates one batch so Keras names its metrics, then checks the objective is among them.
+
+    The evaluation traces the same function validation uses later, so it costs no extra tracing.
+    """
+    probe = to_dataset(data.val, batch_size=8).take(1)
+    names = list(model.evaluate(probe, verbose=0, return_dict=True))
+    check_objective_metric(metric, [*names, *(f"val_{n}" for n in names)])
+
+
+def fit(
+    model: keras.Model,
+    data: ImageSplits,
+    trainer: DictConfig,
+    callbacks: list[keras.callbacks.Callback],
+) -> keras.callbacks.History:
+    return model.fit(
+        to_dataset(data.train, trainer.batch_size, shuffle_seed=trainer.seed),
+        validation_data=to_dataset(data.val, trainer.batch_size),
+        epochs=trainer.epochs,
+        callbacks=callbacks,
+        verbose=trainer.verbose,
+        shuffle=False,  # the training dataset reshuffles itself, seeded
+    )
+
+
+def best_epoch(history: keras.callbacks.History, objective: DictConfig) -> tuple[int, float]:
+    """The index and value of the best epoch for the objective (not the last epoch's)."""
+    values = np.asarray(history.history[objective.metric], dtype="float64")
+    index = int(np.nanargmax(values) if objective.direction == "maximize" else np.nanargmin(values))
+    return index, float(values[index])
