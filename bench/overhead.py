@@ -1,0 +1,55 @@
+"""What blueprint costs over plain Keras: the same training, with and without full tracking.
+
+Trains the default CNN on digits for the same number of epochs through `python -m blueprint.train`
+(Hydra, MLflow params/metrics/artifacts/model, checkpoint and CSV callbacks; early stopping removed
+so both sides train every epoch) and through bench/plain_keras.py, alternating the two, each a fresh
+process timed end to end (imports included). Prints the median wall-time ratio; target <= 1.10.
+
+    python bench/overhead.py [--epochs 80] [--repeats 3]
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    store = Path(tempfile.mkdtemp(prefix="blueprint-bench-"))
+    blueprint_cmd = [
+        sys.executable, "-m", "blueprint.train",
+        f"trainer.epochs={args.epochs}", "trainer.verbose=0", "~callbacks.early_stopping",
+        "experiment_name=bench_overhead", f"hydra.run.dir={store}/runs/${{now:%H-%M-%S_%f}}",
+        f"tracking.uri=sqlite:///{store}/mlflow.db", f"tracking.artifact_location={store}/mlruns",
+    ]  # fmt: skip
+    plain_cmd = [sys.executable, str(ROOT / "bench" / "plain_keras.py"), str(args.epochs)]
+
+    times: dict[str, list[float]] = {"blueprint": [], "plain": []}
+    for i in range(args.repeats):
+        for name, cmd in (("plain", plain_cmd), ("blueprint", blueprint_cmd)):
+            times[name].append(timed(cmd))
+            print(f"repeat {i + 1}: {name:9s} {times[name][-1]:6.1f} s", flush=True)
+
+    plain, tracked = statistics.median(times["plain"]), statistics.median(times["blueprint"])
+    print(f"median plain Keras: {plain:.1f} s, blueprint: {tracked:.1f} s")
+    print(f"overhead ratio (blueprint / plain): {tracked / plain:.3f}  (target <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()

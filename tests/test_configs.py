@@ -1,0 +1,59 @@
+"""Every option of every config group, and every experiment, composes and builds."""
+
+from pathlib import Path
+
+import pytest
+
+from blueprint.components import build
+from blueprint.training.callbacks import build_callbacks
+from blueprint.training.compile import compile_model
+from tests.conftest import CONF_DIR
+
+# Groups whose options configure Hydra itself or a sweep; test_sweeps covers hparams_search.
+NOT_TRAINING_GROUPS = {"hydra", "hparams_search"}
+
+
+def group_options() -> list[tuple[str, str]]:
+    return sorted(
+        (group.name, option.stem)
+        for group in CONF_DIR.iterdir()
+        if group.is_dir() and group.name not in NOT_TRAINING_GROUPS
+        for option in group.glob("*.yaml")
+    )
+
+
+def test_every_group_has_options() -> None:
+    groups = {group for group, _ in group_options()}
+    expected = {"data", "model", "optimizer", "loss", "callbacks", "trainer", "tracking", "paths"}
+    assert expected <= groups
+    assert ("experiment", "baseline") in group_options()
+
+
+@pytest.mark.parametrize(("group", "option"), group_options())
+def test_option_composes_and_builds(compose_cfg, group: str, option: str, tmp_path: Path) -> None:
+    cfg = compose_cfg(f"{group}={option}")
+    allowed = list(cfg.allowed_targets)
+
+    data = build(cfg.data, allowed)
+    model = build(cfg.model, allowed)
+    compile_model(model, cfg)
+    build_callbacks(cfg)
+
+    assert data.image_shape == tuple(cfg.data.image_shape)
+    assert model.output_shape[-1] == (1 if data.num_classes == 2 else data.num_classes)
+    assert len(data.train) + len(data.val) + len(data.test) > 0
+
+
+def test_baseline_experiment_reproduces_the_default_run(compose_cfg) -> None:
+    default, baseline = compose_cfg(), compose_cfg("experiment=baseline")
+    for key in (
+        "data",
+        "model",
+        "optimizer",
+        "loss",
+        "callbacks",
+        "trainer",
+        "metrics",
+        "objective",
+    ):
+        assert default[key] == baseline[key], key

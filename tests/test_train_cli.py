@@ -1,0 +1,119 @@
+"""The real command, end to end: one run trained, tracked in MLflow and written to its directory."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """Trains 2 epochs of the default CNN through the CLI; returns (tmp dir, MLflow run)."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    cmd = [
+        sys.executable, "-m", "blueprint.train",
+        f"hydra.run.dir={tmp}/run",
+        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+        f"tracking.artifact_location={tmp}/mlruns",
+        "trainer.epochs=2", "optimizer.lr=2e-3", "experiment_name=e2e",
+    ]  # fmt: skip
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+    runs = mlflow.search_runs(experiment_names=["e2e"], output_format="list")
+    assert len(runs) == 1
+    return tmp, runs[0]
+
+
+def test_run_directory_holds_config_log_checkpoint_and_csv(finished_run) -> None:
+    tmp, _ = finished_run
+    run_dir = tmp / "run"
+    for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "train.log", "epochs.csv"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "checkpoints" / "best.keras").stat().st_size > 100_000
+    assert len((run_dir / "epochs.csv").read_text().strip().splitlines()) == 1 + 2
+
+
+def test_every_config_leaf_is_a_param(finished_run) -> None:
+    tmp, run = finished_run
+    composed = yaml.safe_load((tmp / "run" / ".hydra" / "config.yaml").read_text())
+    assert composed["optimizer"]["lr"] == 2e-3
+    params = run.data.params
+    assert params["optimizer.lr"] == "0.002"
+    assert params["model.filters"] == "[64, 128, 256]"
+    assert params["trainer.epochs"] == "2"
+    assert params["callbacks.early_stopping.patience"] == "10"
+    assert params["tracking.uri"] == f"sqlite:///{tmp}/mlflow.db"
+    assert int(params["model.param_count"]) > 100_000
+    leaves = set(_leaf_keys(composed))
+    assert leaves <= set(params), sorted(leaves - set(params))
+
+
+def _leaf_keys(node: dict, prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for key, value in node.items():
+        if isinstance(value, dict):
+            keys += _leaf_keys(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def test_metrics_are_logged_once_per_epoch(finished_run) -> None:
+    _, run = finished_run
+    client = MlflowClient()
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+        assert steps == [0, 1], (key, steps)
+    history = [m.value for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
+    assert run.data.metrics["best_val_accuracy"] == pytest.approx(max(history))
+    assert run.data.metrics["best_epoch"] == int(np.argmax(history))
+    assert 0 < run.data.metrics["test_accuracy"] <= 1
+
+
+def test_config_overrides_and_logs_are_artifacts(finished_run) -> None:
+    _, run = finished_run
+    client = MlflowClient()
+    top = {a.path for a in client.list_artifacts(run.info.run_id)}
+    hydra_files = {a.path for a in client.list_artifacts(run.info.run_id, "hydra")}
+    assert {"epochs.csv", "train.log", "hydra"} <= top
+    assert {"hydra/config.yaml", "hydra/overrides.yaml"} <= hydra_files
+    overrides = client.download_artifacts(run.info.run_id, "hydra/overrides.yaml")
+    assert "trainer.epochs=2" in Path(overrides).read_text()
+
+
+def test_run_is_named_and_tagged_with_provenance(finished_run) -> None:
+    _, run = finished_run
+    assert re.fullmatch(r"cnn-lr0\.002-\d{4}-\d{6}-[0-9a-f]{6}", run.info.run_name)
+    assert run.info.run_name.endswith(run.info.run_id[:6])
+    assert run.info.status == "FINISHED"
+    tags = run.data.tags
+    assert "-m blueprint.train" in tags["command"]
+    assert "trainer.epochs=2" in tags["hydra.overrides"]
+    assert re.fullmatch(r"[0-9a-f]{40}", tags["git.commit"])
+    assert tags["git.dirty"] in {"True", "False"}
+
+
+def test_logged_model_loads_and_predicts_raw_pixels(finished_run) -> None:
+    _, run = finished_run
+    models = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id], output_format="list"
+    )
+    assert len(models) == 1 and models[0].source_run_id == run.info.run_id
+    model = mlflow.keras.load_model(models[0].model_uri)
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images[:20, :, :, None].astype("float32")
+    probs = model.predict(images, verbose=0)
+    assert probs.shape == (20, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
+    info = mlflow.models.get_model_info(models[0].model_uri)
+    assert info.signature is not None and info.saved_input_example_info is not None
