@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 5000
+STORE  ?= $(CURDIR)# folder holding mlflow.db and mlruns/
 ARGS   ?=
 
 .PHONY: install train test test-all lint format ui sweeps bench clean
@@ -35,7 +36,7 @@ format: $(STAMP)
 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the project's store
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT) \
-		--backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlruns
+		--backend-store-uri sqlite:///$(STORE)/mlflow.db --default-artifact-root $(STORE)/mlruns
 
 clean: ## remove run outputs and the local MLflow store (asks nothing: be sure)
 	rm -rf experiments/*/ multirun/*/ mlruns mlflow.db

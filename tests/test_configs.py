@@ -3,11 +3,12 @@
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 
 from blueprint.components import build
 from blueprint.training.callbacks import build_callbacks
 from blueprint.training.compile import compile_model
-from tests.conftest import CONF_DIR
+from tests.conftest import CONF_DIR, ROOT
 
 # Groups whose options configure Hydra itself or a sweep; test_sweeps covers hparams_search.
 NOT_TRAINING_GROUPS = {"hydra", "hparams_search"}
@@ -57,3 +58,15 @@ def test_baseline_experiment_reproduces_the_default_run(compose_cfg) -> None:
         "objective",
     ):
         assert default[key] == baseline[key], key
+
+
+def test_store_defaults_to_the_repo_root_and_follows_mlflow_tracking_uri(monkeypatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with initialize_config_dir(str(CONF_DIR)):
+        cfg = compose("train")
+    assert cfg.tracking.uri == f"sqlite:///{ROOT}/mlflow.db"
+    assert cfg.tracking.artifact_location == f"{ROOT}/mlruns"
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    with initialize_config_dir(str(CONF_DIR)):
+        assert compose("train").tracking.uri == "http://127.0.0.1:5999"
