@@ -34,6 +34,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+sweeps: $(STAMP) ## the studies in the sweep store: trials per state, best value and params
+	$(PY) -m blueprint.sweeps $(ARGS)
+
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the project's store
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT) \
 		--backend-store-uri sqlite:///$(STORE)/mlflow.db --default-artifact-root $(STORE)/mlruns

@@ -15,3 +15,7 @@ class DataError(BlueprintError):
 
 class TrainingError(BlueprintError):
     """Training that went wrong in a way the user can act on, such as a non-finite loss."""
+
+
+class TrialPruned(Exception):
+    """A sweep's pruner stopped this trial early on purpose: its run is valid, not failed."""

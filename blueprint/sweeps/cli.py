@@ -1,0 +1,64 @@
+"""`python -m blueprint.sweeps [--storage URL] [--study NAME]`: the studies in an Optuna store.
+
+One line per study: trials per state, best value and best parameters. The status file of the
+old grid CSV, read from the store the sweeps themselves write.
+"""
+
+import argparse
+import logging
+import sys
+
+from blueprint.errors import BlueprintError
+
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+def study_lines(storage_url: str, only: str | None) -> list[str]:
+    """A header and one row per study (all of them, or just `only`)."""
+    import optuna
+
+    from blueprint.sweeps.storage import SweepError, first_line, open_storage
+
+    storage = open_storage(storage_url, create=False)
+    try:
+        names = optuna.get_all_study_names(storage)
+    except Exception as err:  # the file opened, but is not an Optuna store
+        raise SweepError(
+            f"cannot read the Optuna storage {storage_url}: {first_line(err)}"
+        ) from err
+    if only is not None:
+        if only not in names:
+            raise SweepError(f"no study {only!r} in {storage_url}; it holds: {', '.join(names)}")
+        names = [only]
+    rows = [("study", "direction", *(s.lower() for s in STATES), "best", "best params")]
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=storage)
+        trials = study.get_trials(deepcopy=False)
+        counts = [sum(t.state.name == state for t in trials) for state in STATES]
+        complete = counts[0] > 0 and len(study.directions) == 1
+        best = f"{study.best_value:.4g}" if complete else "-"
+        params = " ".join(f"{k}={v}" for k, v in study.best_params.items()) if complete else "-"
+        direction = "/".join(d.name.lower() for d in study.directions)
+        rows.append((name, direction, *map(str, counts), best, params))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from blueprint.sweeps.storage import DEFAULT_STORAGE
+
+    parser = argparse.ArgumentParser(prog="python -m blueprint.sweeps", description=__doc__)
+    parser.add_argument("--storage", default=DEFAULT_STORAGE, help="Optuna storage URL")
+    parser.add_argument("--study", help="show this study only")
+    args = parser.parse_args(argv)
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    try:
+        lines = study_lines(args.storage, args.study)
+    except BlueprintError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(lines) if len(lines) > 1 else f"no studies in {args.storage}")
+    return 0

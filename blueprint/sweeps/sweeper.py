@@ -1,0 +1,321 @@
+"""The sweep loop: Hydra's Optuna sweeper, made resumable, failure-tolerant, prunable and tracked.
+
+Reuses the upstream implementation for parsing the search space and configuring trials; replaces
+its loop, which assumes a fresh study, stops at the first failure and never tells jobs their trial.
+"""
+
+import functools
+import hashlib
+import json
+import logging
+import math
+import os
+import socket
+import sys
+from typing import Any
+
+import optuna
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.types import HydraContext, TaskFunction
+from hydra_plugins.hydra_optuna_sweeper._impl import (
+    OptunaSweeperImpl,
+    create_params_from_overrides,
+)
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+import blueprint.resolvers  # noqa: F401  (the sweeper reads ${paths.root_dir} from the config)
+from blueprint.errors import BlueprintError, TrialPruned
+from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
+from blueprint.sweeps.storage import SweepError, open_storage
+from blueprint.sweeps.tracking import SweepRun
+
+log = logging.getLogger(__name__)
+
+OWNER_ATTR = "blueprint.sweeper"  # trial user attr "host:pid": tells a live sweep from a dead one
+RETRY_ATTR = "blueprint.retry_of"  # on a re-run: the number of the trial a dead sweep left
+ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def study_name_for(experiment: str, space: dict[str, BaseDistribution], fixed: list[str]) -> str:
+    """`<experiment>-<hash>`: the same command resumes its study, a changed space starts anew.
+
+    `fixed` holds the fixed overrides and the direction: a trial's meaning depends on them too.
+    """
+    spec = {
+        "space": {name: distribution_to_json(dist) for name, dist in sorted(space.items())},
+        "fixed": sorted(fixed),
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{experiment}-{digest}"
+
+
+def retried_numbers(study: optuna.Study) -> set[int]:
+    """Trials interrupted by a dead sweep and queued again: they do not count as ended."""
+    return {
+        trial.user_attrs[RETRY_ATTR]
+        for trial in study.get_trials(deepcopy=False)
+        if RETRY_ATTR in trial.user_attrs
+    }
+
+
+def ended_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials that ran to an end (complete, pruned, failed), interrupted ones excluded."""
+    retried = retried_numbers(study)
+    return [
+        trial
+        for trial in study.get_trials(deepcopy=False, states=ENDED)
+        if trial.number not in retried
+    ]
+
+
+def launcher_parallelism(launcher: DictConfig) -> int:
+    """Jobs the launcher runs at once: joblib's n_jobs (-1: every CPU), else one."""
+    n_jobs = launcher.get("n_jobs")
+    if not isinstance(n_jobs, int):
+        return 1
+    return max(1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1) + 1 + n_jobs)
+
+
+def quoted(value: Any) -> str:
+    """A value in Hydra's override grammar: strings single-quoted, so URLs survive."""
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "null" if value is None else str(value)
+
+
+def is_alive(owner: str) -> bool:
+    """Whether the sweep process `host:pid` still runs (one on another host counts as dead)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        pass
+    return True
+
+
+class BlueprintSweeperImpl(OptunaSweeperImpl):
+    """Runs trials until the study holds `n_trials` ended ones; see the config's docstring."""
+
+    def __init__(
+        self,
+        sampler: Any,
+        direction: Any,
+        storage: str,
+        study_name: str | None,
+        n_trials: int,
+        n_jobs: int | None,
+        max_failure_rate: float,
+        custom_search_space: str | None,
+        params: DictConfig | None,
+        *,
+        pruner: str,
+        pruner_kwargs: dict[str, Any],
+        plots: bool,
+    ) -> None:
+        # Batch size and failure rate are settled in setup() and _sweep(), so pass neutral values.
+        super().__init__(
+            sampler, direction, storage, study_name, n_trials, 1, 0.0, custom_search_space, params
+        )
+        self.requested_batch = n_jobs
+        self.max_failure_rate = max_failure_rate
+        self.pruner_name = pruner
+        self.pruner_kwargs = pruner_kwargs
+        self.plots = plots
+        self.threads: int | None = None
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        parallel = launcher_parallelism(config.hydra.launcher)
+        self.n_jobs = self.requested_batch or parallel
+        if parallel > 1:  # each parallel job gets its share of the CPU, not all of it
+            self.threads = max(1, (os.cpu_count() or 1) // parallel)
+
+    def sweep(self, arguments: list[str]) -> None:
+        """Runs the sweep; a BlueprintError ends it with one line and exit status 2."""
+        try:
+            self._sweep(arguments)
+        except BlueprintError as err:
+            log.error("%s", err)
+            sys.exit(2)
+
+    def _sweep(self, arguments: list[str]) -> None:
+        if not 0.0 <= self.max_failure_rate <= 1.0:
+            raise SweepError(
+                f"hydra.sweeper.max_failure_rate={self.max_failure_rate} must be within [0, 1]"
+            )
+        pruner = build_pruner(self.pruner_name, self.pruner_kwargs)
+        directions = self._get_directions()
+        if len(directions) != 1:
+            raise SweepError(f"hydra.sweeper.direction={directions}: the objective is one metric")
+
+        self._process_searchspace_config()
+        space, fixed, fixed_overrides = create_params_from_overrides(
+            [*self._parse_sweeper_params_config(), *arguments]
+        )
+        for name in fixed:
+            space.pop(name, None)
+        n_trials = self.n_trials
+        if isinstance(self.sampler, functools.partial):  # the grid: sized by the space
+            grid = {name: self._to_grid_sampler_choices(dist) for name, dist in space.items()}
+            self.sampler = self.sampler(grid)
+            n_trials = min(n_trials, math.prod(len(values) for values in grid.values()))
+
+        fixed_lines = [*(f"{k}={v}" for k, v in fixed.items()), *fixed_overrides]
+        experiment = str(OmegaConf.select(self.config, "experiment_name", default="sweep"))
+        name = self.study_name or study_name_for(experiment, space, [*fixed_lines, *directions])
+        storage = open_storage(str(self.storage), create=True)
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=self.sampler,
+            pruner=pruner,
+            direction=directions[0],
+            load_if_exists=True,
+        )
+        if study.trials and not isinstance(self.sampler, optuna.samplers.GridSampler):
+            # A seeded sampler would replay the suggestions its first session already made.
+            self.sampler.reseed_rng()
+        study.set_user_attr(PRUNER_ATTR, {"name": self.pruner_name, "kwargs": self.pruner_kwargs})
+        log.info("study %s in %s: %d trials wanted", name, self.storage, n_trials)
+
+        settings = {
+            "storage": str(self.storage),
+            "sampler": type(self.sampler).__name__,
+            "pruner": self.pruner_name,
+            "direction": directions[0],
+            "n_trials": str(n_trials),
+            "max_failure_rate": str(self.max_failure_rate),
+        }
+        run = SweepRun(self.config.tracking, study, settings)
+        run.log_search_space(space, fixed)
+        status = "FAILED"
+        try:
+            self._retry_interrupted(study, run)
+            self._run_trials(study, run, n_trials, space, fixed, fixed_overrides)
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            run.close(status)
+        self._save_results(study)
+
+    def _retry_interrupted(self, study: optuna.Study, run: SweepRun) -> None:
+        """Trials a dead sweep left RUNNING are queued again with the same parameters, then end
+        FAIL; their MLflow runs end KILLED. Trials of a sweep still running are left alone."""
+        retried = retried_numbers(study)
+        stale = [
+            trial
+            for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not is_alive(str(trial.user_attrs.get(OWNER_ATTR, "")))
+        ]
+        for trial in stale:  # queue first: a sweep killed right here loses no trial
+            if trial.number not in retried:
+                study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            log.warning("trial %d was interrupted; it runs again", trial.number)
+        if stale:
+            run.mark_interrupted({trial.number for trial in stale})
+
+    def _run_trials(
+        self,
+        study: optuna.Study,
+        run: SweepRun,
+        n_trials: int,
+        space: dict[str, BaseDistribution],
+        fixed: dict[str, Any],
+        fixed_overrides: list[str],
+    ) -> None:
+        allowed_failures = math.floor(self.max_failure_rate * n_trials + 1e-9)
+        while True:
+            ended = ended_trials(study)
+            failed = sum(trial.state == TrialState.FAIL for trial in ended)
+            if failed > allowed_failures:
+                raise SweepError(
+                    f"{failed} of {len(ended)} trials failed, more than "
+                    f"hydra.sweeper.max_failure_rate={self.max_failure_rate} of n_trials="
+                    f"{n_trials} allows; the errors are in the failed MLflow runs"
+                )
+            if len(ended) >= n_trials:
+                log.info("study %s holds %d ended trials: done", study.study_name, len(ended))
+                return
+            trials = [study.ask() for _ in range(min(self.n_jobs, n_trials - len(ended)))]
+            for trial in trials:
+                trial.set_user_attr(OWNER_ATTR, self.owner)
+            overrides = [
+                (*job, self._sweep_node(study.study_name, trial.number, run.run_id))
+                for job, trial in zip(
+                    self._configure_trials(trials, space, fixed, fixed_overrides),
+                    trials,
+                    strict=True,
+                )
+            ]
+            returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+            self.job_idx += len(returns)
+            told, errors = [], {}
+            for trial, ret in zip(trials, returns, strict=True):
+                frozen, error = self._tell(study, trial, ret)
+                told.append(frozen)
+                if error:
+                    errors[trial.number] = error
+            run.record(told, errors)
+            run.summarize(self.plots)
+
+    def _sweep_node(self, study_name: str, number: int, parent_run_id: str) -> str:
+        """The `sweep=...` override that tells a job its trial (see conf/train.yaml)."""
+        node = {
+            "study": study_name,
+            "storage": str(self.storage),
+            "trial": number,
+            "parent_run_id": parent_run_id,
+            "threads": self.threads,
+        }
+        return "sweep={" + ",".join(f"{k}:{quoted(v)}" for k, v in node.items()) + "}"
+
+    def _tell(self, study: optuna.Study, trial: Trial, ret: JobReturn) -> tuple[FrozenTrial, str]:
+        """Tells Optuna how the job ended; returns the ended trial and its error ("" if none).
+
+        A failed job's exception sits in `_return_value`: the public property re-raises it.
+        """
+        error = ret._return_value if ret.status is JobStatus.FAILED else None
+        if isinstance(error, TrialPruned):
+            return self._tell_state(study, trial, TrialState.PRUNED), ""
+        if error is None:
+            value = ret.return_value
+            if isinstance(value, int | float) and math.isfinite(value):
+                return self._tell_state(study, trial, TrialState.COMPLETE, float(value)), ""
+            error = ValueError(f"the job returned {value!r}, not a finite number")
+        message = f"{type(error).__name__}: {error}"
+        log.warning("trial %d failed: %s", trial.number, message)
+        return self._tell_state(study, trial, TrialState.FAIL), message
+
+    @staticmethod
+    def _tell_state(
+        study: optuna.Study, trial: Trial, state: TrialState, value: float | None = None
+    ) -> FrozenTrial:
+        try:
+            return study.tell(trial, value, state=state)
+        except RuntimeError as err:  # GridSampler calls study.stop(), meant for study.optimize
+            if "Study.stop" not in str(err):
+                raise
+        return study.get_trials(deepcopy=False)[trial.number]
+
+    def _save_results(self, study: optuna.Study) -> None:
+        """optimization_results.yaml in the sweep directory, as the upstream sweeper writes it."""
+        results: dict[str, Any] = {"name": "blueprint_optuna", "study": study.study_name}
+        if any(trial.state == TrialState.COMPLETE for trial in study.get_trials(deepcopy=False)):
+            results |= {"best_params": study.best_params, "best_value": study.best_value}
+            log.info("best value %s with %s", study.best_value, study.best_params)
+        os.makedirs(self.config.hydra.sweep.dir, exist_ok=True)
+        OmegaConf.save(
+            OmegaConf.create(results), f"{self.config.hydra.sweep.dir}/optimization_results.yaml"
+        )

@@ -1,0 +1,138 @@
+"""The sweep's parent MLflow run: settings, search space, best result and Optuna's plots.
+
+Driven through MlflowClient, never the fluent API: trials running in the sweeper's own process
+start their fluent runs nested under it, which an active fluent parent run would forbid.
+"""
+
+import logging
+import warnings
+from typing import Any
+
+import optuna
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from omegaconf import DictConfig
+from optuna.trial import FrozenTrial
+
+from blueprint.tracking.run import open_experiment
+
+log = logging.getLogger(__name__)
+
+PARENT_ATTR = "blueprint.mlflow_parent_run_id"  # study user attr: resumed sweeps reuse the run
+RUN_ATTR = "mlflow_run_id"  # trial user attr, set by the job once its run started
+PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
+
+
+class SweepRun:
+    """One parent run per study: a resumed sweep reopens it, so all its trials nest together."""
+
+    def __init__(self, tracking: DictConfig, study: optuna.Study, settings: dict[str, str]) -> None:
+        self.experiment_id = open_experiment(tracking)
+        self.client = MlflowClient(tracking.uri)
+        self.study = study
+        run_id = study.user_attrs.get(PARENT_ATTR)
+        if run_id and self._exists(run_id):
+            self.client.update_run(run_id, status="RUNNING")
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=f"sweep-{study.study_name}")
+            run_id = run.info.run_id
+            study.set_user_attr(PARENT_ATTR, run_id)
+        self.run_id: str = run_id
+        tags = {"sweep.role": "parent", "sweep.study": study.study_name}
+        tags |= {f"sweep.{key}": value for key, value in settings.items()}
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, value)
+
+    def _exists(self, run_id: str) -> bool:
+        try:
+            self.client.get_run(run_id)
+        except MlflowException:
+            return False
+        return True
+
+    def log_search_space(self, space: dict[str, Any], fixed: dict[str, Any]) -> None:
+        """Params are immutable in MLflow; the study name pins the space, so re-logging is safe."""
+        params = {f"space.{name}": str(dist) for name, dist in space.items()}
+        params |= {f"fixed.{name}": str(value) for name, value in fixed.items()}
+        for key, value in params.items():
+            self.client.log_param(self.run_id, key, value[:6000])
+
+    def child_runs(self, status: str | None = None) -> list[Any]:
+        filter_string = f"tags.mlflow.parentRunId = '{self.run_id}'"
+        if status:
+            filter_string += f" and attributes.status = '{status}'"
+        return self.client.search_runs([self.experiment_id], filter_string, max_results=10000)
+
+    def mark_interrupted(self, numbers: set[int]) -> None:
+        """Ends the runs a dead sweep left RUNNING for these trials as KILLED."""
+        for run in self.child_runs(status="RUNNING"):
+            if int(run.data.tags.get("sweep.trial_number", -1)) in numbers:
+                self.client.set_tag(run.info.run_id, "sweep.trial_state", "FAIL")
+                self.client.set_tag(run.info.run_id, "sweep.interrupted", "true")
+                self.client.set_terminated(run.info.run_id, "KILLED")
+
+    def record(self, trials: list[FrozenTrial], errors: dict[int, str]) -> None:
+        """Tags each finished trial's run with its Optuna state; a trial that failed before its
+        run started gets a FAILED child run carrying the error, so every trial shows in MLflow.
+        """
+        for trial in trials:
+            run_id = trial.user_attrs.get(RUN_ATTR)
+            if run_id is None:
+                run = self.client.create_run(
+                    self.experiment_id,
+                    run_name=f"{self.study.study_name}-trial{trial.number}",
+                    tags={
+                        "mlflow.parentRunId": self.run_id,
+                        "sweep.study": self.study.study_name,
+                        "sweep.trial_number": str(trial.number),
+                    },
+                )
+                run_id = run.info.run_id
+                for name, value in trial.params.items():
+                    self.client.log_param(run_id, name, str(value))
+                if trial.number in errors:
+                    self.client.set_tag(run_id, "error", errors[trial.number][:5000])
+                self.client.set_terminated(run_id, "FAILED")
+            self.client.set_tag(run_id, "sweep.trial_state", trial.state.name)
+
+    def summarize(self, plots: bool) -> None:
+        """Counts, best value and parameters, and (with `plots`) Optuna's plots, refreshed."""
+        trials = self.study.get_trials(deepcopy=False)
+        counts = {state: 0 for state in ("COMPLETE", "PRUNED", "FAIL")}
+        for trial in trials:
+            if trial.state.name in counts:
+                counts[trial.state.name] += 1
+        step = sum(counts.values())
+        for state, count in counts.items():
+            self.client.log_metric(self.run_id, f"trials_{state.lower()}", count, step=step)
+        if counts["COMPLETE"] == 0 or len(self.study.directions) > 1:
+            return
+        best = self.study.best_trial
+        self.client.log_metric(self.run_id, "best_value", float(best.value), step=step)
+        self.client.set_tag(self.run_id, "best.trial", str(best.number))
+        for name, value in best.params.items():
+            self.client.set_tag(self.run_id, f"best.{name}", str(value))
+        if plots and counts["COMPLETE"] >= 2:
+            self._log_plots()
+
+    def _log_plots(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from optuna.visualization import matplotlib as vis
+
+        for name in PLOTS:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the plots are marked experimental
+                try:
+                    ax = getattr(vis, f"plot_{name}")(self.study)
+                except Exception as err:  # a plot the study cannot draw yet must not stop it
+                    log.debug("skipped the %s plot: %s", name, err)
+                    continue
+            figure = ax.figure
+            self.client.log_figure(self.run_id, figure, f"plots/{name}.png")
+            plt.close(figure)
+
+    def close(self, status: str) -> None:
+        self.client.set_terminated(self.run_id, status)

@@ -1,0 +1,89 @@
+"""What a training job sees of its sweep trial; a no-op outside sweeps, so train() stays one path.
+
+The sweeper passes each job a `sweep` node (study, storage, trial number, parent MLflow run,
+thread share). Optuna and Keras load only inside a sweep trial, never at import.
+"""
+
+import contextlib
+import sys
+from typing import Any
+
+from omegaconf import DictConfig
+
+
+class SweepTrial:
+    """The job's handle on its Optuna trial: tags its MLflow run, reports epochs, prunes."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.node = cfg.get("sweep")
+        self.metric: str = cfg.objective.metric
+
+    @property
+    def parent_run_id(self) -> str | None:
+        return self.node.parent_run_id if self.node else None
+
+    def limit_threads(self) -> None:
+        """Holds TensorFlow to this job's share of the CPU when trials run in parallel.
+
+        A worker process that already ran a trial has its thread pools set, hence the suppress.
+        """
+        if not self.node or not self.node.threads:
+            return
+        import tensorflow as tf
+
+        with contextlib.suppress(RuntimeError):
+            tf.config.threading.set_intra_op_parallelism_threads(self.node.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(self.node.threads)
+
+    def callbacks(self) -> list[Any]:
+        """The callback reporting each epoch's objective to the trial (and pruning it)."""
+        if not self.node:
+            return []
+        from blueprint.sweeps.report import ReportToTrial
+
+        return [ReportToTrial(self._trial(), self.metric)]
+
+    def attach(self, run_id: str) -> None:
+        """Links the MLflow run and the Optuna trial both ways (tags there, a user attr here)."""
+        if not self.node:
+            return
+        import mlflow
+
+        mlflow.set_tags({"sweep.study": self.node.study, "sweep.trial_number": self.node.trial})
+        trial = self._trial()
+        trial.set_user_attr("mlflow_run_id", run_id)
+
+    def _trial(self) -> Any:
+        if not hasattr(self, "_optuna_trial"):
+            self._optuna_trial = open_trial(self.node.study, self.node.storage, self.node.trial)
+        return self._optuna_trial
+
+
+def open_trial(study_name: str, storage_url: str, number: int) -> Any:
+    """The running optuna.Trial `number`, with the study's pruner, opened from another process."""
+    import optuna
+
+    from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
+    from blueprint.sweeps.storage import open_storage
+
+    storage = open_storage(storage_url, create=False)
+    study_id = storage.get_study_id_from_name(study_name)
+    spec = storage.get_study_user_attrs(study_id).get(PRUNER_ATTR, {"name": "none"})
+    study = optuna.load_study(
+        study_name=study_name,
+        storage=storage,
+        sampler=optuna.samplers.RandomSampler(),  # never samples here; the cheapest to build
+        pruner=build_pruner(spec["name"], spec.get("kwargs", {})),
+    )
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    return optuna.trial.Trial(study, trial_id)
+
+
+def free_keras_state() -> None:
+    """Drops the finished trial's graphs and models so in-process trials do not pile up memory.
+
+    Keras' clear_session also runs Python's garbage collector.
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()

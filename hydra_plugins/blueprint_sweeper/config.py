@@ -1,0 +1,38 @@
+"""`hydra/sweeper=blueprint_optuna`: the Optuna sweeper's config plus what blueprint adds."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
+
+
+@dataclass
+class BlueprintSweeperConf(OptunaSweeperConf):
+    """Every upstream key (sampler, direction, n_trials, params, ...) keeps its meaning, except:
+
+    - `storage` defaults to one SQLite file for the project, so every sweep can be resumed;
+    - `study_name: null` derives the name from experiment_name and a hash of the search space;
+    - `n_trials` counts trials that ended (complete, pruned or failed): a re-run tops the study up;
+    - `n_jobs: null` asks as many trials at a time as the launcher runs in parallel;
+    - `max_failure_rate` is the share of `n_trials` allowed to fail before the sweep stops.
+    """
+
+    _target_: str = "hydra_plugins.blueprint_sweeper.blueprint_sweeper.BlueprintOptunaSweeper"
+    storage: Any | None = "sqlite:///${paths.root_dir}/multirun/optuna.db"
+    n_jobs: int | None = None
+    max_failure_rate: float = 0.25
+    # none | median | hyperband | successive_halving: Optuna pruners, consulted after every epoch
+    pruner: str = "none"
+    # keyword arguments of the Optuna pruner, e.g. {n_startup_trials: 5, n_warmup_steps: 2}
+    pruner_kwargs: dict[str, Any] = field(default_factory=dict)
+    # refresh the parent MLflow run's Optuna plots after every batch of trials
+    plots: bool = True
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper",
+    name="blueprint_optuna",
+    node=BlueprintSweeperConf,
+    provider="blueprint",
+)

@@ -1,0 +1,361 @@
+"""Sweeps: grids from comma lists, resume after SIGKILL, failures, pruning, parallel trials, the
+study listing and bad sweeper input. Every sweep writes into its own temporary stores."""
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+from hydra import compose, initialize_config_dir
+from optuna.trial import TrialState
+
+from blueprint.sweeps.storage import SweepError, open_storage
+from blueprint.sweeps.sweeper import RETRY_ATTR, quoted, study_name_for
+from tests.conftest import CONF_DIR, ROOT, store_overrides
+
+# A model that trains in about a second, with no artifacts beyond what the checks read.
+TINY = [
+    "model=mlp",
+    "model.hidden_units=[16]",
+    "trainer.epochs=2",
+    "trainer.verbose=0",
+    "tracking.log_model=false",
+    "diagnostics=off",
+]
+NOISE = ("I0000", "WARNING: All log", "To enable", "E0000", "W0000")
+
+
+def sweep_cmd(tmp_path: Path, *overrides: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "blueprint.train",
+        "--multirun",
+        *store_overrides(tmp_path),
+        f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db",
+        *TINY,
+        *overrides,
+    ]
+
+
+def env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+
+def run_sweep(tmp_path: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        sweep_cmd(tmp_path, *overrides),
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def the_study(tmp_path: Path) -> optuna.Study:
+    storage = open_storage(f"sqlite:///{tmp_path}/optuna.db", create=False)
+    (name,) = optuna.get_all_study_names(storage)
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def runs(tmp_path: Path) -> tuple[mlflow.entities.Run, list[mlflow.entities.Run]]:
+    """The sweep's one parent run and its child runs."""
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("default")
+    every = client.search_runs([experiment.experiment_id], max_results=1000)
+    (parent,) = [r for r in every if r.data.tags.get("sweep.role") == "parent"]
+    children = [r for r in every if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == len(every) - 1, "every run but the parent nests under it"
+    return parent, children
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    text = result.stdout + result.stderr
+    return [line for line in text.splitlines() if line.strip() and not line.startswith(NOISE)]
+
+
+# --- no training ---------------------------------------------------------------------------
+
+
+def test_study_name_follows_the_search_space() -> None:
+    lr = optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+    wider = optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True)
+    name = study_name_for("exp", {"optimizer.lr": lr}, ["model=mlp"])
+    assert name == study_name_for("exp", {"optimizer.lr": lr}, ["model=mlp"])
+    assert name.startswith("exp-")
+    assert name != study_name_for("exp", {"optimizer.lr": wider}, ["model=mlp"])
+    assert name != study_name_for("exp", {"optimizer.lr": lr}, ["model=cnn"])
+
+
+def test_override_values_survive_hydra_quoting() -> None:
+    assert quoted("sqlite:////tmp/it's.db") == r"'sqlite:////tmp/it\'s.db'"
+    assert quoted(None) == "null"
+    assert quoted(3) == "3"
+
+
+@pytest.mark.parametrize("option", ["grid", "tpe", "random"])
+def test_search_configs_select_the_blueprint_sweeper(option: str) -> None:
+    with initialize_config_dir(str(CONF_DIR)):
+        cfg = compose("train", [f"hparams_search={option}"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("blueprint_sweeper.BlueprintOptunaSweeper")
+    assert sweeper.direction == cfg.objective.direction
+    assert sweeper.sampler.seed == cfg.trainer.seed
+    assert sweeper.params, "each recipe declares a search space"
+    assert cfg.sweep is None  # single runs never see a trial
+
+
+def test_plugin_import_loads_no_heavy_library() -> None:
+    code = (
+        "import sys, hydra_plugins.blueprint_sweeper.blueprint_sweeper;"
+        "print([m for m in ('optuna', 'mlflow', 'tensorflow', 'keras') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_unknown_pruner_is_one_line(tmp_path: Path) -> None:
+    result = run_sweep(tmp_path, "hparams_search=tpe", "hydra.sweeper.pruner=bogus")
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = error_lines(result)
+    assert "hydra.sweeper.pruner='bogus'" in line and "successive_halving" in line
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_corrupt_storage_is_one_line_for_sweep_and_listing(tmp_path: Path) -> None:
+    (tmp_path / "optuna.db").write_bytes(os.urandom(4096))
+    result = run_sweep(tmp_path, "hparams_search=tpe")
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = error_lines(result)
+    assert "cannot open the Optuna storage" in line and "not a database" in line
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "blueprint.sweeps", f"--storage=sqlite:///{tmp_path}/optuna.db"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert listing.returncode == 2
+    (line,) = error_lines(listing)
+    assert "not a database" in line
+    missing = subprocess.run(
+        [sys.executable, "-m", "blueprint.sweeps", f"--storage=sqlite:///{tmp_path}/none.db"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and "no Optuna store" in missing.stderr
+    assert not (tmp_path / "none.db").exists()  # listing never creates a store
+
+
+def test_open_storage_reports_dead_servers_in_one_line() -> None:
+    with pytest.raises(SweepError, match="cannot open the Optuna storage postgresql://"):
+        open_storage("postgresql://nobody@127.0.0.1:9/none", create=True)
+
+
+# --- sweeps that train ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def grid_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    tmp_path = tmp_path_factory.mktemp("grid")
+    overrides = ["hparams_search=grid", "optimizer.lr=1e-3,1e-2", "trainer.batch_size=32,64"]
+    result = run_sweep(tmp_path, *overrides)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tmp_path, " ".join(overrides)
+
+
+def test_grid_from_comma_lists_runs_every_point_once(grid_sweep: tuple[Path, str]) -> None:
+    tmp_path, _ = grid_sweep
+    trials = the_study(tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    points = {(t.params["optimizer.lr"], t.params["trainer.batch_size"]) for t in trials}
+    assert points == set(itertools.product([1e-3, 1e-2], [32, 64]))
+
+    parent, children = runs(tmp_path)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["sweep.sampler"] == "GridSampler"
+    assert float(parent.data.metrics["best_value"]) == max(t.value for t in trials)
+    numbers = sorted(int(r.data.tags["sweep.trial_number"]) for r in children)
+    assert numbers == [0, 1, 2, 3]
+    assert {r.data.tags["sweep.trial_state"] for r in children} == {"COMPLETE"}
+    artifacts = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").list_artifacts(
+        parent.info.run_id, "plots"
+    )
+    names = {Path(a.path).name for a in artifacts}
+    assert {"optimization_history.png", "parallel_coordinate.png"} <= names
+
+
+def test_rerunning_a_finished_grid_runs_nothing(grid_sweep: tuple[Path, str]) -> None:
+    tmp_path, overrides = grid_sweep
+    result = run_sweep(tmp_path, *overrides.split())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Launching" not in result.stdout
+    assert len(the_study(tmp_path).trials) == 4
+    assert len(runs(tmp_path)[1]) == 4
+
+
+def test_listing_shows_counts_best_value_and_params(grid_sweep: tuple[Path, str]) -> None:
+    tmp_path, _ = grid_sweep
+    result = subprocess.run(
+        [sys.executable, "-m", "blueprint.sweeps", f"--storage=sqlite:///{tmp_path}/optuna.db"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.strip().splitlines()
+    study = the_study(tmp_path)
+    assert header.split()[:4] == ["study", "direction", "complete", "pruned"]
+    assert row.split()[:4] == [study.study_name, "maximize", "4", "0"]
+    assert f"{study.best_value:.4g}" in row
+    assert f"optimizer.lr={study.best_params['optimizer.lr']}" in row
+
+
+def wait_for_running_trial(tmp_path: Path, proc: subprocess.Popen, timeout: float = 120) -> int:
+    """The number of a trial whose MLflow run is under way, once at least one trial ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+        if (tmp_path / "optuna.db").exists():
+            try:
+                trials = the_study(tmp_path).trials
+            except (SweepError, ValueError):  # not created yet
+                trials = []
+            ended = [t for t in trials if t.state == TrialState.COMPLETE]
+            running = [
+                t
+                for t in trials
+                if t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs
+            ]
+            if ended and running:
+                return running[0].number
+        time.sleep(0.2)
+    raise AssertionError("no trial started training in time")
+
+
+def test_resume_after_sigkill_runs_each_trial_once(tmp_path: Path) -> None:
+    overrides = ["hparams_search=random", "hydra.sweeper.n_trials=4", "trainer.epochs=4"]
+    proc = subprocess.Popen(
+        sweep_cmd(tmp_path, *overrides),
+        cwd=ROOT,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        killed = wait_for_running_trial(tmp_path, proc)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    result = run_sweep(tmp_path, *overrides)
+    assert result.returncode == 0, result.stdout + result.stderr
+    trials = the_study(tmp_path).trials
+    interrupted = trials[killed]
+    assert interrupted.state == TrialState.FAIL
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 4
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == 4, "no duplicates"
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_ATTR) == killed]
+    assert retry.state == TrialState.COMPLETE and retry.params == interrupted.params
+    assert all(t.state != TrialState.RUNNING for t in trials)
+
+    parent, children = runs(tmp_path)
+    assert parent.info.status == "FINISHED"
+    states = sorted(r.info.status for r in children)
+    assert states == ["FINISHED"] * 4 + ["KILLED"]
+    (dead,) = [r for r in children if r.info.status == "KILLED"]
+    assert dead.data.tags["sweep.trial_number"] == str(killed)
+    assert dead.info.run_id == interrupted.user_attrs["mlflow_run_id"]
+    finished = {r.data.tags["sweep.trial_number"] for r in children if r.info.status == "FINISHED"}
+    assert finished == {str(t.number) for t in complete}
+
+
+def test_a_failed_trial_does_not_stop_the_sweep(tmp_path: Path) -> None:
+    result = run_sweep(
+        tmp_path,
+        "hparams_search=grid",
+        "optimizer.lr=1e-2,-1",
+        "hydra.sweeper.max_failure_rate=0.5",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    states = sorted(t.state.name for t in the_study(tmp_path).trials)
+    assert states == ["COMPLETE", "FAIL"]
+    _, children = runs(tmp_path)
+    (failed,) = [r for r in children if r.info.status == "FAILED"]
+    assert failed.data.tags["sweep.trial_state"] == "FAIL"
+    assert "optimizer.lr" in failed.data.tags["error"]
+
+
+def test_max_failure_rate_stops_the_sweep(tmp_path: Path) -> None:
+    result = run_sweep(
+        tmp_path,
+        "hparams_search=grid",
+        "optimizer.lr=-1,-2,-3,-4",
+        "hydra.sweeper.max_failure_rate=0.25",
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    (line,) = [line for line in error_lines(result) if "trials failed" in line]
+    assert "2 of 2 trials failed" in line and "max_failure_rate=0.25" in line
+    trials = the_study(tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.FAIL] * 2  # 1 of 4 allowed: stops at 2
+    parent, children = runs(tmp_path)
+    assert parent.info.status == "FAILED"
+    assert [r.info.status for r in children] == ["FAILED"] * 2
+
+
+def test_a_pruned_trial_ends_pruned_in_optuna_and_mlflow(tmp_path: Path) -> None:
+    # Seeded grid order: lr=1e-2 (learns fast) runs first, then lr=1e-4, which the median
+    # pruner stops after its first epoch.
+    result = run_sweep(
+        tmp_path,
+        "hparams_search=grid",
+        "optimizer.lr=1e-4,1e-2",
+        "trainer.epochs=3",
+        "hydra.sweeper.pruner=median",
+        "+hydra.sweeper.pruner_kwargs.n_startup_trials=1",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, second = the_study(tmp_path).trials
+    assert first.params["optimizer.lr"] == 1e-2, "the seeded grid order changed"
+    assert first.state == TrialState.COMPLETE and len(first.intermediate_values) == 3
+    assert second.state == TrialState.PRUNED
+    assert list(second.intermediate_values) == [0]
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    _, children = runs(tmp_path)
+    (pruned,) = [r for r in children if r.data.tags["sweep.trial_number"] == "1"]
+    assert pruned.info.status == "FINISHED"
+    assert pruned.data.tags["sweep.trial_state"] == "PRUNED"
+    assert len(client.get_metric_history(pruned.info.run_id, "val_accuracy")) == 1
+
+
+@pytest.mark.slow
+def test_parallel_trials_all_finish_and_are_tracked(tmp_path: Path) -> None:
+    result = run_sweep(
+        tmp_path,
+        "hparams_search=random",
+        "hydra.sweeper.n_trials=8",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "database is locked" not in output
+    trials = the_study(tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 8
+    _, children = runs(tmp_path)
+    assert sorted(int(r.data.tags["sweep.trial_number"]) for r in children) == list(range(8))
+    assert {r.info.status for r in children} == {"FINISHED"}
+    cpus = os.cpu_count() or 1
+    assert {r.data.params["sweep.threads"] for r in children} == {str(max(1, cpus // 2))}
