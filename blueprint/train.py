@@ -15,7 +15,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import blueprint.resolvers  # noqa: F401  (registers ${project_root:} and ${keras_mode:})
+from blueprint.components import build
 from blueprint.errors import BlueprintError
+from blueprint.sweeps.trial import SweepTrial, free_keras_state
 from blueprint.validation import validate
 
 log = logging.getLogger(__name__)
@@ -24,10 +26,11 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> float:
     """Trains, evaluates and tracks one run; returns the best epoch's objective value."""
     validate(cfg)
+    data = build(cfg.data, list(cfg.allowed_targets))  # before TensorFlow: bad data fails fast
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     import mlflow
 
-    from blueprint.components import build
     from blueprint.data.pipeline import to_dataset
     from blueprint.tracking.epoch_logger import MlflowEpochLogger
     from blueprint.tracking.outcome import log_model_summary, log_objective, log_run_files
@@ -37,19 +40,24 @@ def train(cfg: DictConfig) -> float:
     from blueprint.training.fit import best_epoch, check_objective_is_produced, fit
     from blueprint.training.reproducibility import seed_everything
 
+    sweep = SweepTrial(cfg)  # this job's Optuna trial in a sweep; a no-op in single runs
+    sweep.limit_threads()
     seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
-    data = build(cfg.data, list(cfg.allowed_targets))
     model = build(cfg.model, list(cfg.allowed_targets))
     compile_model(model, cfg)
     check_objective_is_produced(model, data, cfg.objective.metric)
-    callbacks = [MlflowEpochLogger(), *build_callbacks(cfg)]
+    diagnostics = build(cfg.diagnostics, list(cfg.allowed_targets), _partial_=True)
+    callbacks = [MlflowEpochLogger(), *build_callbacks(cfg), *diagnostics(data), *sweep.callbacks()]
 
-    with tracked_run(cfg):
+    with tracked_run(cfg, parent_run_id=sweep.parent_run_id) as run:
+        sweep.attach(run.info.run_id)
         history = fit(model, data, cfg.trainer, callbacks)
         epoch, value = best_epoch(history, cfg.objective)
         log_objective(cfg.objective.metric, epoch, value)
         log.info("best %s = %.4f at epoch %d", cfg.objective.metric, value, epoch)
-        test = model.evaluate(to_dataset(data.test, cfg.trainer.batch_size), verbose=0, return_dict=True)
+        test = model.evaluate(
+            to_dataset(data.test, cfg.trainer.batch_size), verbose=0, return_dict=True
+        )
         mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()})
         log_model_summary(model, data.val.images[:5], cfg.tracking.log_model)
         log_run_files(Path(cfg.paths.output_dir))
@@ -69,6 +77,9 @@ def main(cfg: DictConfig) -> float:
             raise
         log.error("%s", err)
         sys.exit(2)
+    finally:
+        if _in_multirun():  # trials run one after another in this process: free the last one
+            free_keras_state()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """Composes conf/train.yaml with overrides, as the CLI would, writing into tmp_path."""
 
     def _compose(*overrides: str) -> DictConfig:
+        (tmp_path / "run").mkdir(exist_ok=True)  # Hydra makes the run directory in real runs
         with initialize_config_dir(str(CONF_DIR)):
             cfg = compose("train", overrides=list(overrides))
         with open_dict(cfg):

@@ -15,7 +15,7 @@ def build_mlp(
     dropout: float = 0.2,
     name: str = "mlp",
 ) -> keras.Model:
-    """Flatten, then Dense(units, activation) + Dropout per entry of `hidden_units`, then the head."""
+    """Flatten, then Dense(units, activation) + Dropout per `hidden_units` entry, then the head."""
     inputs, x = image_input(input_shape, input_scale)
     x = keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate(hidden_units):

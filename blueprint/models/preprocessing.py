@@ -3,7 +3,9 @@
 import keras
 
 
-def image_input(input_shape: list[int], input_scale: float) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+def image_input(
+    input_shape: list[int], input_scale: float
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """Returns the model input and its rescaled output in [0, 1]."""
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     return inputs, keras.layers.Rescaling(1.0 / input_scale, name="rescale")(inputs)

@@ -30,7 +30,7 @@ def log_keras_model(model: keras.Model, input_example: np.ndarray) -> ModelInfo:
     """Logs `model` under the name "model"; `mlflow.keras.load_model(info.model_uri)` loads it."""
     signature = infer_signature(input_example, model.predict(input_example, verbose=0))
     was_interactive = keras.config.is_interactive_logging_enabled()
-    keras.config.disable_interactive_logging()  # MLflow's serving check predicts with a progress bar
+    keras.config.disable_interactive_logging()  # MLflow's serving check prints a progress bar
     try:
         return Model.log(
             artifact_path=None,

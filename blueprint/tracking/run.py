@@ -8,16 +8,30 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
-from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig
 
-from blueprint.errors import BlueprintError
+from blueprint.errors import BlueprintError, TrialPruned
 from blueprint.tracking.params import flatten_config
 from blueprint.tracking.provenance import provenance_tags
 
-# A dead tracking server should fail in seconds, not after MLflow's default minutes of retries.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+@contextmanager
+def _fail_fast_http() -> Iterator[None]:
+    """A dead server should fail the first request in seconds, not after minutes of retries.
+
+    Scoped to opening the store: later requests keep MLflow's retries for transient blips.
+    """
+    keys = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+    saved = {key: os.environ.get(key) for key in keys}
+    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def is_local_store(uri: str) -> bool:
@@ -32,15 +46,16 @@ def open_experiment(tracking: DictConfig) -> str:
     """
     mlflow.set_tracking_uri(tracking.uri)
     try:
-        experiment = mlflow.get_experiment_by_name(tracking.experiment_name)
-        if experiment is not None:
-            return experiment.experiment_id
-        location = tracking.artifact_location if is_local_store(tracking.uri) else None
-        if location:
-            location = Path(location).resolve().as_uri()
-        return mlflow.create_experiment(tracking.experiment_name, artifact_location=location)
-    except (MlflowException, OSError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        with _fail_fast_http():
+            experiment = mlflow.get_experiment_by_name(tracking.experiment_name)
+            if experiment is not None:
+                return experiment.experiment_id
+            location = None
+            if tracking.artifact_location and is_local_store(tracking.uri):
+                location = Path(tracking.artifact_location).resolve().as_uri()
+            return mlflow.create_experiment(tracking.experiment_name, artifact_location=location)
+    except Exception as err:  # any failure to open the store (SQL, HTTP, filesystem) ends here
+        first_line = (str(err).strip() or type(err).__name__).splitlines()[0]
         raise BlueprintError(
             f"cannot open the MLflow store {tracking.uri}: {first_line[:300]}; "
             "start the server or set tracking.uri (or MLFLOW_TRACKING_URI) to a working store"
@@ -48,7 +63,7 @@ def open_experiment(tracking: DictConfig) -> str:
 
 
 def readable_run_name(cfg: DictConfig, run_id: str) -> str:
-    """"<model>-lr<lr>-<MMDD-HHMMSS>-<run id prefix>": sortable by eye, never repeated."""
+    """Names a run "<model>-lr<lr>-<MMDD-HHMMSS>-<run id prefix>": sortable, never repeated."""
     model = cfg.model.get("name", "model")
     lr = cfg.optimizer.get("lr")
     lr_part = f"-lr{lr:g}" if isinstance(lr, int | float) else ""
@@ -57,7 +72,7 @@ def readable_run_name(cfg: DictConfig, run_id: str) -> str:
 
 @contextmanager
 def tracked_run(cfg: DictConfig, parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
-    """Starts a run with params and provenance tags; ends it FAILED (error logged) if the body raises."""
+    """Starts a run with params and provenance tags; ends it FAILED (error logged) on exceptions."""
     experiment_id = open_experiment(cfg.tracking)
     run = mlflow.start_run(
         experiment_id=experiment_id,
@@ -67,8 +82,11 @@ def tracked_run(cfg: DictConfig, parent_run_id: str | None = None) -> Iterator[m
     try:
         name = cfg.tracking.run_name or readable_run_name(cfg, run.info.run_id)
         mlflow.set_tag("mlflow.runName", name)
-        mlflow.log_params(flatten_config(cfg), synchronous=False)
+        mlflow.log_params(flatten_config(cfg))
         yield run
+    except TrialPruned:
+        mlflow.end_run()  # stopped early on purpose: its epochs are valid; tagged PRUNED
+        raise
     except BaseException as err:
         mlflow.set_tag("error", f"{type(err).__name__}: {err}"[:5000])
         mlflow.log_text("".join(traceback.format_exception(err)), "error.txt")

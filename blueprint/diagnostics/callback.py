@@ -1,0 +1,146 @@
+"""The Keras callback that ties capture, recording and evaluation to the active MLflow run.
+
+Per captured epoch: one extra forward and backward pass on a fixed probe batch, then statistics,
+pictures and logging. At the end of training: evaluation at the best epoch, GIFs, overviews and raw
+histograms, all under the run's `diagnostics/` artifacts, logged before `fit` returns.
+
+Everything runs on the training thread: a worker thread was measured slower, as its Python work
+(matplotlib, MLflow's SQL store) holds the GIL that the training loop needs between steps.
+"""
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+
+from blueprint.data.splits import ImageSplits
+from blueprint.diagnostics.architecture import write_architecture
+from blueprint.diagnostics.capture import capture_for, is_relu_family, read_weights, select_layers
+from blueprint.diagnostics.evaluation import class_probabilities, log_evaluation
+from blueprint.diagnostics.recorder import EpochRecorder
+from blueprint.errors import ConfigError
+
+log = logging.getLogger(__name__)
+ARTIFACT_DIR = "diagnostics"
+
+
+@dataclass(frozen=True)
+class Options:
+    """The `diagnostics` config group's keys; conf/diagnostics/default.yaml documents each."""
+
+    every_n_epochs: int
+    layers: Sequence[str]
+    weightless_activations: bool
+    probe_size: int
+    probe_seed: int
+    bins: int
+    dpi: int
+    diagram: bool
+    evaluation: bool
+    worst_images: int
+    monitor: str
+    direction: str
+
+    def __post_init__(self) -> None:
+        for key, minimum in (("every_n_epochs", 1), ("probe_size", 1), ("bins", 2)):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < minimum:
+                raise ConfigError(
+                    f"diagnostics.{key}={value!r} is invalid: it must be an integer >= {minimum}"
+                )
+
+
+class DiagnosticsCallback(keras.callbacks.Callback):
+    """Weight, gradient and activation histograms per epoch; diagram and evaluation per run.
+
+    The evaluation uses the best epoch's weights, which the callback snapshots itself at each
+    improvement of `monitor`, so it does not depend on EarlyStopping restoring them.
+    """
+
+    def __init__(self, data: ImageSplits, options: Options) -> None:
+        super().__init__()
+        self.data = data
+        self.options = options
+        rng = np.random.default_rng(options.probe_seed)
+        size = min(options.probe_size, len(data.train))
+        chosen = np.sort(rng.choice(len(data.train), size=size, replace=False))
+        self.probe_x = data.train.images[chosen]  # copies only the probe's rows
+        self.probe_y = data.train.labels[chosen]
+        self._best: tuple[int, float, list[np.ndarray]] | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        run = mlflow.active_run()
+        if run is None:
+            raise RuntimeError("DiagnosticsCallback logs to the active MLflow run; start one first")
+        weighted, outputs = select_layers(
+            self.model, self.options.layers, self.options.weightless_activations
+        )
+        if not weighted:
+            log.warning("diagnostics.layers=%s matches no layer with weights", self.options.layers)
+        self._weighted = weighted
+        self._capture = capture_for(self.model, weighted, outputs)
+        relu = [layer.name for layer in outputs if is_relu_family(layer)]
+        self.recorder = EpochRecorder(run.info.run_id, self.options.bins, self.options.dpi, relu)
+        if self.options.diagram:
+            with tempfile.TemporaryDirectory() as tmp:
+                write_architecture(self.model, Path(tmp), self.options.dpi)
+                mlflow.log_artifacts(tmp, ARTIFACT_DIR)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.options.evaluation:
+            self._remember_if_best(epoch, (logs or {}).get(self.options.monitor))
+        last = epoch == self.params.get("epochs", 0) - 1
+        if epoch % self.options.every_n_epochs == 0 or last:
+            captured = self._capture.capture(self.probe_x, self.probe_y)
+            tensors = {
+                "weights": read_weights(self._weighted),
+                "gradients": captured.gradients,
+                "activations": captured.activations,
+            }
+            self.recorder.record(epoch, tensors)  # the tensors are dropped when it returns
+
+    def _remember_if_best(self, epoch: int, value: float | None) -> None:
+        if value is None or not np.isfinite(value):
+            return
+        if self._best is not None:
+            best = self._best[1]
+            if value <= best if self.options.direction == "maximize" else value >= best:
+                return
+        self._best = (epoch, float(value), self.model.get_weights())
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            if self.options.evaluation:
+                self._evaluate(out)
+            self.recorder.write(out)
+            mlflow.log_artifacts(tmp, ARTIFACT_DIR)
+
+    def _evaluate(self, out: Path) -> None:
+        """The validation split under the best epoch's weights; the current ones are put back."""
+        if self._best is None:  # the monitored metric never appeared: evaluate the final weights
+            log.warning("diagnostics.monitor=%s not in the epoch logs", self.options.monitor)
+            self._best = (self.params.get("epochs", 1) - 1, float("nan"), self.model.get_weights())
+        epoch, _, best_weights = self._best
+        current = self.model.get_weights()
+        self.model.set_weights(best_weights)
+        try:
+            probabilities = class_probabilities(self._predict(self.data.val.images))
+        finally:
+            self.model.set_weights(current)
+        log_evaluation(
+            probabilities, self.data, epoch, self.options.worst_images, self.options.dpi, out
+        )
+
+    def _predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Eager calls in batches: `model.predict` would trace a function for this one use."""
+        batches = [
+            keras.ops.convert_to_numpy(self.model(images[i : i + batch_size], training=False))
+            for i in range(0, len(images), batch_size)
+        ]
+        return np.concatenate(batches)

@@ -1,0 +1,76 @@
+"""What a model holds at an epoch: its weights (any backend) and, behind `Capture`, its gradients
+and layer outputs on a probe batch. Only `tf_capture` knows TensorFlow; another Keras backend adds
+one module and one branch in `capture_for`, and the histogram, plotting and logging code stay as
+they are.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Protocol
+
+import keras
+import numpy as np
+
+from blueprint.errors import ConfigError
+
+RELU_FAMILY = ("relu", "relu6")  # activations that output exact zeros, so units can die
+
+
+@dataclass(frozen=True)
+class Captured:
+    gradients: dict[str, np.ndarray]  # by variable path, e.g. "conv0/kernel"
+    activations: dict[str, np.ndarray]  # by layer name: the layer's output on the probe batch
+
+
+class Capture(Protocol):
+    def capture(self, x: np.ndarray, y: np.ndarray) -> Captured:
+        """Loss gradients and layer outputs on one batch, from one forward and backward pass."""
+        ...
+
+
+def select_layers(
+    model: keras.Model, patterns: Sequence[str], weightless: bool
+) -> tuple[list[keras.layers.Layer], list[keras.layers.Layer]]:
+    """(layers whose weights are captured, layers whose outputs are captured), by name pattern.
+
+    Outputs are those of the weighted layers, plus every other layer's if `weightless`.
+    """
+    matching = [
+        layer
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+        and any(fnmatchcase(layer.name, pattern) for pattern in patterns)
+    ]
+    weighted = [layer for layer in matching if layer.weights]
+    return weighted, (matching if weightless else weighted)
+
+
+def read_weights(layers: Sequence[keras.layers.Layer]) -> dict[str, np.ndarray]:
+    return {v.path: keras.ops.convert_to_numpy(v.value) for layer in layers for v in layer.weights}
+
+
+def is_relu_family(layer: keras.layers.Layer) -> bool:
+    """Layers whose output is a ReLU (fused `activation=` or a ReLU/Activation layer)."""
+    if isinstance(layer, keras.layers.ReLU):
+        return not layer.negative_slope
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", "") in RELU_FAMILY
+
+
+def capture_for(
+    model: keras.Model,
+    weighted: Sequence[keras.layers.Layer],
+    outputs: Sequence[keras.layers.Layer],
+) -> Capture:
+    """The capture for the running Keras backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        from blueprint.diagnostics.tf_capture import TensorFlowCapture
+
+        variables = [v for layer in weighted for v in layer.trainable_weights]
+        return TensorFlowCapture(model, variables, outputs)
+    raise ConfigError(
+        f"diagnostics capture supports the TensorFlow backend, not {backend!r}; "
+        "run with diagnostics=off"
+    )

@@ -1,0 +1,69 @@
+"""Summary statistics and fixed-bin histograms of captured tensors, in numpy."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+KINDS = ("weights", "gradients", "activations")
+
+
+@dataclass(frozen=True)
+class Histogram:
+    counts: np.ndarray  # (bins,) int64; sums to the number of values
+    edges: np.ndarray  # (bins + 1,) in the tensor's float type, equal-width over [min, max]
+
+
+def describe(values: np.ndarray, bins: int) -> tuple[dict[str, float], Histogram]:
+    """Summary statistics (norm, mean, std, min, max) and a histogram, sharing one min/max pass.
+
+    The `bins` equal-width bins span this epoch's own range, so every value is counted: a fixed
+    range would clip gradients, whose scale shrinks by orders of magnitude during training. The
+    edges are kept with the counts; the overview re-bins onto a common axis. Statistics stay in
+    the tensor's dtype (no float64 copy of a large kernel) and take four passes over it.
+    """
+    flat = values.ravel()
+    low, high = float(flat.min()), float(flat.max())
+    norm, mean = float(np.linalg.norm(flat)), float(flat.mean())
+    variance = max(norm * norm / flat.size - mean * mean, 0.0)  # no pass for (x - mean)
+    stats = {"norm": norm, "mean": mean, "std": variance**0.5, "min": low, "max": high}
+    if not np.isfinite(low + high):  # NaN or inf (a diverging run): histogram the finite values
+        flat = flat[np.isfinite(flat)]
+        low, high = (float(flat.min()), float(flat.max())) if flat.size else (0.0, 0.0)
+    if low == high:  # a constant tensor (e.g. a zero-initialised bias): one bin around the value
+        low, high = low - 0.5, high + 0.5
+    counts, edges = np.histogram(flat, bins=bins, range=(low, high))
+    return stats, Histogram(counts.astype("int64"), edges)
+
+
+def dead_fraction(activations: np.ndarray) -> float:
+    """Share of units (last axis: Dense units or conv channels) that are zero for every example.
+
+    A conv channel counts as dead only if it is zero at every position of every probe example.
+    """
+    per_unit = activations.reshape(-1, activations.shape[-1])
+    return float(np.mean(np.all(per_unit <= 0, axis=0)))
+
+
+@dataclass
+class HistogramHistory:
+    """Every captured histogram, by kind and tensor name, in epoch order: GIFs, overviews, npz."""
+
+    epochs: list[int] = field(default_factory=list)
+    series: dict[str, dict[str, list[Histogram]]] = field(
+        default_factory=lambda: {kind: {} for kind in KINDS}
+    )
+
+    def add(self, epoch: int, kind: str, histograms: dict[str, Histogram]) -> None:
+        if not self.epochs or self.epochs[-1] != epoch:
+            self.epochs.append(epoch)
+        for name, hist in histograms.items():
+            self.series[kind].setdefault(name, []).append(hist)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """`<kind>/<tensor>/counts|edges` arrays (epochs x bins) plus `epochs`, for np.savez."""
+        out: dict[str, np.ndarray] = {"epochs": np.asarray(self.epochs, dtype="int64")}
+        for kind, tensors in self.series.items():
+            for name, hists in tensors.items():
+                out[f"{kind}/{name}/counts"] = np.stack([h.counts for h in hists])
+                out[f"{kind}/{name}/edges"] = np.stack([h.edges for h in hists])
+        return out

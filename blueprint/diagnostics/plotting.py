@@ -1,0 +1,247 @@
+"""Pictures of histograms and evaluations, drawn with matplotlib's Agg canvas (no pyplot, no GUI).
+
+Drawing cost is mostly glyphs and axes, so the histogram pictures use one tick-free axes with
+small multiples in panel units; the per-epoch ones also reuse their figure and redraw only what
+changes (`HistogramPanels`).
+"""
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from PIL import Image
+
+from blueprint.diagnostics.histograms import Histogram
+
+PANEL_COLUMNS = 4
+PANEL_SIZE = (2.3, 1.0)  # inches per small multiple
+TITLE_HEIGHT = 0.3  # inches above the panels
+BAR_COLOUR = "#1f77b4"
+
+
+def _new_figure(width: float, height: float, dpi: int) -> Figure:
+    figure = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _pixels(figure: Figure) -> Image.Image:
+    size = figure.canvas.get_width_height()
+    return Image.frombuffer("RGBA", size, figure.canvas.buffer_rgba()).convert("RGB")
+
+
+def _grid(count: int) -> tuple[int, int]:
+    columns = min(PANEL_COLUMNS, max(count, 1))
+    return math.ceil(max(count, 1) / columns), columns
+
+
+def range_text(low: float, high: float) -> str:
+    """ "low, high" with just enough significant digits to tell them apart (few glyphs: cheap)."""
+    scale = max(abs(low), abs(high))
+    spread = math.log10(scale / (high - low)) if high > low and scale > 0 else 0.0
+    digits = 2 + min(6, max(0, math.ceil(spread)))
+    return f"{low:.{digits}g}, {high:.{digits}g}"
+
+
+class HistogramPanels:
+    """One picture per kind and epoch: a small multiple per tensor, each on its own value range.
+
+    Drawn for speed, since it runs inside training: one axes in panel units, the static parts
+    (frames, tensor names) rendered once and restored every epoch (Agg blitting), so an epoch draws
+    only the bars, the value ranges and the title. Glyph rendering is most of what is left.
+    """
+
+    def __init__(self, kind: str, names: Sequence[str], dpi: int) -> None:
+        self.kind = kind
+        self.names = list(names)
+        rows, columns = _grid(len(self.names))
+        width, height = PANEL_SIZE
+        top = TITLE_HEIGHT / height  # in panel units
+        self.figure = _new_figure(width * columns, height * rows + TITLE_HEIGHT, dpi)
+        ax = self.figure.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        ax.set_xlim(0, columns)
+        ax.set_ylim(rows + top, 0)  # y grows downwards, one unit per panel row
+        self._boxes = []  # (left, bottom, width, height) of each panel's bar area, in axes units
+        self._ranges = []
+        for i, name in enumerate(self.names):
+            row, column = divmod(i, columns)
+            left, upper = column + 0.04, top + row + 0.24
+            self._boxes.append((left, upper + 0.7, 0.92, 0.7))
+            ax.add_patch(Rectangle((left, upper), 0.92, 0.7, fill=False, lw=0.5, ec="0.6"))
+            ax.text(left, upper - 0.03, name, fontsize=6.5, va="bottom", ha="left")
+            self._ranges.append(
+                ax.text(
+                    left + 0.92,
+                    upper - 0.03,
+                    "",
+                    fontsize=6,
+                    va="bottom",
+                    ha="right",
+                    animated=True,
+                )
+            )
+        self._bars = PolyCollection([], facecolor=BAR_COLOUR, edgecolor="none", animated=True)
+        ax.add_collection(self._bars)
+        self._title = ax.text(columns / 2, top / 2, "", fontsize=9, ha="center", va="center")
+        self._title.set_animated(True)
+        self._ax = ax
+        self.figure.canvas.draw()
+        self._background = self.figure.canvas.copy_from_bbox(self.figure.bbox)
+
+    def render(self, epoch: int, histograms: dict[str, Histogram]) -> Image.Image:
+        polygons = []
+        for name, box, label in zip(self.names, self._boxes, self._ranges, strict=True):
+            hist = histograms[name]
+            left, bottom, width, height = box
+            x = left + width * np.linspace(0, 1, len(hist.counts) + 1)
+            y = bottom - height * hist.counts / max(int(hist.counts.max()), 1)
+            outline_x = np.concatenate([[x[0]], np.repeat(x, 2)[1:-1], [x[-1]]])
+            outline_y = np.concatenate([[bottom], np.repeat(y, 2), [bottom]])
+            polygons.append(np.column_stack([outline_x, outline_y]))
+            label.set_text(range_text(float(hist.edges[0]), float(hist.edges[-1])))
+        self._bars.set_verts(polygons)
+        self._title.set_text(f"{self.kind}, epoch {epoch}")
+        self.figure.canvas.restore_region(self._background)
+        for artist in (self._bars, self._title, *self._ranges):
+            self._ax.draw_artist(artist)
+        return _pixels(self.figure)
+
+
+class GifFrames:
+    """Frames kept at one byte per pixel until the GIF is written at the end of the run.
+
+    The first frame's 64-colour palette is reused for the others (well under a millisecond each,
+    where an adaptive palette per frame costs ~10 ms), as every frame has the same few colours.
+    """
+
+    def __init__(self) -> None:
+        self.frames: list[Image.Image] = []
+
+    def add(self, image: Image.Image) -> None:
+        if self.frames:
+            self.frames.append(image.quantize(palette=self.frames[0], dither=Image.Dither.NONE))
+        else:
+            self.frames.append(image.quantize(colors=64))
+
+    def save(self, path: Path, seconds_per_frame: float = 0.5) -> None:
+        self.frames[0].save(
+            path,
+            save_all=True,
+            append_images=self.frames[1:],
+            duration=int(seconds_per_frame * 1000),
+            loop=0,
+        )
+
+
+def common_grid(series: Sequence[Histogram], bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Re-bins every epoch's histogram onto shared edges over all epochs: (epochs x bins), edges.
+
+    Each source bin's count moves to the shared bin holding its centre, so counts are preserved.
+    """
+    low = min(float(h.edges[0]) for h in series)
+    high = max(float(h.edges[-1]) for h in series)
+    edges = np.linspace(low, high, bins + 1)
+    grid = np.zeros((len(series), bins), dtype="int64")
+    for row, hist in enumerate(series):
+        centres = (hist.edges[:-1] + hist.edges[1:]) / 2
+        index = np.clip(np.searchsorted(edges, centres, side="right") - 1, 0, bins - 1)
+        np.add.at(grid[row], index, hist.counts)
+    return grid, edges
+
+
+def overview(
+    kind: str, epochs: Sequence[int], series: dict[str, list[Histogram]], bins: int, dpi: int
+) -> Figure:
+    """A heat-map per tensor: value across, epochs upwards, count as log colour: drift at a glance.
+
+    Panels share one tick-free axes, like the per-epoch pictures: tick labels on a dozen axes would
+    cost more to draw than the rest of the run's end together.
+    """
+    rows, columns = _grid(len(series))
+    width, height = 3.0, 2.0  # inches per panel
+    figure = _new_figure(width * columns, height * rows + 0.45, dpi)
+    top = 0.45 / height  # the title band, in panel units
+    ax = figure.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_xlim(0, columns)
+    ax.set_ylim(rows + top, 0)
+    ax.text(
+        columns / 2,
+        top / 2,
+        f"{kind}: value across, epochs {epochs[0]}..{epochs[-1]} upwards, colour = count (log)",
+        fontsize=9,
+        ha="center",
+        va="center",
+    )
+    for i, (name, hists) in enumerate(series.items()):
+        grid, edges = common_grid(hists, bins)
+        row, column = divmod(i, columns)
+        left, upper = column + 0.05, top + row + 0.15
+        ax.imshow(
+            np.ma.masked_equal(grid, 0),
+            extent=(left, left + 0.9, upper + 0.7, upper),
+            origin="lower",  # row 0, the first epoch, at the bottom (extent's first y)
+            aspect="auto",
+            interpolation="nearest",
+            norm=LogNorm(vmin=1, vmax=max(int(grid.max()), 2)),
+            cmap="viridis",
+        )
+        ax.add_patch(Rectangle((left, upper), 0.9, 0.7, fill=False, lw=0.5, ec="0.6"))
+        ax.text(left, upper - 0.02, name, fontsize=7, va="bottom", ha="left")
+        ax.text(left, upper + 0.72, f"{edges[0]:.3g}", fontsize=6, va="top", ha="left")
+        ax.text(left + 0.9, upper + 0.72, f"{edges[-1]:.3g}", fontsize=6, va="top", ha="right")
+    return figure
+
+
+def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], dpi: int) -> Figure:
+    """Counts with true class on rows and predicted class on columns, annotated when small."""
+    size = max(4.0, 0.45 * len(class_names) + 2)
+    figure = _new_figure(size, size, dpi)
+    ax = figure.subplots()
+    ax.imshow(matrix, cmap="Blues")
+    ticks = range(len(class_names))
+    ax.set_xticks(ticks, class_names, fontsize=7, rotation=90 if len(class_names) > 10 else 0)
+    ax.set_yticks(ticks, class_names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("validation confusion matrix (best epoch)", fontsize=9)
+    if len(class_names) <= 20:
+        threshold = matrix.max() / 2
+        for (row, col), count in np.ndenumerate(matrix):
+            colour = "white" if count > threshold else "black"
+            ax.text(col, row, str(count), ha="center", va="center", fontsize=7, color=colour)
+    figure.tight_layout()
+    return figure
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str], dpi: int) -> Figure:
+    """Images (n, h, w, channels) tiled into one montage, one caption each (one axes: cheap)."""
+    count, height, width = images.shape[:3]
+    columns = max(1, math.ceil(math.sqrt(count)))
+    rows = max(1, math.ceil(count / columns))
+    scale = np.max(images.reshape(count, -1), axis=1).clip(min=1e-12)
+    tiles = images / scale[:, None, None, None]  # each image on its own 0..1 scale
+    pad = max(1, math.ceil(height / 4))  # the gap above each tile holds its caption
+    montage = np.ones((rows * (height + pad), columns * (width + pad), images.shape[3]))
+    for i, tile in enumerate(tiles):
+        row, column = divmod(i, columns)
+        top, left = row * (height + pad) + pad, column * (width + pad)
+        montage[top : top + height, left : left + width] = tile
+    figure = _new_figure(1.6 * columns, 1.8 * rows + 0.3, dpi)
+    figure.suptitle("worst-misclassified validation images (true -> predicted, p)", fontsize=9)
+    ax = figure.add_axes((0.01, 0.01, 0.98, 1 - 0.45 / (1.8 * rows + 0.3)))
+    ax.set_axis_off()
+    pixels = montage[..., 0] if montage.shape[-1] == 1 else montage
+    ax.imshow(pixels, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+    for i, title in enumerate(titles):
+        row, column = divmod(i, columns)
+        x, y = column * (width + pad) + width / 2, row * (height + pad) + pad - 0.5
+        ax.text(x, y, title, fontsize=7, ha="center", va="bottom", clip_on=False)
+    return figure

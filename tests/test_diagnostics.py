@@ -1,0 +1,283 @@
+"""Diagnostics: histograms per epoch, pictures, diagram and evaluation, all in the MLflow run."""
+
+import json
+import logging
+import re
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, open_dict
+from PIL import Image
+
+from blueprint.components import build
+from blueprint.data.splits import ImageSplits
+from blueprint.diagnostics.architecture import write_architecture
+from blueprint.diagnostics.histograms import KINDS, dead_fraction, describe
+from blueprint.diagnostics.plotting import range_text
+from blueprint.train import train
+from tests.conftest import CONF_DIR
+
+SMALL_RUN = [
+    "trainer.epochs=3",
+    "model.filters=[8,16]",
+    "model.dense_units=[16]",
+    "tracking.log_model=false",
+    "trainer.verbose=0",
+]
+RELU = {"conv0": True, "conv1": True, "dense0": True, "head": False}  # weighted layers of SMALL_RUN
+STATS = ("norm", "mean", "std", "min", "max")
+IMAGE_NAME = re.compile(r"histograms~(\w+)\+step\+(\d+)\+.*\.png$")  # log_image files, full size
+
+
+def compose_into(tmp: Path, *overrides: str) -> DictConfig:
+    (tmp / "run").mkdir(exist_ok=True)
+    with initialize_config_dir(str(CONF_DIR)):
+        cfg = compose("train", overrides=list(overrides))
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp / "run")
+        cfg.tracking.uri = f"sqlite:///{tmp}/mlflow.db"
+        cfg.tracking.artifact_location = str(tmp / "mlruns")
+    return cfg
+
+
+@dataclass
+class Run:
+    cfg: DictConfig
+    client: MlflowClient
+    run_id: str
+    artifacts: Path
+
+
+def finished_run(cfg: DictConfig, tmp: Path) -> Run:
+    client = MlflowClient(tracking_uri=cfg.tracking.uri)
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment_name)
+    [run] = client.search_runs([experiment.experiment_id])
+    (tmp / "artifacts").mkdir()
+    artifacts = Path(client.download_artifacts(run.info.run_id, "", str(tmp / "artifacts")))
+    return Run(cfg, client, run.info.run_id, artifacts)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Three epochs of a small CNN on the digits with diagnostics=default, trained once."""
+    tmp = tmp_path_factory.mktemp("diagnostics")
+    cfg = compose_into(tmp, *SMALL_RUN)
+    train(cfg)
+    return finished_run(cfg, tmp)
+
+
+def steps(run: Run, key: str) -> list[int]:
+    return sorted(m.step for m in run.client.get_metric_history(run.run_id, key))
+
+
+def tensor_sizes(cfg: DictConfig) -> dict[str, int]:
+    """Values per captured tensor: weights by variable path, activations on the probe batch."""
+    model = build(cfg.model, list(cfg.allowed_targets))
+    sizes = {f"weights/{v.path}": int(np.prod(v.shape)) for v in model.weights}
+    sizes |= {f"gradients/{v.path}": int(np.prod(v.shape)) for v in model.trainable_weights}
+    probe = cfg.diagnostics.probe_size
+    for layer in model.layers:
+        if layer.name in RELU:
+            sizes[f"activations/{layer.name}"] = probe * int(np.prod(layer.output.shape[1:]))
+    return sizes
+
+
+def test_summary_metrics_for_every_weighted_layer_at_every_epoch(digits_run: Run) -> None:
+    for layer, relu in RELU.items():
+        for param in ("kernel", "bias"):
+            for stat in STATS:
+                assert steps(digits_run, f"weights/{layer}/{param}/{stat}") == [0, 1, 2]
+                assert steps(digits_run, f"gradients/{layer}/{param}/{stat}") == [0, 1, 2]
+            assert steps(digits_run, f"gradients/{layer}/{param}/grad_to_weight") == [0, 1, 2]
+        for stat in STATS:
+            assert steps(digits_run, f"activations/{layer}/{stat}") == [0, 1, 2]
+        dead = f"activations/{layer}/dead_fraction"
+        assert steps(digits_run, dead) == ([0, 1, 2] if relu else [])
+
+
+def test_one_histogram_image_per_kind_and_epoch(digits_run: Run) -> None:
+    logged = defaultdict(list)
+    for path in (digits_run.artifacts / "images").iterdir():
+        match = IMAGE_NAME.search(path.name)
+        if match:
+            logged[match[1]].append(int(match[2]))
+    assert {kind: sorted(s) for kind, s in logged.items()} == {k: [0, 1, 2] for k in KINDS}
+
+
+def test_end_of_run_artifacts(digits_run: Run) -> None:
+    files = {p.name for p in (digits_run.artifacts / "diagnostics").iterdir()}
+    for kind in KINDS:
+        assert {f"{kind}.gif", f"{kind}_overview.png"} <= files
+    assert {"histograms.npz", "confusion_matrix.png", "worst_misclassified.png"} <= files
+    assert "architecture.png" in files or {"architecture.txt", "architecture.dot"} <= files
+    per_class = json.loads((digits_run.artifacts / "diagnostics" / "per_class.json").read_text())
+    best = per_class["best_epoch"]
+    assert set(per_class["classes"]) == {str(d) for d in range(10)}
+    data = build(digits_run.cfg.data, list(digits_run.cfg.allowed_targets))
+    assert sum(c["support"] for c in per_class["classes"].values()) == len(data.val)
+    assert steps(digits_run, "val_recall/7") == [best]
+    best_metric = digits_run.client.get_run(digits_run.run_id).data.metrics["best_epoch"]
+    assert best == best_metric  # evaluated with the best epoch's weights
+
+
+def test_raw_histogram_counts_sum_to_the_number_of_values(digits_run: Run) -> None:
+    raw = np.load(digits_run.artifacts / "diagnostics" / "histograms.npz")
+    assert list(raw["epochs"]) == [0, 1, 2]
+    sizes = tensor_sizes(digits_run.cfg)
+    bins = digits_run.cfg.diagnostics.bins
+    for tensor, size in sizes.items():
+        counts, edges = raw[f"{tensor}/counts"], raw[f"{tensor}/edges"]
+        assert counts.shape == (3, bins) and edges.shape == (3, bins + 1)
+        assert (counts.sum(axis=1) == size).all(), tensor
+        assert (np.diff(edges, axis=1) > 0).all()
+    assert {k.rsplit("/", 1)[0] for k in raw.files if k != "epochs"} == set(sizes)
+
+
+def test_images_are_valid_png_and_gif_files(digits_run: Run) -> None:
+    pictures = [*(digits_run.artifacts / "diagnostics").glob("*.png")]
+    pictures += [p for p in (digits_run.artifacts / "images").glob("*.png")]
+    assert len(pictures) >= 9 + 6
+    for path in pictures:
+        with Image.open(path) as image:
+            image.verify()  # raises on a truncated or corrupt file
+        with Image.open(path) as image:
+            assert image.format == "PNG"
+            assert 200 <= image.width <= 3000 and 100 <= image.height <= 3000, path.name
+    for kind in KINDS:
+        with Image.open(digits_run.artifacts / "diagnostics" / f"{kind}.gif") as gif:
+            assert gif.format == "GIF" and gif.n_frames == 3
+            assert gif.width >= 200 and gif.height >= 100
+
+
+def small_digits(tmp: Path) -> tuple[DictConfig, ImageSplits]:
+    cfg = compose_into(tmp)
+    return cfg, build(cfg.data, list(cfg.allowed_targets))
+
+
+def fit_with_diagnostics(
+    cfg: DictConfig,
+    data: ImageSplits,
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    epochs: int,
+) -> Run:
+    """Fits `model` with the configured diagnostics callback inside an MLflow run of a tmp store."""
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    callbacks = build(cfg.diagnostics, list(cfg.allowed_targets), _partial_=True)(data)
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    with mlflow.start_run():
+        model.fit(
+            data.train.images,
+            data.train.labels,
+            validation_data=(data.val.images, data.val.labels),
+            epochs=epochs,
+            batch_size=64,
+            callbacks=callbacks,
+            verbose=0,
+        )
+    tmp = Path(cfg.paths.output_dir).parent
+    client = MlflowClient(tracking_uri=cfg.tracking.uri)
+    [run] = client.search_runs(["0"])
+    (tmp / "artifacts").mkdir()
+    artifacts = Path(client.download_artifacts(run.info.run_id, "", str(tmp / "artifacts")))
+    return Run(cfg, client, run.info.run_id, artifacts)
+
+
+def dense_model(*hidden: keras.layers.Layer) -> keras.Model:
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 16)(inputs))
+    for layer in hidden:
+        x = layer(x)
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="head")(x))
+
+
+def test_a_dead_relu_layer_reports_dead_fraction_one(tmp_path: Path) -> None:
+    cfg, data = small_digits(tmp_path)
+    model = dense_model(
+        keras.layers.Dense(32, activation="relu", name="alive"),
+        keras.layers.Dense(
+            16, activation="relu", bias_initializer=keras.initializers.Constant(-100.0), name="dead"
+        ),
+    )
+    run = fit_with_diagnostics(cfg, data, model, keras.optimizers.Adam(1e-3), epochs=2)
+    dead = run.client.get_metric_history(run.run_id, "activations/dead/dead_fraction")
+    alive = run.client.get_metric_history(run.run_id, "activations/alive/dead_fraction")
+    assert [m.value for m in dead] == [1.0, 1.0]
+    assert all(m.value < 0.5 for m in alive)
+
+
+def test_zero_learning_rate_keeps_weights_while_gradients_flow(tmp_path: Path) -> None:
+    cfg, data = small_digits(tmp_path)
+    model = dense_model(keras.layers.Dense(16, activation="relu", name="hidden"))
+    run = fit_with_diagnostics(cfg, data, model, keras.optimizers.SGD(learning_rate=0.0), epochs=3)
+    raw = np.load(run.artifacts / "diagnostics" / "histograms.npz")
+    for path in ("hidden/kernel", "hidden/bias", "head/kernel", "head/bias"):
+        counts, edges = raw[f"weights/{path}/counts"], raw[f"weights/{path}/edges"]
+        assert (counts == counts[0]).all() and (edges == edges[0]).all(), path
+        gradient_edges = raw[f"gradients/{path}/edges"]
+        assert (np.abs(gradient_edges).max(axis=1) > 0).all(), path
+        norms = run.client.get_metric_history(run.run_id, f"gradients/{path}/norm")
+        assert len(norms) == 3 and all(m.value > 0 for m in norms), path
+
+
+def test_without_graphviz_the_run_logs_summary_and_dot_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` executable anywhere on the PATH
+    cfg, data = small_digits(tmp_path)
+    model = dense_model(keras.layers.Dense(16, activation="relu", name="hidden"))
+    with caplog.at_level(logging.WARNING):
+        run = fit_with_diagnostics(cfg, data, model, keras.optimizers.Adam(1e-3), epochs=1)
+    files = {p.name for p in (run.artifacts / "diagnostics").iterdir()}
+    assert {"architecture.txt", "architecture.dot"} <= files
+    assert "architecture.png" not in files
+    assert "hidden" in (run.artifacts / "diagnostics" / "architecture.txt").read_text()
+    assert "digraph" in (run.artifacts / "diagnostics" / "architecture.dot").read_text()
+    warnings = [r for r in caplog.records if "architecture" in r.getMessage()]
+    assert len(warnings) == 1 and "\n" not in warnings[0].getMessage()
+    assert run.client.get_run(run.run_id).info.status == "FINISHED"
+
+
+@pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz missing: the fallback test covers it"
+)
+def test_diagram_is_a_png_when_graphviz_is_installed(tmp_path: Path) -> None:
+    model = dense_model(keras.layers.Dense(4, name="hidden"))
+    assert write_architecture(model, tmp_path, dpi=60) == [tmp_path / "architecture.png"]
+    with Image.open(tmp_path / "architecture.png") as image:
+        assert image.format == "PNG" and image.height > 100
+
+
+def test_off_adds_no_callback_and_full_extends_default(compose_cfg) -> None:
+    off, full = compose_cfg("diagnostics=off"), compose_cfg("diagnostics=full")
+    assert build(off.diagnostics, list(off.allowed_targets), _partial_=True)(data=None) == []
+    default = compose_cfg().diagnostics
+    assert full.diagnostics._target_ == default._target_
+    assert full.diagnostics.bins > default.bins and full.diagnostics.weightless_activations
+
+
+def test_histograms_count_every_value_and_dead_units_are_zero_everywhere() -> None:
+    values = np.random.default_rng(0).normal(size=(3, 3, 4, 5)).astype("float32")
+    stats, hist = describe(values, bins=7)
+    assert hist.counts.sum() == values.size and len(hist.edges) == 8
+    assert stats["min"] == hist.edges[0] and stats["max"] == pytest.approx(hist.edges[-1])
+    assert stats["norm"] == pytest.approx(np.linalg.norm(values.astype("float64")), rel=1e-5)
+    _, constant = describe(np.zeros(10), bins=4)
+    assert constant.counts.sum() == 10
+    outputs = np.ones((2, 4, 4, 3))  # (examples, h, w, channels)
+    outputs[..., 1] = 0  # channel 1 is zero everywhere
+    outputs[0, 0, 0, 2] = 0  # channel 2 is zero only somewhere
+    assert dead_fraction(outputs) == pytest.approx(1 / 3)
+
+
+def test_panel_ranges_keep_narrow_ranges_apart() -> None:
+    assert range_text(0.9996, 1.0004) == "0.9996, 1.0004"
+    assert range_text(-0.35, 0.35) == "-0.35, 0.35"
