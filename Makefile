@@ -41,5 +41,5 @@ ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the project's store
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT) \
 		--backend-store-uri sqlite:///$(STORE)/mlflow.db --default-artifact-root $(STORE)/mlruns
 
-clean: ## remove run outputs and the local MLflow store (asks nothing: be sure)
-	rm -rf experiments/*/ multirun/*/ mlruns mlflow.db
+clean: ## remove run outputs, the sweep store and the MLflow store (asks nothing: be sure)
+	rm -rf experiments/*/ multirun/*/ multirun/optuna.db* mlruns mlflow.db

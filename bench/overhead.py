@@ -5,7 +5,10 @@ Trains the default CNN on digits for the same number of epochs through `python -
 so both sides train every epoch) and through bench/plain_keras.py, alternating the two, each a fresh
 process timed end to end (imports included). Prints the median wall-time ratio; target <= 1.10.
 
-    python bench/overhead.py [--epochs 80] [--repeats 3]
+    python bench/overhead.py [--epochs 80] [--repeats 3] [OVERRIDE ...]
+
+Extra arguments are Hydra overrides for the blueprint side, e.g. `diagnostics=off` to measure the
+tracking alone (diagnostics have their own bench, bench/diagnostics.py).
 """
 
 import argparse
@@ -29,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for the blueprint runs")
     args = parser.parse_args()
 
     store = Path(tempfile.mkdtemp(prefix="blueprint-bench-"))
@@ -37,6 +41,7 @@ def main() -> None:
         f"trainer.epochs={args.epochs}", "trainer.verbose=0", "~callbacks.early_stopping",
         "experiment_name=bench_overhead", f"hydra.run.dir={store}/runs/${{now:%H-%M-%S_%f}}",
         f"tracking.uri=sqlite:///{store}/mlflow.db", f"tracking.artifact_location={store}/mlruns",
+        *args.overrides,
     ]  # fmt: skip
     plain_cmd = [sys.executable, str(ROOT / "bench" / "plain_keras.py"), str(args.epochs)]
 
@@ -47,6 +52,7 @@ def main() -> None:
             print(f"repeat {i + 1}: {name:9s} {times[name][-1]:6.1f} s", flush=True)
 
     plain, tracked = statistics.median(times["plain"]), statistics.median(times["blueprint"])
+    print(f"blueprint overrides: {' '.join(args.overrides) or '(none)'}")
     print(f"median plain Keras: {plain:.1f} s, blueprint: {tracked:.1f} s")
     print(f"overhead ratio (blueprint / plain): {tracked / plain:.3f}  (target <= 1.10)")
 

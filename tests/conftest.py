@@ -1,5 +1,6 @@
 """Shared fixtures: composed configs and CLI runs that write only into a temporary store."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -26,21 +27,22 @@ def store_overrides(tmp_path: Path) -> list[str]:
     ]
 
 
+def compose_into(tmp: Path, *overrides: str) -> DictConfig:
+    """Composes conf/train.yaml with overrides, as the CLI would, writing into `tmp`."""
+    (tmp / "run").mkdir(exist_ok=True)  # Hydra makes the run directory in real runs
+    with initialize_config_dir(str(CONF_DIR)):
+        cfg = compose("train", overrides=list(overrides))
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp / "run")
+        cfg.tracking.uri = f"sqlite:///{tmp}/mlflow.db"
+        cfg.tracking.artifact_location = str(tmp / "mlruns")
+    return cfg
+
+
 @pytest.fixture
 def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
-    """Composes conf/train.yaml with overrides, as the CLI would, writing into tmp_path."""
-
-    def _compose(*overrides: str) -> DictConfig:
-        (tmp_path / "run").mkdir(exist_ok=True)  # Hydra makes the run directory in real runs
-        with initialize_config_dir(str(CONF_DIR)):
-            cfg = compose("train", overrides=list(overrides))
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(tmp_path / "run")
-            cfg.tracking.uri = f"sqlite:///{tmp_path}/mlflow.db"
-            cfg.tracking.artifact_location = str(tmp_path / "mlruns")
-        return cfg
-
-    return _compose
+    """`compose_into(tmp_path, *overrides)` as a fixture."""
+    return functools.partial(compose_into, tmp_path)
 
 
 @pytest.fixture

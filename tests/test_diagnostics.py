@@ -12,9 +12,8 @@ import keras
 import mlflow
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 from PIL import Image
 
 from blueprint.components import build
@@ -23,7 +22,7 @@ from blueprint.diagnostics.architecture import write_architecture
 from blueprint.diagnostics.histograms import KINDS, dead_fraction, describe
 from blueprint.diagnostics.plotting import range_text
 from blueprint.train import train
-from tests.conftest import CONF_DIR
+from tests.conftest import compose_into
 
 SMALL_RUN = [
     "trainer.epochs=3",
@@ -35,17 +34,6 @@ SMALL_RUN = [
 RELU = {"conv0": True, "conv1": True, "dense0": True, "head": False}  # weighted layers of SMALL_RUN
 STATS = ("norm", "mean", "std", "min", "max")
 IMAGE_NAME = re.compile(r"histograms~(\w+)\+step\+(\d+)\+.*\.png$")  # log_image files, full size
-
-
-def compose_into(tmp: Path, *overrides: str) -> DictConfig:
-    (tmp / "run").mkdir(exist_ok=True)
-    with initialize_config_dir(str(CONF_DIR)):
-        cfg = compose("train", overrides=list(overrides))
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp / "run")
-        cfg.tracking.uri = f"sqlite:///{tmp}/mlflow.db"
-        cfg.tracking.artifact_location = str(tmp / "mlruns")
-    return cfg
 
 
 @dataclass
