@@ -1,6 +1,6 @@
 """Pruning bench: the same seeded TPE sweep with and without a pruner, in one run.
 
-`python bench/pruning.py [--trials 16] [--epochs 80] [--pruner median]`: the default CNN on
+`python bench/pruning.py [--trials 16] [--epochs 80] [--pruner successive_halving]`: the default CNN on
 digits, trained long enough that training (what pruning saves) outweighs each trial's fixed cost
 of about 5 s (graph tracing, MLflow run, Optuna bookkeeping); with 30 epochs that fixed cost is
 half of every trial and no pruner can reach the target. Prints each
@@ -60,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=80)
-    parser.add_argument("--pruner", default="median")
+    parser.add_argument("--pruner", default="successive_halving")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     results = {}
