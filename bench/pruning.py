@@ -1,9 +1,9 @@
 """Pruning bench: the same seeded TPE sweep with and without a pruner, in one run.
 
-`python bench/pruning.py [--trials 16] [--epochs 80] [--pruner successive_halving]`: the default CNN on
-digits, trained long enough that training (what pruning saves) outweighs each trial's fixed cost
-of about 5 s (graph tracing, MLflow run, Optuna bookkeeping); with 30 epochs that fixed cost is
-half of every trial and no pruner can reach the target. Prints each
+`python bench/pruning.py [--trials 16] [--epochs 80] [--pruner successive_halving]`:
+the default CNN on digits, trained long enough that training (what pruning saves) outweighs
+each trial's fixed cost of about 5 s (graph tracing, MLflow run, Optuna bookkeeping); with 30
+epochs that fixed cost is half of every trial and no pruner can reach the target. Prints each
 sweep's wall time and best objective, the wall-time ratio (target <= 0.6) and the gap between the
 best values in percentage points (target <= 0.5). Both sweeps write into a temporary directory.
 """
