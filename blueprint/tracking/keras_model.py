@@ -1,7 +1,9 @@
 """The trained model in MLflow's Keras flavour, with signature and input example."""
 
+import contextlib
+import io
 import os
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from types import SimpleNamespace
 
 import keras
@@ -22,16 +24,30 @@ _KERAS_FLAVOUR = SimpleNamespace(__name__="mlflow.keras", save_model=_save_model
 
 
 def pip_requirements() -> list[str]:
-    """Pinned from what is installed, so MLflow skips its slow requirement inference."""
-    return [f"{pkg}=={version(pkg)}" for pkg in ("keras", "tensorflow-cpu", "numpy")]
+    """Pinned from what is installed, so MLflow skips its slow requirement inference.
+
+    TensorFlow is whichever wheel is installed: tensorflow-cpu by default, tensorflow on GPU.
+    """
+    pins = []
+    for candidates in (("keras",), ("tensorflow-cpu", "tensorflow"), ("numpy",)):
+        installed = [pkg for pkg in candidates if _installed_version(pkg)]
+        if installed:
+            pins.append(f"{installed[0]}=={_installed_version(installed[0])}")
+    return pins
+
+
+def _installed_version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def log_keras_model(model: keras.Model, input_example: np.ndarray) -> ModelInfo:
     """Logs `model` under the name "model"; `mlflow.keras.load_model(info.model_uri)` loads it."""
     signature = infer_signature(input_example, model.predict(input_example, verbose=0))
-    was_interactive = keras.config.is_interactive_logging_enabled()
-    keras.config.disable_interactive_logging()  # MLflow's serving check prints a progress bar
-    try:
+    # MLflow's serving-input check predicts with Keras' progress bar on stdout: keep it quiet.
+    with contextlib.redirect_stdout(io.StringIO()):
         return Model.log(
             artifact_path=None,
             name="model",
@@ -42,6 +58,3 @@ def log_keras_model(model: keras.Model, input_example: np.ndarray) -> ModelInfo:
             input_example=input_example,
             pip_requirements=pip_requirements(),
         )
-    finally:
-        if was_interactive:
-            keras.config.enable_interactive_logging()
