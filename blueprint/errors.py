@@ -19,3 +19,12 @@ class TrainingError(BlueprintError):
 
 class TrialPruned(Exception):
     """A sweep's pruner stopped this trial early on purpose: its run is valid, not failed."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of the root cause, for a one-line report: stores and servers wrap their
+    errors (Optuna and MLflow around SQLAlchemy, requests around sockets) in generic messages."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else type(err).__name__

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> float:
     """Trains, evaluates and tracks one run; returns the best epoch's objective value."""
     validate(cfg)
-    data = build(cfg.data, list(cfg.allowed_targets))  # before TensorFlow: bad data fails fast
+    allowed = list(cfg.allowed_targets)
+    data = build(cfg.data, allowed)  # before TensorFlow: bad data fails fast
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     import mlflow
@@ -43,10 +44,10 @@ def train(cfg: DictConfig) -> float:
     sweep = SweepTrial(cfg)  # this job's Optuna trial in a sweep; a no-op in single runs
     sweep.limit_threads()
     seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
-    model = build(cfg.model, list(cfg.allowed_targets))
+    model = build(cfg.model, allowed)
     compile_model(model, cfg)
     check_objective_is_produced(model, data, cfg.objective.metric)
-    diagnostics = build(cfg.diagnostics, list(cfg.allowed_targets), _partial_=True)
+    diagnostics = build(cfg.diagnostics, allowed, _partial_=True)
     callbacks = [MlflowEpochLogger(), *build_callbacks(cfg), *diagnostics(data), *sweep.callbacks()]
 
     with tracked_run(cfg, parent_run_id=sweep.parent_run_id) as run:

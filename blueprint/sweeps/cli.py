@@ -8,7 +8,7 @@ import argparse
 import logging
 import sys
 
-from blueprint.errors import BlueprintError
+from blueprint.errors import BlueprintError, first_line
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
@@ -17,7 +17,7 @@ def study_lines(storage_url: str, only: str | None) -> list[str]:
     """A header and one row per study (all of them, or just `only`)."""
     import optuna
 
-    from blueprint.sweeps.storage import SweepError, first_line, open_storage
+    from blueprint.sweeps.storage import SweepError, open_storage
 
     storage = open_storage(storage_url, create=False)
     try:

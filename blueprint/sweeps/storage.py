@@ -6,7 +6,7 @@ from pathlib import Path
 import optuna
 from sqlalchemy.engine import make_url
 
-from blueprint.errors import BlueprintError
+from blueprint.errors import BlueprintError, first_line
 from blueprint.resolvers import PROJECT_ROOT
 
 DEFAULT_STORAGE = f"sqlite:///{PROJECT_ROOT}/multirun/optuna.db"
@@ -23,14 +23,6 @@ def sqlite_path(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
-
-
-def first_line(err: BaseException) -> str:
-    """The first line of the root cause: Optuna wraps database errors in a generic message."""
-    while err.__cause__ is not None:
-        err = err.__cause__
-    text = str(err).strip()
-    return text.splitlines()[0][:300] if text else type(err).__name__
 
 
 def open_storage(url: str, *, create: bool) -> optuna.storages.RDBStorage:

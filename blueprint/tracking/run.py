@@ -10,7 +10,7 @@ from pathlib import Path
 import mlflow
 from omegaconf import DictConfig
 
-from blueprint.errors import BlueprintError, TrialPruned
+from blueprint.errors import BlueprintError, TrialPruned, first_line
 from blueprint.tracking.params import flatten_config
 from blueprint.tracking.provenance import provenance_tags
 
@@ -55,9 +55,8 @@ def open_experiment(tracking: DictConfig) -> str:
                 location = Path(tracking.artifact_location).resolve().as_uri()
             return mlflow.create_experiment(tracking.experiment_name, artifact_location=location)
     except Exception as err:  # any failure to open the store (SQL, HTTP, filesystem) ends here
-        first_line = (str(err).strip() or type(err).__name__).splitlines()[0]
         raise BlueprintError(
-            f"cannot open the MLflow store {tracking.uri}: {first_line[:300]}; "
+            f"cannot open the MLflow store {tracking.uri}: {first_line(err)}; "
             "start the server or set tracking.uri (or MLFLOW_TRACKING_URI) to a working store"
         ) from err
 
