@@ -1,6 +1,6 @@
 """What `diagnostics=default` costs: the same training run with diagnostics off and on, alternating.
 
-    .venv/bin/python bench/diagnostics.py [--pairs 3] [--epochs 15] [extra overrides ...]
+    .venv/bin/python -m bench.diagnostics [--pairs 3] [--epochs 15] [extra overrides ...]
 
 Workload: the default CNN widened to filters [192, 384, 768] on the digits (3.6 M parameters), so
 an epoch takes about 3 s on a 2-core CPU without a download; the stock digits CNN takes ~0.4 s an
@@ -18,13 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-import blueprint.resolvers  # noqa: F401  (registers the resolvers conf/ uses)
 from blueprint.train import train
+from tests.helpers import compose_into
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 WORKLOAD = [
     "model.filters=[192,384,768]",
     "model.dense_units=[256,128]",
@@ -34,13 +32,8 @@ WORKLOAD = [
 
 
 def config(store: Path, overrides: list[str]) -> DictConfig:
-    (store / "run").mkdir(exist_ok=True)  # Hydra makes the run directory in real runs
-    with initialize_config_dir(str(CONF_DIR)):
-        cfg = compose("train", overrides=overrides)
+    cfg = compose_into(store, *overrides)
     with open_dict(cfg):
-        cfg.paths.output_dir = str(store / "run")
-        cfg.tracking.uri = f"sqlite:///{store}/mlflow.db"
-        cfg.tracking.artifact_location = str(store / "mlruns")
         cfg.experiment_name = cfg.tracking.experiment_name = "bench-diagnostics"
     return cfg
 

@@ -5,7 +5,7 @@ Trains the default CNN on digits for the same number of epochs through `python -
 so both sides train every epoch) and through bench/plain_keras.py, alternating the two, each a fresh
 process timed end to end (imports included). Prints the median wall-time ratio; target <= 1.10.
 
-    python bench/overhead.py [--epochs 80] [--repeats 3] [OVERRIDE ...]
+    python -m bench.overhead [--epochs 80] [--repeats 3] [OVERRIDE ...]
 
 Extra arguments are Hydra overrides for the blueprint side, e.g. `diagnostics=off` to measure the
 tracking alone (diagnostics have their own bench, bench/diagnostics.py).
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT, store_overrides
 
 
 def timed(cmd: list[str]) -> float:
@@ -39,8 +39,7 @@ def main() -> None:
     blueprint_cmd = [
         sys.executable, "-m", "blueprint.train",
         f"trainer.epochs={args.epochs}", "trainer.verbose=0", "~callbacks.early_stopping",
-        "experiment_name=bench_overhead", f"hydra.run.dir={store}/runs/${{now:%H-%M-%S_%f}}",
-        f"tracking.uri=sqlite:///{store}/mlflow.db", f"tracking.artifact_location={store}/mlruns",
+        "experiment_name=bench_overhead", *store_overrides(store),
         *args.overrides,
     ]  # fmt: skip
     plain_cmd = [sys.executable, str(ROOT / "bench" / "plain_keras.py"), str(args.epochs)]

@@ -1,6 +1,6 @@
 """Pruning bench: the same seeded TPE sweep with and without a pruner, in one run.
 
-`python bench/pruning.py [--trials 16] [--epochs 80] [--pruner successive_halving]`:
+`python -m bench.pruning [--trials 16] [--epochs 80] [--pruner successive_halving]`:
 the default CNN on digits, trained long enough that training (what pruning saves) outweighs
 each trial's fixed cost of about 5 s (graph tracing, MLflow run, Optuna bookkeeping); with 30
 epochs that fixed cost is half of every trial and no pruner can reach the target. Prints each
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import optuna
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT, store_overrides
 
 
 def sweep(out: Path, trials: int, epochs: int, pruner: str) -> tuple[float, float, dict[str, int]]:
@@ -31,9 +31,7 @@ def sweep(out: Path, trials: int, epochs: int, pruner: str) -> tuple[float, floa
         f"hydra.sweeper.pruner={pruner}",
         "hydra.sweeper.plots=false",
         f"hydra.sweeper.storage={storage}",
-        f"hydra.sweep.dir={out}/multirun",
-        f"tracking.uri=sqlite:///{out}/mlflow.db",
-        f"tracking.artifact_location={out}/mlruns",
+        *store_overrides(out),
         f"trainer.epochs={epochs}",
         "trainer.verbose=0",
         "tracking.log_model=false",

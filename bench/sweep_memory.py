@@ -1,6 +1,6 @@
 """Memory bench: 20 small trials, one after another, in one sweep process.
 
-`python bench/sweep_memory.py [--trials 20]`. Samples the sweep process's resident memory as each
+`python -m bench.sweep_memory [--trials 20]`. Samples the sweep process's resident memory as each
 trial ends (read from /proc while the study counts ended trials) and prints RSS after trial 1,
 after the last trial and the growth between them (target <= 300 MB). Linux only.
 """
@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT, store_overrides
 
 
 def rss_mb(pid: int) -> float:
@@ -45,9 +45,7 @@ def main() -> None:
             "hparams_search=random",
             f"hydra.sweeper.n_trials={args.trials}",
             f"hydra.sweeper.storage=sqlite:///{db}",
-            f"hydra.sweep.dir={tmp}/multirun",
-            f"tracking.uri=sqlite:///{tmp}/mlflow.db",
-            f"tracking.artifact_location={tmp}/mlruns",
+            *store_overrides(Path(tmp)),
             "model=mlp",
             "model.hidden_units=[64]",
             "trainer.epochs=3",

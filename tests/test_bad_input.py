@@ -5,15 +5,7 @@ from pathlib import Path
 
 import pytest
 
-
-def error_lines(result) -> list[str]:
-    """The lines a user reads, minus TensorFlow's start-up chatter."""
-    text = result.stdout + result.stderr
-    return [
-        line
-        for line in text.splitlines()
-        if line.strip() and not line.startswith(("I0000", "WARNING: All log", "To enable", "E0000"))
-    ]
+from tests.helpers import error_lines
 
 
 def assert_one_line_error(result, *fragments: str) -> None:

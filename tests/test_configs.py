@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from blueprint.components import build
 from blueprint.training.callbacks import build_callbacks
 from blueprint.training.compile import compile_model
-from tests.conftest import CONF_DIR, ROOT
+from tests.helpers import CONF_DIR, ROOT
 
 # Groups whose options configure Hydra itself or a sweep; test_sweeps covers hparams_search.
 NOT_TRAINING_GROUPS = {"hydra", "hparams_search"}

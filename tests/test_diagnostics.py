@@ -22,7 +22,7 @@ from blueprint.diagnostics.architecture import write_architecture
 from blueprint.diagnostics.histograms import KINDS, dead_fraction, describe
 from blueprint.diagnostics.plotting import range_text
 from blueprint.train import train
-from tests.conftest import compose_into
+from tests.helpers import compose_into
 
 SMALL_RUN = [
     "trainer.epochs=3",

@@ -3,18 +3,11 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 
-from tests.conftest import ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import ROOT, free_port
 
 
 def test_make_ui_serves_the_store_on_loopback(tmp_path) -> None:

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from blueprint.sweeps.storage import SweepError, open_storage
 from blueprint.sweeps.sweeper import RETRY_ATTR, quoted, study_name_for
-from tests.conftest import CONF_DIR, ROOT, store_overrides
+from tests.helpers import CONF_DIR, ROOT, clean_env, error_lines, store_overrides
 
 # A model that trains in about a second, with no artifacts beyond what the checks read.
 TINY = [
@@ -28,7 +28,6 @@ TINY = [
     "tracking.log_model=false",
     "diagnostics=off",
 ]
-NOISE = ("I0000", "WARNING: All log", "To enable", "E0000", "W0000")
 
 
 def sweep_cmd(tmp_path: Path, *overrides: str) -> list[str]:
@@ -44,15 +43,11 @@ def sweep_cmd(tmp_path: Path, *overrides: str) -> list[str]:
     ]
 
 
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-
-
 def run_sweep(tmp_path: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         sweep_cmd(tmp_path, *overrides),
         cwd=ROOT,
-        env=env(),
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -74,11 +69,6 @@ def runs(tmp_path: Path) -> tuple[mlflow.entities.Run, list[mlflow.entities.Run]
     children = [r for r in every if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == len(every) - 1, "every run but the parent nests under it"
     return parent, children
-
-
-def error_lines(result: subprocess.CompletedProcess) -> list[str]:
-    text = result.stdout + result.stderr
-    return [line for line in text.splitlines() if line.strip() and not line.startswith(NOISE)]
 
 
 # --- no training ---------------------------------------------------------------------------
@@ -246,7 +236,7 @@ def test_resume_after_sigkill_runs_each_trial_once(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         sweep_cmd(tmp_path, *overrides),
         cwd=ROOT,
-        env=env(),
+        env=clean_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

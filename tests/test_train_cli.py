@@ -1,8 +1,6 @@
 """The real command, end to end: one run trained, tracked in MLflow and written to its directory."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -11,21 +9,14 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import ROOT
+from tests.helpers import run_train
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """Trains 2 epochs of the default CNN through the CLI; returns (tmp dir, MLflow run)."""
     tmp = tmp_path_factory.mktemp("e2e")
-    cmd = [
-        sys.executable, "-m", "blueprint.train",
-        f"hydra.run.dir={tmp}/run",
-        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
-        f"tracking.artifact_location={tmp}/mlruns",
-        "trainer.epochs=2", "optimizer.lr=2e-3", "experiment_name=e2e",
-    ]  # fmt: skip
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = run_train(tmp, "trainer.epochs=2", "optimizer.lr=2e-3", "experiment_name=e2e")
     assert result.returncode == 0, result.stdout + result.stderr
     mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
     runs = mlflow.search_runs(experiment_names=["e2e"], output_format="list")

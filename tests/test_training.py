@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from blueprint.errors import TrainingError
 from blueprint.train import train
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SMALL_CNN = ["model.filters=[8,16]", "model.dense_units=[32,16]", "trainer.epochs=3"]
 
