@@ -7,7 +7,11 @@ PORT   ?= 5000
 STORE  ?= $(CURDIR)# folder holding mlflow.db and mlruns/
 ARGS   ?=
 
-.PHONY: install train test test-all lint format ui sweeps bench clean
+.PHONY: help install train test test-all lint format ui sweeps clean
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 12
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,11 +30,11 @@ test: $(STAMP) ## the fast suite (everything not marked slow)
 test-all: $(STAMP) ## every test, slow ones included
 	$(PY) -m pytest
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: $(STAMP)
+format: $(STAMP) ## ruff fix and format in place
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 

@@ -45,10 +45,15 @@ def train(cfg: DictConfig) -> float:
     sweep.limit_threads()
     seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
     model = build(cfg.model, allowed)
-    compile_model(model, cfg)
+    compile_model(model, cfg, allowed)
     check_objective_is_produced(model, data, cfg.objective.metric)
     diagnostics = build(cfg.diagnostics, allowed, _partial_=True)
-    callbacks = [MlflowEpochLogger(), *build_callbacks(cfg), *diagnostics(data), *sweep.callbacks()]
+    callbacks = [
+        MlflowEpochLogger(),
+        *build_callbacks(cfg, allowed),
+        *diagnostics(data),
+        *sweep.callbacks(),
+    ]
 
     with tracked_run(cfg, parent_run_id=sweep.parent_run_id) as run:
         sweep.attach(run.info.run_id)

@@ -1,44 +1,95 @@
-"""Checks config values before TensorFlow is imported, so a bad value costs no training time."""
+"""Checks the composed config against blueprint.schema before anything is written or imported.
 
-from collections.abc import Callable
+One mechanism for every key a run reads: a bad value costs no training time, no MLflow run and no
+files, and the user reads one line naming the key, what is wrong and a valid example.
+"""
 
-from omegaconf import DictConfig
+from typing import Any
 
-from blueprint.errors import ConfigError
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from pydantic import BaseModel, ValidationError
 
-
-def _check(cfg: DictConfig, key: str, ok: Callable[[float], bool], rule: str, example: str) -> None:
-    node = cfg
-    *parents, leaf = key.split(".")
-    for part in parents:
-        node = node.get(part) if node is not None else None
-    value = node.get(leaf) if node is not None else None
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
-        raise ConfigError(f"{key}={value!r} is invalid: it must be {rule}; e.g. {key}={example}")
+from blueprint.errors import ConfigError, first_line
+from blueprint.schema import GROUPS, Run, schema_for
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raises ConfigError naming the first value that cannot work and a valid example."""
-    _check(cfg, "optimizer.lr", lambda v: v > 0, "> 0", "1e-3")
-    _check(cfg, "trainer.epochs", lambda v: v >= 1 and v == int(v), "an integer >= 1", "10")
-    _check(cfg, "trainer.batch_size", lambda v: v >= 1 and v == int(v), "an integer >= 1", "32")
-    for split in ("val_fraction", "test_fraction"):
-        _check(cfg, f"data.{split}", lambda v: 0 < v < 1, "inside (0, 1)", "0.15")
-    data = cfg.get("data") or {}
-    held_out = (data.get("val_fraction") or 0) + (data.get("test_fraction") or 0)
-    if held_out >= 1:
-        raise ConfigError(
-            f"data.val_fraction + data.test_fraction = {held_out:g} leaves nothing to train on; "
-            "keep the sum below 1, e.g. data.val_fraction=0.15 data.test_fraction=0.15"
-        )
-    direction = cfg.objective.direction
-    if direction not in ("maximize", "minimize"):
-        raise ConfigError(
-            f"objective.direction={direction!r} is invalid: use objective.direction=maximize "
-            "or objective.direction=minimize"
-        )
+    """Raises ConfigError naming the first value that cannot work and a valid example.
+
+    The run-wide keys come first, then the groups in GROUPS order (trainer before data), so a
+    value shared by interpolation (`data.seed: ${trainer.seed}`) is reported where it is set.
+    """
+    groups = [key for key in cfg if key not in Run.model_fields and OmegaConf.is_dict(cfg[key])]
+    check(Run, {key: _resolved(cfg, key) for key in cfg if key not in groups}, prefix="")
+    order = list(GROUPS)
+    for group in sorted(groups, key=lambda g: order.index(g) if g in order else len(order)):
+        node = _resolved(cfg, group)
+        schema = schema_for(group, node)
+        if schema is not None:
+            check(schema, node, prefix=group)
+
+
+def _resolved(cfg: DictConfig, key: str) -> Any:
+    """A top-level key as plain values, its interpolations resolved."""
+    try:
+        node = cfg[key]
+        return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    except OmegaConfBaseException as err:  # an interpolation that cannot be resolved
+        raise ConfigError(f"{err.full_key or key}: {first_line(err)}") from None
+
+
+def check(schema: type[BaseModel], values: Any, prefix: str) -> None:
+    """Validates `values` (the node at `prefix`) against `schema`; the first error is raised."""
+    try:
+        schema.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(describe(schema, err.errors()[0], values, prefix)) from None
+
+
+def describe(schema: type[BaseModel], error: Any, values: Any, prefix: str) -> str:
+    """One line for a pydantic error: `<key>=<value> is invalid: <rule>; e.g. <key>=<example>`.
+
+    An error inside a list names the list and the entry: `model.filters=[0] is invalid: entry 0:`.
+    """
+    loc = [str(part) for part in error["loc"]]
+    if not loc:  # a rule over several keys states itself in full
+        return str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
+    entry = next((i for i, part in enumerate(error["loc"]) if isinstance(part, int)), None)
+    if entry is not None and isinstance(values, dict):
+        node = values
+        for part in error["loc"][:entry]:
+            node = node[part]
+        error = {**error, "input": node, "msg": f"entry {error['loc'][entry]}: {error['msg']}"}
+        loc = loc[:entry]
+    key = ".".join([prefix, *loc] if prefix else loc)
+    if error["type"] == "missing":
+        return f"{key} is missing; add it to the config or the command line"
+    if error["type"] == "extra_forbidden":
+        keys = ", ".join(f.alias or name for name, f in schema.model_fields.items())
+        return f"{key} is not a key of {prefix or 'the config'}; remove it (its keys: {keys})"
+    rule = error["msg"].replace("Value error, ", "").replace("Input should", "it should")
+    line = f"{key}={_shown(error['input'])} is invalid: {rule}"
+    field = _field(schema, loc[0]) if len(loc) == 1 else None
+    if field is not None and field.examples:
+        line += f"; e.g. {key}={field.examples[0]}"
+    return line
+
+
+def _field(schema: type[BaseModel], name: str) -> Any:
+    for field_name, field in schema.model_fields.items():
+        if name in (field_name, field.alias):
+            return field
+    return None
+
+
+def _shown(value: Any) -> str:
+    """A value as the user typed it: strings quoted, numbers and lists as Hydra reads them."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool) or value is None:
+        return str(value).lower() if value is not None else "null"
+    return str(value).replace(" ", "")
 
 
 def check_objective_metric(metric: str, produced: list[str]) -> None:

@@ -41,6 +41,20 @@ def compose_into(tmp: Path, *overrides: str) -> DictConfig:
     return cfg
 
 
+# Groups whose options configure Hydra itself or a sweep; test_sweeps covers hparams_search.
+NOT_TRAINING_GROUPS = {"hydra", "hparams_search"}
+
+
+def group_options() -> list[tuple[str, str]]:
+    """Every (group, option) pair on disk under conf/, sweep and Hydra groups aside."""
+    return sorted(
+        (group.name, option.stem)
+        for group in CONF_DIR.iterdir()
+        if group.is_dir() and group.name not in NOT_TRAINING_GROUPS
+        for option in group.glob("*.yaml")
+    )
+
+
 def clean_env() -> dict[str, str]:
     """This process's environment without MLFLOW_TRACKING_URI, which would beat tracking.uri."""
     return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}

@@ -8,19 +8,7 @@ from hydra import compose, initialize_config_dir
 from blueprint.components import build
 from blueprint.training.callbacks import build_callbacks
 from blueprint.training.compile import compile_model
-from tests.helpers import CONF_DIR, ROOT
-
-# Groups whose options configure Hydra itself or a sweep; test_sweeps covers hparams_search.
-NOT_TRAINING_GROUPS = {"hydra", "hparams_search"}
-
-
-def group_options() -> list[tuple[str, str]]:
-    return sorted(
-        (group.name, option.stem)
-        for group in CONF_DIR.iterdir()
-        if group.is_dir() and group.name not in NOT_TRAINING_GROUPS
-        for option in group.glob("*.yaml")
-    )
+from tests.helpers import CONF_DIR, ROOT, group_options
 
 
 def test_every_group_has_options() -> None:
@@ -37,8 +25,8 @@ def test_option_composes_and_builds(compose_cfg, group: str, option: str, tmp_pa
 
     data = build(cfg.data, allowed)
     model = build(cfg.model, allowed)
-    compile_model(model, cfg)
-    build_callbacks(cfg)
+    compile_model(model, cfg, allowed)
+    build_callbacks(cfg, allowed)
 
     assert data.image_shape == tuple(cfg.data.image_shape)
     assert model.output_shape[-1] == (1 if data.num_classes == 2 else data.num_classes)

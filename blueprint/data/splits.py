@@ -37,15 +37,38 @@ def stratified_splits(
     test_fraction: float,
     seed: int,
 ) -> tuple[Split, Split, Split]:
-    """Seeded train/val/test split that keeps class proportions in every part."""
-    rest_x, test_x, rest_y, test_y = train_test_split(
-        images, labels, test_size=test_fraction, stratify=labels, random_state=seed
+    """Seeded train/val/test split that keeps class proportions in every part.
+
+    Every class must reach every split, or the validation metrics and the per-class evaluation
+    would silently miss it: too small a fraction is a DataError naming both fractions.
+    """
+    try:
+        rest_x, test_x, rest_y, test_y = train_test_split(
+            images, labels, test_size=test_fraction, stratify=labels, random_state=seed
+        )
+        val_share_of_rest = val_fraction / (1.0 - test_fraction)
+        train_x, val_x, train_y, val_y = train_test_split(
+            rest_x, rest_y, test_size=val_share_of_rest, stratify=rest_y, random_state=seed
+        )
+    except ValueError as err:  # scikit-learn: a split smaller than the number of classes
+        raise _empty_class_error(val_fraction, test_fraction, str(err)) from err
+    splits = Split(train_x, train_y), Split(val_x, val_y), Split(test_x, test_y)
+    classes = np.unique(labels)
+    for name, split in zip(("train", "validation", "test"), splits, strict=True):
+        missing = np.setdiff1d(classes, split.labels)
+        if missing.size:
+            raise _empty_class_error(
+                val_fraction, test_fraction, f"the {name} split has no image of class {missing[0]}"
+            )
+    return splits
+
+
+def _empty_class_error(val_fraction: float, test_fraction: float, reason: str) -> DataError:
+    return DataError(
+        f"data.val_fraction={val_fraction:g} and data.test_fraction={test_fraction:g} leave a "
+        f"class out of a split ({reason.splitlines()[0]}); use larger fractions, e.g. "
+        "data.val_fraction=0.15 data.test_fraction=0.15"
     )
-    val_share_of_rest = val_fraction / (1.0 - test_fraction)
-    train_x, val_x, train_y, val_y = train_test_split(
-        rest_x, rest_y, test_size=val_share_of_rest, stratify=rest_y, random_state=seed
-    )
-    return Split(train_x, train_y), Split(val_x, val_y), Split(test_x, test_y)
 
 
 def check_declared(

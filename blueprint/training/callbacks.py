@@ -25,7 +25,7 @@ class FailOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
-def build_callbacks(cfg: DictConfig) -> list[keras.callbacks.Callback]:
+def build_callbacks(cfg: DictConfig, allowed_targets: list[str]) -> list[keras.callbacks.Callback]:
     """The `callbacks` group's entries, in config order, then the non-finite-loss guard."""
-    configured = [build(node, list(cfg.allowed_targets)) for node in (cfg.callbacks or {}).values()]
+    configured = [build(node, allowed_targets) for node in (cfg.callbacks or {}).values()]
     return [*configured, FailOnNonFiniteLoss()]

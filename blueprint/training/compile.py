@@ -6,27 +6,41 @@ import keras
 from omegaconf import DictConfig, OmegaConf
 
 from blueprint.components import build
+from blueprint.errors import ConfigError
+
+# Names `Model.compile` matches to the model's output and loss itself; keras.metrics.get does not.
+COMPILE_ALIASES = ("accuracy", "acc", "crossentropy", "ce")
 
 
 def build_optimizer(node: DictConfig, allowed_targets: list[str]) -> keras.optimizers.Optimizer:
     """Instantiates the optimizer, passing the shared `lr` key as Keras' `learning_rate`."""
     kwargs = OmegaConf.to_container(node, resolve=True)
     lr = kwargs.pop("lr")
-    return build(OmegaConf.create(kwargs), allowed_targets, learning_rate=lr)
+    return build(OmegaConf.create(kwargs), allowed_targets, key="optimizer", learning_rate=lr)
 
 
 def build_metrics(entries: list[Any], allowed_targets: list[str]) -> list[Any]:
-    """Metric names pass through to Keras; `_target_` entries are instantiated."""
-    return [
-        build(m, allowed_targets) if isinstance(m, DictConfig) and "_target_" in m else m
-        for m in entries
-    ]
+    """Metric names pass through to Keras once it knows them; `_target_` entries are built."""
+    metrics = []
+    for entry in entries:
+        if isinstance(entry, DictConfig):
+            metrics.append(build(entry, allowed_targets))
+            continue
+        if entry not in COMPILE_ALIASES:
+            try:
+                keras.metrics.get(entry)
+            except ValueError:
+                raise ConfigError(
+                    f"metrics: {entry!r} is not a Keras metric; use a name from keras.metrics "
+                    "(e.g. metrics=[accuracy,auc]) or a _target_ entry"
+                ) from None
+        metrics.append(entry)
+    return metrics
 
 
-def compile_model(model: keras.Model, cfg: DictConfig) -> None:
-    allowed = list(cfg.allowed_targets)
+def compile_model(model: keras.Model, cfg: DictConfig, allowed_targets: list[str]) -> None:
     model.compile(
-        optimizer=build_optimizer(cfg.optimizer, allowed),
-        loss=build(cfg.loss, allowed),
-        metrics=build_metrics(list(cfg.metrics), allowed),
+        optimizer=build_optimizer(cfg.optimizer, allowed_targets),
+        loss=build(cfg.loss, allowed_targets),
+        metrics=build_metrics(list(cfg.metrics), allowed_targets),
     )

@@ -1,0 +1,218 @@
+"""The schema of every config group: the keys a run reads, their types and their valid ranges.
+
+Checked by `blueprint.validation.validate` after Hydra composes and before anything is written, in
+single runs and in every sweep trial. Strict types: `trainer.epochs=2.0` is not an integer and
+`trainer.deterministic=maybe` is not a boolean. Our own builders get every key checked (`extra`
+forbidden); library classes (Keras optimizers, losses, callbacks) may take any of their own
+arguments, which instantiation then checks, and a user's own `_target_` is checked by its builder.
+"""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
+
+Fraction = Annotated[float, Field(gt=0, lt=1, examples=[0.15])]
+Dropout = Annotated[float, Field(ge=0, lt=1, examples=[0.5])]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1, examples=[42])]  # NumPy's seed range
+Units = Annotated[list[Annotated[int, Field(ge=1)]], Field(examples=["[128,64]"])]
+Shape = Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=3, max_length=3)]
+NumClasses = Annotated[int, Field(ge=2, examples=[10])]
+Name = Annotated[str, Field(min_length=1, pattern=r"^[^/\\]+$", examples=["baseline"])]
+Direction = Literal["maximize", "minimize"]
+# Keras activation names a dense layer takes by string.
+Activation = Literal[
+    "relu", "gelu", "elu", "selu", "silu", "swish", "tanh", "sigmoid", "softplus", "leaky_relu",
+    "mish", "linear",
+]  # fmt: skip
+
+
+class Schema(BaseModel):
+    """Every key known, typed strictly, nothing unknown."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Component(Schema):
+    """A `_target_` config node."""
+
+    target: str = Field(alias="_target_", min_length=1)
+
+
+class LibraryComponent(Component):
+    """A library class: its own constructor arguments are allowed and checked when it is built."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+class DigitsData(Component):
+    val_fraction: Fraction
+    test_fraction: Fraction
+    seed: Seed
+    classes: Annotated[
+        list[Annotated[int, Field(ge=0, le=9)]] | None, Field(min_length=2, examples=["[3,8]"])
+    ] = None
+    num_classes: NumClasses
+    image_shape: Shape
+    max_pixel_value: Annotated[float, Field(gt=0, allow_inf_nan=False, examples=[16.0])]
+
+    @model_validator(mode="after")
+    def _leaves_a_training_split(self) -> "DigitsData":
+        held_out = self.val_fraction + self.test_fraction
+        if held_out >= 1:
+            raise ValueError(
+                f"data.val_fraction + data.test_fraction = {held_out:g} leaves nothing to train "
+                "on; keep the sum below 1, e.g. data.val_fraction=0.15 data.test_fraction=0.15"
+            )
+        return self
+
+
+# --- model --------------------------------------------------------------------------------
+
+
+class ImageModel(Component):
+    name: Name
+    input_shape: Shape
+    num_classes: NumClasses
+    input_scale: Annotated[float, Field(gt=0, allow_inf_nan=False, examples=[255.0])]
+    dropout: Dropout
+
+
+class CnnModel(ImageModel):
+    filters: Annotated[Units, Field(min_length=1, examples=["[64,128,256]"])]
+    dense_units: Units
+
+
+class MlpModel(ImageModel):
+    hidden_units: Annotated[Units, Field(min_length=1, examples=["[256,128]"])]
+    activation: Activation
+
+
+# --- optimizer, loss, metrics, callbacks ----------------------------------------------------
+
+
+class Optimizer(LibraryComponent):
+    """`lr` is every optimizer's learning rate (passed as Keras' `learning_rate`)."""
+
+    lr: Annotated[float, Field(gt=0, allow_inf_nan=False, examples=["1e-3"])]
+    weight_decay: Annotated[float | None, Field(ge=0, examples=["4e-3"])] = None
+    momentum: Annotated[float | None, Field(ge=0, le=1, examples=[0.9])] = None
+    rho: Annotated[float | None, Field(gt=0, lt=1, examples=[0.9])] = None
+    nesterov: bool | None = None
+
+
+class AutoLoss(Component):
+    num_classes: NumClasses
+
+
+class Callbacks(RootModel[dict[str, LibraryComponent]]):
+    """Named entries, each a Keras (or your own) callback."""
+
+
+# --- diagnostics --------------------------------------------------------------------------
+
+
+class Diagnostics(Component):
+    every_n_epochs: Annotated[int, Field(ge=1, examples=[5])]
+    layers: Annotated[list[str], Field(min_length=1, examples=['["conv*","head"]'])]
+    weightless_activations: bool
+    probe_size: Annotated[int, Field(ge=1, le=4096, examples=[32])]
+    probe_seed: Seed
+    bins: Annotated[int, Field(ge=2, le=1000, examples=[30])]
+    dpi: Annotated[int, Field(ge=20, le=600, examples=[80])]
+    diagram: bool
+    evaluation: bool
+    worst_images: Annotated[int, Field(ge=0, le=400, examples=[16])]
+    monitor: Annotated[str, Field(min_length=1)]
+    direction: Direction
+
+
+# --- trainer, tracking, paths and the run-wide keys -----------------------------------------
+
+
+class Trainer(Schema):
+    epochs: Annotated[int, Field(ge=1, examples=[10])]
+    batch_size: Annotated[int, Field(ge=1, examples=[32])]
+    seed: Seed
+    deterministic: bool
+    verbose: Literal[0, 1, 2]
+
+
+class Tracking(Schema):
+    uri: Annotated[str, Field(min_length=1)]
+    artifact_location: str | None
+    experiment_name: Name
+    run_name: Annotated[str, Field(min_length=1)] | None
+    log_model: bool
+
+
+class Paths(Schema):
+    root_dir: str
+    output_dir: str
+
+
+class Objective(Schema):
+    metric: Annotated[str, Field(min_length=1, examples=["val_accuracy"])]
+    direction: Direction
+
+
+class Sweep(Schema):
+    """Written by the sweeper for each trial; never set by hand."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Run(Schema):
+    """The run-wide keys of conf/train.yaml; each group is checked by its own schema."""
+
+    experiment_name: Name
+    metrics: Annotated[list[Any], Field(examples=["[accuracy]"])]
+    objective: Objective
+    sweep: Sweep | None
+    allowed_targets: Annotated[list[str], Field(min_length=1, examples=["[blueprint.*,keras.*]"])]
+
+    @field_validator("metrics")
+    @classmethod
+    def _metric_entries(cls, entries: list[Any]) -> list[Any]:
+        for entry in entries:
+            if isinstance(entry, dict):
+                LibraryComponent.model_validate(entry)
+            elif not isinstance(entry, str) or not entry:
+                raise ValueError(
+                    f"entry {entry!r} is neither a Keras metric name nor a _target_ node"
+                )
+        return entries
+
+
+# Schemas of groups whose keys do not depend on the option.
+GROUPS: dict[str, type[BaseModel]] = {
+    "trainer": Trainer,
+    "tracking": Tracking,
+    "paths": Paths,
+    "optimizer": Optimizer,
+    "callbacks": Callbacks,
+}
+
+# Schemas of the options we ship, by `_target_`; a user's own target is checked by its builder.
+TARGETS: dict[str, type[BaseModel]] = {
+    "blueprint.data.digits.load_digits": DigitsData,
+    "blueprint.models.cnn.build_cnn": CnnModel,
+    "blueprint.models.mlp.build_mlp": MlpModel,
+    "blueprint.models.heads.classification_loss": AutoLoss,
+    "blueprint.diagnostics.factory.build_diagnostics": Diagnostics,
+    "blueprint.diagnostics.factory.no_diagnostics": Component,
+}
+
+
+def schema_for(group: str, node: Any) -> type[BaseModel] | None:
+    """The schema that checks `node` of `group`, or None where the option's own code checks it."""
+    if group in GROUPS:
+        return GROUPS[group]
+    if isinstance(node, dict) and isinstance(node.get("_target_"), str):
+        target = node["_target_"]
+        if target.startswith("keras."):  # a Keras class: Keras checks its own arguments
+            return TARGETS.get(target, LibraryComponent)
+        return TARGETS.get(target)
+    return None
