@@ -14,7 +14,13 @@ from blueprint.errors import BlueprintError, ConfigError, TrialPruned, first_lin
 from blueprint.tracking.owner import mark_orphaned_runs, owner_tags
 from blueprint.tracking.params import split_config
 from blueprint.tracking.provenance import provenance_tags
-from blueprint.tracking.store import fail_fast_http, guarded_open, is_local_store, open_error_hint
+from blueprint.tracking.store import (
+    check_artifact_folder,
+    fail_fast_http,
+    guarded_open,
+    is_local_store,
+    open_error_hint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +38,23 @@ def open_experiment(tracking: DictConfig) -> str:
             f"tracking.experiment_name={name!r} is invalid: it must be a non-empty name; "
             "e.g. experiment_name=digits"
         )
+    location = None  # for a new experiment; checked before the store is touched
+    if tracking.artifact_location and is_local_store(tracking.uri):
+        location = Path(tracking.artifact_location).resolve().as_uri()
+        check_artifact_folder(location, "set tracking.artifact_location to a writable folder")
     mlflow.set_tracking_uri(tracking.uri)
     try:
         with fail_fast_http(), guarded_open(tracking.uri):
             experiment = mlflow.get_experiment_by_name(name)
             if experiment is None:
-                location = None
-                if tracking.artifact_location and is_local_store(tracking.uri):
-                    location = Path(tracking.artifact_location).resolve().as_uri()
                 experiment_id = mlflow.create_experiment(name, artifact_location=location)
             else:
                 experiment_id = experiment.experiment_id
+                check_artifact_folder(
+                    experiment.artifact_location,
+                    f"experiment {name!r} keeps its artifacts there: make it writable, or start "
+                    "a new experiment (experiment_name=<new name>)",
+                )
         mark_orphaned_runs(mlflow.MlflowClient(), [experiment_id])
     except BlueprintError:
         raise

@@ -5,8 +5,10 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
-from blueprint.errors import first_line
+from blueprint.errors import BlueprintError, first_line
 from blueprint.sqlite_files import MLFLOW_TABLES, check_owner, setup_lock, sqlite_path
 
 
@@ -47,6 +49,23 @@ def guarded_open(uri: str) -> AbstractContextManager[None]:
         return nullcontext()
     check_owner(path, "MLflow", MLFLOW_TABLES, "tracking.uri (or MLFLOW_TRACKING_URI)")
     return setup_lock(path)
+
+
+def check_artifact_folder(location: str, fix: str) -> None:
+    """Creates a local artifact folder now, so an unusable one stops the run before it starts
+    (one line) rather than after training, when the first artifact is written."""
+    parsed = urlparse(location)
+    if parsed.scheme not in ("", "file"):
+        return  # a server's or a cloud store (mlflow-artifacts:, s3:): its client checks it
+    folder = Path(url2pathname(parsed.path) if parsed.scheme else location)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError("not writable")
+    except OSError as err:
+        raise BlueprintError(
+            f"cannot write MLflow artifacts to {folder}: {first_line(err)}; {fix}"
+        ) from err
 
 
 def _causes(err: BaseException) -> Iterator[BaseException]:
