@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from blueprint.errors import BlueprintError
@@ -70,13 +71,26 @@ def main(argv: list[str] | None = None) -> None:
     except (BlueprintError, sqlite3.DatabaseError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    url = runs_url(args.host, args.port, latest_experiment_id(db))
-    print(f"MLflow UI: {url}  (Ctrl-C stops it)", flush=True)
-    sys.exit(serve(server_command(args.host, args.port, store)))
+    experiment_id = latest_experiment_id(db)
+    print(f"MLflow UI: {runs_url(args.host, args.port, experiment_id)}  (Ctrl-C stops it)")
+    sys.stdout.flush()
+    command = server_command(args.host, args.port, store)
+    sys.exit(serve(command, f"sqlite:///{db}" if experiment_id else None))
 
 
-def serve(command: list[str]) -> int:
-    """Runs the server until it exits; SIGINT or SIGTERM here reaches it once, as SIGINT."""
+def mark_dead_runs(uri: str) -> None:
+    """Ends the runs this host's dead processes left RUNNING, so the table shows them KILLED."""
+    from mlflow import MlflowClient
+
+    from blueprint.tracking.owner import mark_orphaned_runs
+
+    client = MlflowClient(uri)
+    mark_orphaned_runs(client, [e.experiment_id for e in client.search_experiments()])
+
+
+def serve(command: list[str], store_uri: str | None) -> int:
+    """Runs the server until it exits; SIGINT or SIGTERM here reaches it once, as SIGINT.
+    Meanwhile marks dead runs in `store_uri` (None: a new store, nothing to mark)."""
     server = subprocess.Popen(command, env={**os.environ, **SERVER_ENV}, start_new_session=True)
 
     def stop(_signum: int, _frame: object) -> None:
@@ -85,6 +99,11 @@ def serve(command: list[str]) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    if store_uri is not None:  # in a short-lived process: MLflow's ~175 MB need not stay resident
+        marker = f"from blueprint.ui import mark_dead_runs; mark_dead_runs({store_uri!r})"
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        cleaner = subprocess.Popen([sys.executable, "-c", marker], start_new_session=True, **quiet)
+        threading.Thread(target=cleaner.wait, daemon=True).start()  # reaped once done
     return server.wait()
 
 

@@ -1,5 +1,5 @@
 """`make ui` serves the project's MLflow store on loopback, prints where the runs are, starts few
-processes and stops cleanly on Ctrl-C."""
+processes, marks runs whose process died, and stops cleanly on Ctrl-C."""
 
 import json
 import os
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import mlflow
 
+from blueprint.tracking.owner import PID_TAG, owner_tags
 from tests.helpers import ROOT, free_port
 
 
@@ -42,7 +43,11 @@ def wait_for_answer(url: str, timeout: float) -> dict | None:
 def test_make_ui_prints_the_runs_view_and_stops_cleanly_on_ctrl_c(tmp_path) -> None:
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     experiment_id = mlflow.create_experiment("seen_by_ui", artifact_location=str(tmp_path / "a"))
-    mlflow.MlflowClient().create_run(experiment_id)
+    client = mlflow.MlflowClient()
+    client.create_run(experiment_id)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process that has exited
+    dead = client.create_run(experiment_id, tags=owner_tags() | {PID_TAG: str(gone.pid)})
     port, log = free_port(), tmp_path / "ui.log"
     with open(log, "w") as out:
         server = subprocess.Popen(
@@ -59,11 +64,16 @@ def test_make_ui_prints_the_runs_view_and_stops_cleanly_on_ctrl_c(tmp_path) -> N
         assert "seen_by_ui" in {e["name"] for e in body["experiments"]}
         runs_view = f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
         assert runs_view in log.read_text()
-        time.sleep(2)  # MLflow would have started its job runner by now
-        tree = process_tree(server.pid)
+        deadline = time.monotonic() + 30  # MLflow's job runner would have started by then, and
+        while time.monotonic() < deadline:  # the launcher's dead-run cleaner has finished
+            time.sleep(1)
+            tree = process_tree(server.pid)
+            if len(tree) <= 4:
+                break
         assert any("uvicorn" in cmd for cmd in tree.values()), tree  # the tree is seen whole
         assert not [cmd for cmd in tree.values() if "huey" in cmd], tree
         assert len(tree) <= 4, tree  # make, blueprint.ui, mlflow server, one uvicorn worker
+        assert client.get_run(dead.info.run_id).info.status == "KILLED"  # its process is gone
     finally:
         os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
         server.wait(timeout=30)
