@@ -23,9 +23,23 @@ from pathlib import Path
 from blueprint.errors import BlueprintError
 from blueprint.sqlite_files import MLFLOW_TABLES, check_owner
 
-SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # unless the environment sets it
 # MLflow 3 opens an experiment on its GenAI overview; this lands on the runs table instead.
 RUNS_VIEW = "#/experiments/{id}/runs?workflowType=machine_learning"
+
+
+def check_store(store: Path) -> None:
+    """A folder whose mlflow.db, if any, is an MLflow store; else one line naming the fix."""
+    key = "--store (STORE= for make ui)"
+    if not store.is_dir():
+        raise BlueprintError(f"{store} is not a folder: point {key} at the folder of mlflow.db")
+    try:
+        check_owner(store / "mlflow.db", "MLflow", MLFLOW_TABLES, key)
+    except sqlite3.DatabaseError as err:
+        raise BlueprintError(
+            f"{store / 'mlflow.db'} is not a readable SQLite file ({err}); move it aside or point "
+            f"{key} at the folder of an MLflow store"
+        ) from err
 
 
 def latest_experiment_id(db: Path) -> str | None:
@@ -67,8 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     store = args.store.resolve()
     db = store / "mlflow.db"
     try:
-        check_owner(db, "MLflow", MLFLOW_TABLES, "--store (STORE= for make ui)")
-    except (BlueprintError, sqlite3.DatabaseError) as err:
+        check_store(store)
+    except BlueprintError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     experiment_id = latest_experiment_id(db)
@@ -91,14 +105,15 @@ def mark_dead_runs(uri: str) -> None:
 def serve(command: list[str], store_uri: str | None) -> int:
     """Runs the server until it exits; SIGINT or SIGTERM here reaches it once, as SIGINT.
     Meanwhile marks dead runs in `store_uri` (None: a new store, nothing to mark)."""
-    server = subprocess.Popen(command, env={**os.environ, **SERVER_ENV}, start_new_session=True)
+    env = SERVER_ENV | dict(os.environ)  # MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true brings it back
+    server = subprocess.Popen(command, env=env, start_new_session=True)
 
     def stop(_signum: int, _frame: object) -> None:
         if server.poll() is None:
             server.send_signal(signal.SIGINT)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Ctrl-C, kill, closed terminal
+        signal.signal(signum, stop)
     if store_uri is not None:  # in a short-lived process: MLflow's ~175 MB need not stay resident
         marker = f"from blueprint.ui import mark_dead_runs; mark_dead_runs({store_uri!r})"
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}

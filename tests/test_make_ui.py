@@ -4,7 +4,9 @@ processes, marks runs whose process died, and stops cleanly on Ctrl-C."""
 import json
 import os
 import signal
+import sqlite3
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -80,3 +82,21 @@ def test_make_ui_prints_the_runs_view_and_stops_cleanly_on_ctrl_c(tmp_path) -> N
     time.sleep(1)
     assert not [pid for pid in tree if Path(f"/proc/{pid}").exists()], "processes left behind"
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_ui_refuses_a_store_file_of_another_program_untouched(tmp_path) -> None:
+    store = tmp_path / "mlflow.db"
+    with sqlite3.connect(store) as connection:
+        connection.execute("CREATE TABLE notes (body TEXT)")
+    before = store.read_bytes()
+    result = subprocess.run(
+        [sys.executable, "-m", "blueprint.ui", "--store", str(tmp_path), "--port", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "not an MLflow store" in result.stderr and "STORE=" in result.stderr
+    assert store.read_bytes() == before
