@@ -41,4 +41,4 @@ ui: $(STAMP) ## MLflow UI over the project's store; prints the latest experiment
 	$(PY) -m blueprint.ui --port $(PORT) --store $(STORE)
 
 clean: ## remove run outputs, the sweep store and the MLflow store (asks nothing: be sure)
-	rm -rf experiments/*/ multirun/*/ multirun/optuna.db* mlruns mlflow.db
+	rm -rf experiments/*/ multirun/*/ multirun/optuna.db* mlruns mlflow.db mlflow.db.lock
