@@ -112,10 +112,11 @@ def _wait_for_an_epoch(tmp: Path, timeout: float) -> str:
 
 
 STARTER = """
-import sys, time
+import os, sys, time
 from pathlib import Path
 from omegaconf import OmegaConf
 from blueprint.tracking.run import open_experiment
+(Path(sys.argv[1]) / f"ready-{os.getpid()}").touch()
 go = Path(sys.argv[1]) / "go"
 while not go.exists():
     time.sleep(0.005)
@@ -138,7 +139,9 @@ def test_processes_starting_together_on_a_fresh_store_all_start(tmp_path) -> Non
         )
         for _ in range(4)
     ]
-    time.sleep(8)  # every starter has imported MLflow and waits for the signal
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)  # until every starter has imported MLflow and waits for the signal
     (tmp_path / "go").touch()
     outputs = [starter.communicate(timeout=120) for starter in starters]
     assert [starter.returncode for starter in starters] == [0] * 4, outputs
