@@ -23,7 +23,10 @@ from pathlib import Path
 from blueprint.errors import BlueprintError
 from blueprint.sqlite_files import MLFLOW_TABLES, check_owner
 
-SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # unless the environment sets it
+SERVER_ENV = {  # defaults: the environment overrides them
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "PYTHONWARNINGS": "ignore:starlette.middleware.wsgi is deprecated",  # MLflow's, not ours
+}
 # MLflow 3 opens an experiment on its GenAI overview; this lands on the runs table instead.
 RUNS_VIEW = "#/experiments/{id}/runs?workflowType=machine_learning"
 
