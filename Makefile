@@ -41,9 +41,8 @@ format: $(STAMP) ## ruff fix and format in place
 sweeps: $(STAMP) ## the studies in the sweep store: trials per state, best value and params
 	$(PY) -m blueprint.sweeps $(ARGS)
 
-ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over the project's store
-	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT) \
-		--backend-store-uri sqlite:///$(STORE)/mlflow.db --default-artifact-root $(STORE)/mlruns
+ui: $(STAMP) ## MLflow UI over the project's store; prints the latest experiment's runs-view URL
+	$(PY) -m blueprint.ui --port $(PORT) --store $(STORE)
 
 clean: ## remove run outputs, the sweep store and the MLflow store (asks nothing: be sure)
-	rm -rf experiments/*/ multirun/*/ multirun/optuna.db* mlruns mlflow.db
+	rm -rf experiments/*/ multirun/*/ multirun/optuna.db* mlruns mlflow.db mlflow.db.lock

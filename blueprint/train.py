@@ -34,7 +34,12 @@ def train(cfg: DictConfig) -> float:
 
     from blueprint.data.pipeline import to_dataset
     from blueprint.tracking.epoch_logger import MlflowEpochLogger
-    from blueprint.tracking.outcome import log_model_summary, log_objective, log_run_files
+    from blueprint.tracking.outcome import (
+        log_model_summary,
+        log_objective,
+        log_run_files,
+        weights_epoch,
+    )
     from blueprint.tracking.run import tracked_run
     from blueprint.training.callbacks import build_callbacks
     from blueprint.training.compile import compile_model
@@ -64,8 +69,9 @@ def train(cfg: DictConfig) -> float:
         test = model.evaluate(
             to_dataset(data.test, cfg.trainer.batch_size), verbose=0, return_dict=True
         )
-        mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()})
-        log_model_summary(model, data.val.images[:5], cfg.tracking.log_model)
+        step = weights_epoch(history, callbacks)  # the epoch the evaluated and logged model is
+        mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()}, step=step)
+        log_model_summary(model, data.val.images[:5], cfg.tracking.log_model, step)
         log_run_files(Path(cfg.paths.output_dir))
     return value
 

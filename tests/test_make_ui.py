@@ -1,39 +1,102 @@
-"""`make ui` serves the project's MLflow store on loopback."""
+"""`make ui` serves the project's MLflow store on loopback, prints where the runs are, starts few
+processes, marks runs whose process died, and stops cleanly on Ctrl-C."""
 
 import json
 import os
 import signal
+import sqlite3
 import subprocess
+import sys
 import time
 import urllib.request
+from pathlib import Path
 
+import mlflow
+
+from blueprint.tracking.owner import PID_TAG, owner_tags
 from tests.helpers import ROOT, free_port
 
 
-def test_make_ui_serves_the_store_on_loopback(tmp_path) -> None:
-    import mlflow
+def process_tree(pid: int) -> dict[int, str]:
+    """`pid` and its descendants, each with its command line (Linux /proc)."""
+    tree, todo = {}, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tree[current] = Path(f"/proc/{current}/cmdline").read_bytes().replace(b"\0", b" ")
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        todo += [int(child) for child in children]
+    return {p: cmd.decode() for p, cmd in tree.items()}
 
+
+def wait_for_answer(url: str, timeout: float) -> dict | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.load(response)
+        except OSError:
+            time.sleep(0.2)
+    return None
+
+
+def test_make_ui_prints_the_runs_view_and_stops_cleanly_on_ctrl_c(tmp_path) -> None:
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    mlflow.create_experiment("seen_by_ui", artifact_location=str(tmp_path / "mlruns"))
-    port = free_port()
-    server = subprocess.Popen(
-        ["make", "--no-print-directory", "ui", f"PORT={port}", f"STORE={tmp_path}"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # so the whole process group (make, mlflow, workers) stops below
-    )
-    url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=10"
+    experiment_id = mlflow.create_experiment("seen_by_ui", artifact_location=str(tmp_path / "a"))
+    client = mlflow.MlflowClient()
+    client.create_run(experiment_id)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process that has exited
+    dead = client.create_run(experiment_id, tags=owner_tags() | {PID_TAG: str(gone.pid)})
+    port, log = free_port(), tmp_path / "ui.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            ["make", "--no-print-directory", "ui", f"PORT={port}", f"STORE={tmp_path}"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
     try:
-        deadline, body = time.monotonic() + 90, None
-        while time.monotonic() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    body = json.load(response)
-            except OSError:
-                time.sleep(0.5)
+        base = f"http://127.0.0.1:{port}"
+        body = wait_for_answer(f"{base}/api/2.0/mlflow/experiments/search?max_results=10", 90)
         assert body is not None, "the MLflow UI did not answer within 90 s"
         assert "seen_by_ui" in {e["name"] for e in body["experiments"]}
+        runs_view = f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+        assert runs_view in log.read_text()
+        deadline = time.monotonic() + 30  # MLflow's job runner would have started by then, and
+        while time.monotonic() < deadline:  # the launcher's dead-run cleaner has finished
+            time.sleep(1)
+            tree = process_tree(server.pid)
+            if len(tree) <= 4:
+                break
+        assert any("uvicorn" in cmd for cmd in tree.values()), tree  # the tree is seen whole
+        assert not [cmd for cmd in tree.values() if "huey" in cmd], tree
+        assert len(tree) <= 4, tree  # make, blueprint.ui, mlflow server, one uvicorn worker
+        assert client.get_run(dead.info.run_id).info.status == "KILLED"  # its process is gone
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
         server.wait(timeout=30)
+    time.sleep(1)
+    assert not [pid for pid in tree if Path(f"/proc/{pid}").exists()], "processes left behind"
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_ui_refuses_a_store_file_of_another_program_untouched(tmp_path) -> None:
+    store = tmp_path / "mlflow.db"
+    with sqlite3.connect(store) as connection:
+        connection.execute("CREATE TABLE notes (body TEXT)")
+    before = store.read_bytes()
+    result = subprocess.run(
+        [sys.executable, "-m", "blueprint.ui", "--store", str(tmp_path), "--port", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "not an MLflow store" in result.stderr and "STORE=" in result.stderr
+    assert store.read_bytes() == before

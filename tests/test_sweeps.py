@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from blueprint.sweeps.storage import SweepError, open_storage
 from blueprint.sweeps.sweeper import RETRY_ATTR, quoted, study_name_for
+from blueprint.tracking.epoch_logger import epoch_metric_key
 from tests.helpers import CONF_DIR, ROOT, clean_env, error_lines, store_overrides
 
 # A model that trains in about a second, with no artifacts beyond what the checks read.
@@ -326,7 +327,7 @@ def test_a_pruned_trial_ends_pruned_in_optuna_and_mlflow(tmp_path: Path) -> None
     (pruned,) = [r for r in children if r.data.tags["sweep.trial_number"] == "1"]
     assert pruned.info.status == "FINISHED"
     assert pruned.data.tags["sweep.trial_state"] == "PRUNED"
-    assert len(client.get_metric_history(pruned.info.run_id, "val_accuracy")) == 1
+    assert len(client.get_metric_history(pruned.info.run_id, epoch_metric_key("val_accuracy"))) == 1
 
 
 @pytest.mark.slow
@@ -348,4 +349,4 @@ def test_parallel_trials_all_finish_and_are_tracked(tmp_path: Path) -> None:
     assert sorted(int(r.data.tags["sweep.trial_number"]) for r in children) == list(range(8))
     assert {r.info.status for r in children} == {"FINISHED"}
     cpus = os.cpu_count() or 1
-    assert {r.data.params["sweep.threads"] for r in children} == {str(max(1, cpus // 2))}
+    assert {r.data.tags["sweep.threads"] for r in children} == {str(max(1, cpus // 2))}

@@ -9,6 +9,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from blueprint.tracking.epoch_logger import epoch_metric_key
+from blueprint.tracking.params import is_location
 from tests.helpers import run_train
 
 
@@ -33,19 +35,27 @@ def test_run_directory_holds_config_log_checkpoint_and_csv(finished_run) -> None
     assert len((run_dir / "epochs.csv").read_text().strip().splitlines()) == 1 + 2
 
 
-def test_every_config_leaf_is_a_param(finished_run) -> None:
+def test_every_config_leaf_is_a_param_or_a_location_tag(finished_run) -> None:
+    """Hyperparameters are params; where the run lives (paths, store URIs) are tags, so comparing
+    runs lists only what was chosen."""
     tmp, run = finished_run
     composed = yaml.safe_load((tmp / "run" / ".hydra" / "config.yaml").read_text())
     assert composed["optimizer"]["lr"] == 2e-3
-    params = run.data.params
+    params, tags = run.data.params, run.data.tags
     assert params["optimizer.lr"] == "0.002"
     assert params["model.filters"] == "[64, 128, 256]"
     assert params["trainer.epochs"] == "2"
     assert params["callbacks.early_stopping.patience"] == "10"
-    assert params["tracking.uri"] == f"sqlite:///{tmp}/mlflow.db"
     assert int(params["model.param_count"]) > 100_000
-    leaves = set(_leaf_keys(composed))
-    assert leaves <= set(params), sorted(leaves - set(params))
+    assert tags["tracking.uri"] == f"sqlite:///{tmp}/mlflow.db"
+    assert tags["paths.output_dir"] == str(tmp / "run")
+    assert tags["callbacks.model_checkpoint.filepath"].endswith("checkpoints/best.keras")
+    assert tags["callbacks.csv_logger.filename"].endswith("epochs.csv")
+    assert not [key for key, value in params.items() if is_location(value)]
+    assert not [key for key in params if key.startswith("sweep")]
+    leaves = set(_leaf_keys(composed)) - {"sweep"}  # null in a single run: no sweep plumbing
+    assert leaves <= set(params) | set(tags), sorted(leaves - set(params) - set(tags))
+    assert not set(params) & set(tags)
 
 
 def _leaf_keys(node: dict, prefix: str = "") -> list[str]:
@@ -62,11 +72,12 @@ def test_metrics_are_logged_once_per_epoch(finished_run) -> None:
     _, run = finished_run
     client = MlflowClient()
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, epoch_metric_key(key))]
         assert steps == [0, 1], (key, steps)
-    history = [m.value for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
-    assert run.data.metrics["best_val_accuracy"] == pytest.approx(max(history))
-    assert run.data.metrics["best_epoch"] == int(np.argmax(history))
+    history = client.get_metric_history(run.info.run_id, epoch_metric_key("val_accuracy"))
+    values = [m.value for m in history]
+    assert run.data.metrics["best_val_accuracy"] == pytest.approx(max(values))
+    assert run.data.metrics["best_epoch"] == int(np.argmax(values))
     assert 0 < run.data.metrics["test_accuracy"] <= 1
 
 
@@ -91,6 +102,23 @@ def test_run_is_named_and_tagged_with_provenance(finished_run) -> None:
     assert "trainer.epochs=2" in tags["hydra.overrides"]
     assert re.fullmatch(r"[0-9a-f]{40}", tags["git.commit"])
     assert tags["git.dirty"] in {"True", "False"}
+
+
+def test_logged_model_carries_the_best_epochs_metrics_and_the_run_name(finished_run) -> None:
+    """The model holds the best epoch's weights (EarlyStopping restores them), so its metrics on
+    the run's Models tab are that epoch's, not epoch 0's."""
+    _, run = finished_run
+    (model,) = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id], output_format="list"
+    )
+    best = int(run.data.metrics["best_epoch"])
+    assert best > 0  # the second of two epochs wins, so logging at step 0 would show here
+    history = MlflowClient().get_metric_history(run.info.run_id, epoch_metric_key("val_accuracy"))
+    linked = {m.key: m for m in model.metrics}
+    assert linked[epoch_metric_key("val_accuracy")].step == best
+    assert linked[epoch_metric_key("val_accuracy")].value == history[best].value
+    assert linked["test_accuracy"].value == run.data.metrics["test_accuracy"]
+    assert model.name == run.info.run_name.replace(".", "_")
 
 
 def test_logged_model_loads_and_predicts_raw_pixels(finished_run) -> None:

@@ -8,6 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from blueprint.errors import TrainingError
+from blueprint.tracking.epoch_logger import epoch_metric_key
 from blueprint.train import train
 from tests.helpers import ROOT
 
@@ -16,8 +17,10 @@ SMALL_CNN = ["model.filters=[8,16]", "model.dense_units=[32,16]", "trainer.epoch
 
 def val_history(run_id: str) -> list[tuple[float, float]]:
     client = MlflowClient()
-    loss = [m.value for m in client.get_metric_history(run_id, "val_loss")]
-    accuracy = [m.value for m in client.get_metric_history(run_id, "val_accuracy")]
+    loss, accuracy = (
+        [m.value for m in client.get_metric_history(run_id, epoch_metric_key(name))]
+        for name in ("val_loss", "val_accuracy")
+    )
     return list(zip(loss, accuracy, strict=True))
 
 

@@ -1,9 +1,21 @@
-"""Per-epoch Keras logs to MLflow metrics."""
+"""Per-epoch Keras logs to MLflow metrics, under `epoch/` so they are the first charts a user sees.
+
+MLflow's run page groups metric charts by key prefix (the part before the last "/"), sorts the
+groups by name and always puts un-prefixed keys last, under "Model metrics". Keras' own names
+("loss", "val_accuracy") would sit below every diagnostics group; `epoch/loss` comes first.
+"""
 
 from numbers import Real
 
 import keras
 import mlflow
+
+EPOCH_PREFIX = "epoch/"
+
+
+def epoch_metric_key(name: str) -> str:
+    """The MLflow key of a Keras log: `val_accuracy` -> `epoch/val_accuracy`."""
+    return EPOCH_PREFIX + name
 
 
 class MlflowEpochLogger(keras.callbacks.Callback):
@@ -14,6 +26,8 @@ class MlflowEpochLogger(keras.callbacks.Callback):
     """
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        metrics = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, Real)}
+        metrics = {
+            epoch_metric_key(k): float(v) for k, v in (logs or {}).items() if isinstance(v, Real)
+        }
         if metrics:
             mlflow.log_metrics(metrics, step=epoch)

@@ -43,14 +43,18 @@ def _installed_version(package: str) -> str | None:
         return None
 
 
-def log_keras_model(model: keras.Model, input_example: np.ndarray) -> ModelInfo:
-    """Logs `model` under the name "model"; `mlflow.keras.load_model(info.model_uri)` loads it."""
+def log_keras_model(
+    model: keras.Model, input_example: np.ndarray, name: str, step: int
+) -> ModelInfo:
+    """Logs `model` at `step`, whose metrics MLflow links to it (its page and the run's Models
+    tab show them); `mlflow.keras.load_model(info.model_uri)` loads it."""
     signature = infer_signature(input_example, model.predict(input_example, verbose=0))
     # MLflow's serving-input check predicts with Keras' progress bar on stdout: keep it quiet.
     with contextlib.redirect_stdout(io.StringIO()):
         return Model.log(
             artifact_path=None,
-            name="model",
+            name=name,
+            step=step,
             flavor=_KERAS_FLAVOUR,
             flavor_name="mlflow.keras",
             model=model,

@@ -1,10 +1,18 @@
-"""The composed config as flat MLflow params."""
+"""The composed config as flat MLflow params (hyperparameters) and tags (where this run lives).
 
+Params are what "Compare runs, show diff only" lists, so they hold what a user chose. Values that
+name a place on disk or a store (absolute paths, URIs) differ for every run or machine without
+changing the model, and the `sweep` node is the sweeper's plumbing: both become tags under the
+same dotted keys, kept with the run but out of the comparison.
+"""
+
+import os
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 MAX_PARAM_LENGTH = 6000  # MLflow rejects longer param values
+PLUMBING_GROUPS = ("sweep",)  # filled by the sweeper for each trial, never chosen by the user
 
 
 def flatten_config(cfg: DictConfig) -> dict[str, str]:
@@ -23,3 +31,20 @@ def flatten_config(cfg: DictConfig) -> dict[str, str]:
 
     visit("", OmegaConf.to_container(cfg, resolve=True))
     return flat
+
+
+def is_location(value: str) -> bool:
+    """An absolute path or a URI (`sqlite:///...`, `http://...`, `file:...`)."""
+    return os.path.isabs(value) or "://" in value or value.startswith("file:")
+
+
+def split_config(cfg: DictConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """(params, tags): hyperparameters as params; locations and sweep plumbing as tags."""
+    params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    for key, value in flatten_config(cfg).items():
+        plumbing = key.split(".", 1)[0] in PLUMBING_GROUPS
+        if plumbing and value == "None":  # a single run: no sweep node
+            continue
+        (tags if plumbing or is_location(value) else params)[key] = value
+    return params, tags

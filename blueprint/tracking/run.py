@@ -1,6 +1,6 @@
 """The MLflow run lifecycle: open the store, start a named run, end it FINISHED or FAILED."""
 
-import os
+import logging
 import time
 import traceback
 from collections.abc import Iterator
@@ -10,55 +10,57 @@ from pathlib import Path
 import mlflow
 from omegaconf import DictConfig
 
-from blueprint.errors import BlueprintError, TrialPruned, first_line
-from blueprint.tracking.params import flatten_config
+from blueprint.errors import BlueprintError, ConfigError, TrialPruned, first_line
+from blueprint.tracking.owner import mark_orphaned_runs, owner_tags
+from blueprint.tracking.params import split_config
 from blueprint.tracking.provenance import provenance_tags
+from blueprint.tracking.store import (
+    check_artifact_folder,
+    fail_fast_http,
+    guarded_open,
+    is_local_store,
+    open_error_hint,
+)
 
-
-@contextmanager
-def _fail_fast_http() -> Iterator[None]:
-    """A dead server should fail the first request in seconds, not after minutes of retries.
-
-    Scoped to opening the store: later requests keep MLflow's retries for transient blips.
-    """
-    keys = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
-    saved = {key: os.environ.get(key) for key in keys}
-    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def is_local_store(uri: str) -> bool:
-    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+log = logging.getLogger(__name__)
 
 
 def open_experiment(tracking: DictConfig) -> str:
     """Points MLflow at the store and returns the experiment id, creating the experiment if new.
 
     New experiments in a local store keep artifacts under `tracking.artifact_location`, an absolute
-    path, so the store works whatever directory Hydra runs the job in.
+    path, so the store works whatever directory Hydra runs the job in. Runs of this experiment
+    whose process has died are marked KILLED on the way.
     """
+    name = tracking.experiment_name
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(
+            f"tracking.experiment_name={name!r} is invalid: it must be a non-empty name; "
+            "e.g. experiment_name=digits"
+        )
+    location = None  # for a new experiment; checked before the store is touched
+    if tracking.artifact_location and is_local_store(tracking.uri):
+        location = Path(tracking.artifact_location).resolve().as_uri()
+        check_artifact_folder(location, "set tracking.artifact_location to a writable folder")
     mlflow.set_tracking_uri(tracking.uri)
     try:
-        with _fail_fast_http():
-            experiment = mlflow.get_experiment_by_name(tracking.experiment_name)
-            if experiment is not None:
-                return experiment.experiment_id
-            location = None
-            if tracking.artifact_location and is_local_store(tracking.uri):
-                location = Path(tracking.artifact_location).resolve().as_uri()
-            return mlflow.create_experiment(tracking.experiment_name, artifact_location=location)
+        with fail_fast_http(), guarded_open(tracking.uri):
+            experiment = mlflow.get_experiment_by_name(name)
+            if experiment is None:
+                experiment_id = mlflow.create_experiment(name, artifact_location=location)
+            else:
+                experiment_id = experiment.experiment_id
+                check_artifact_folder(
+                    experiment.artifact_location,
+                    f"experiment {name!r} keeps its artifacts there: make it writable, or start "
+                    "a new experiment (experiment_name=<new name>)",
+                )
+        mark_orphaned_runs(mlflow.MlflowClient(), [experiment_id])
+    except BlueprintError:
+        raise
     except Exception as err:  # any failure to open the store (SQL, HTTP, filesystem) ends here
-        raise BlueprintError(
-            f"cannot open the MLflow store {tracking.uri}: {first_line(err)}; "
-            "start the server or set tracking.uri (or MLFLOW_TRACKING_URI) to a working store"
-        ) from err
+        raise BlueprintError(open_error_hint(tracking.uri, err)) from err
+    return experiment_id
 
 
 def readable_run_name(cfg: DictConfig, run_id: str) -> str:
@@ -69,27 +71,42 @@ def readable_run_name(cfg: DictConfig, run_id: str) -> str:
     return f"{model}{lr_part}-{time.strftime('%m%d-%H%M%S')}-{run_id[:6]}"
 
 
+def end_failed(err: BaseException) -> None:
+    """Ends the active run FAILED (KILLED for Ctrl-C), whatever happens while recording why.
+
+    Recording the error can fail too (an unwritable artifact store, a second Ctrl-C); the status
+    must be set regardless, or MLflow's exit hook would end the run FINISHED.
+    """
+    status = "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"
+    try:
+        mlflow.set_tag("error", f"{type(err).__name__}: {err}"[:5000])
+        mlflow.log_text("".join(traceback.format_exception(err)), "error.txt")
+    except BaseException as logging_err:  # the run's status comes first
+        log.warning("could not record the error in MLflow: %s", first_line(logging_err))
+    finally:
+        mlflow.end_run(status=status)
+
+
 @contextmanager
 def tracked_run(cfg: DictConfig, parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
-    """Starts a run with params and provenance tags; ends it FAILED (error logged) on exceptions."""
+    """Starts a run with params, provenance and owner tags; ends it FAILED on exceptions."""
     experiment_id = open_experiment(cfg.tracking)
+    params, location_tags = split_config(cfg)
     run = mlflow.start_run(
         experiment_id=experiment_id,
         parent_run_id=parent_run_id,
-        tags=provenance_tags(Path(cfg.paths.root_dir)),
+        tags={**provenance_tags(Path(cfg.paths.root_dir)), **owner_tags(), **location_tags},
     )
     try:
         name = cfg.tracking.run_name or readable_run_name(cfg, run.info.run_id)
         mlflow.set_tag("mlflow.runName", name)
-        mlflow.log_params(flatten_config(cfg))
+        mlflow.log_params(params)
         yield run
     except TrialPruned:
         mlflow.end_run()  # stopped early on purpose: its epochs are valid; tagged PRUNED
         raise
     except BaseException as err:
-        mlflow.set_tag("error", f"{type(err).__name__}: {err}"[:5000])
-        mlflow.log_text("".join(traceback.format_exception(err)), "error.txt")
-        mlflow.end_run(status="KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        end_failed(err)
         raise
     else:
         mlflow.end_run()

@@ -1,0 +1,103 @@
+"""Opening an MLflow store safely: whose file it is, one process creating its tables, and a hint
+that fits what went wrong (a server to start only when a server does not answer)."""
+
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+from blueprint.errors import BlueprintError, first_line
+from blueprint.sqlite_files import MLFLOW_TABLES, check_owner, setup_lock, sqlite_path
+
+
+@contextmanager
+def fail_fast_http() -> Iterator[None]:
+    """A dead server should fail the first request in seconds, not after minutes of retries.
+
+    Scoped to opening the store: later requests keep MLflow's retries for transient blips.
+    """
+    keys = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+    saved = {key: os.environ.get(key) for key in keys}
+    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def is_local_store(uri: str) -> bool:
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def store_file(uri: str) -> Path | None:
+    """The SQLite file behind a tracking URI; None for servers and other databases."""
+    return sqlite_path(uri) if uri.startswith("sqlite:") else None
+
+
+def guarded_open(uri: str) -> AbstractContextManager[None]:
+    """Refuses another program's SQLite file (before MLflow adds ~70 tables to it), then holds
+    the setup lock while MLflow creates or upgrades its tables, so two processes starting on a
+    fresh file do not both create them. Other stores need neither."""
+    path = store_file(uri)
+    if path is None:
+        return nullcontext()
+    check_owner(path, "MLflow", MLFLOW_TABLES, "tracking.uri (or MLFLOW_TRACKING_URI)")
+    return setup_lock(path)
+
+
+def check_artifact_folder(location: str, fix: str) -> None:
+    """Creates a local artifact folder now, so an unusable one stops the run before it starts
+    (one line) rather than after training, when the first artifact is written."""
+    parsed = urlparse(location)
+    if parsed.scheme not in ("", "file"):
+        return  # a server's or a cloud store (mlflow-artifacts:, s3:): its client checks it
+    folder = Path(url2pathname(parsed.path) if parsed.scheme else location)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError("not writable")
+    except OSError as err:
+        raise BlueprintError(
+            f"cannot write MLflow artifacts to {folder}: {first_line(err)}; {fix}"
+        ) from err
+
+
+def _causes(err: BaseException) -> Iterator[BaseException]:
+    seen: BaseException | None = err
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def open_error_hint(uri: str, err: BaseException) -> str:
+    """One line: what failed opening the store at `uri`, and the fix that fits the cause."""
+    cause = first_line(err)
+    text = " ".join(str(e) for e in _causes(err)).lower()
+    retarget = "or point tracking.uri (or MLFLOW_TRACKING_URI) at another store"
+    if uri.startswith(("http://", "https://")):
+        if any(isinstance(e, OSError) for e in _causes(err)):
+            fix = f"nothing answers at {uri}: start the MLflow server there, {retarget}"
+        else:
+            fix = f"the server at {uri} answered but refused: is it MLflow? {retarget}"
+        return f"cannot open the MLflow store {uri}: {cause}; {fix}"
+    path = store_file(uri)
+    if path is None:
+        return f"cannot open the MLflow store {uri}: {cause}; check that store, {retarget}"
+    if "not a database" in text or "malformed" in text:
+        fix = f"{path} is not a readable SQLite file: move it aside, {retarget}"
+    elif "unable to open database file" in text or "readonly" in text or "permission" in text:
+        fix = f"make {path.parent} exist and writable, {retarget}"
+    elif any(word in text for word in ("alembic", "revision", "migrat", "out-of-date", "schema")):
+        fix = (
+            f"its tables could not be brought to this MLflow's schema: back up {path} and run "
+            f"`mlflow db upgrade sqlite:///{path}`, {retarget}"
+        )
+    else:
+        fix = f"check {path}, {retarget}"
+    return f"cannot open the MLflow store {path}: {cause}; {fix}"

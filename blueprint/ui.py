@@ -1,0 +1,129 @@
+"""`python -m blueprint.ui [--port N] [--store DIR]`: the MLflow UI over a store, quick to answer.
+
+Prints the address of the latest run's experiment, opened on its runs table, then runs
+`mlflow server`. Two settings make it answer in seconds with two server processes instead of eight:
+one uvicorn worker (browsing needs no more), and MLflow 3's job runner off (six consumers of
+~235 MB each, used only by GenAI evaluation jobs).
+
+The server runs in its own session and this process hands it one Ctrl-C: in the terminal's group,
+uvicorn would get the signal twice (from the terminal and forwarded by `mlflow server`), take the
+second as "force quit" and print a traceback.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from blueprint.errors import BlueprintError
+from blueprint.sqlite_files import MLFLOW_TABLES, check_owner
+
+SERVER_ENV = {  # defaults: the environment overrides them
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "PYTHONWARNINGS": "ignore:starlette.middleware.wsgi is deprecated",  # MLflow's, not ours
+}
+# MLflow 3 opens an experiment on its GenAI overview; this lands on the runs table instead.
+RUNS_VIEW = "#/experiments/{id}/runs?workflowType=machine_learning"
+
+
+def check_store(store: Path) -> None:
+    """A folder whose mlflow.db, if any, is an MLflow store; else one line naming the fix."""
+    key = "--store (STORE= for make ui)"
+    if not store.is_dir():
+        raise BlueprintError(f"{store} is not a folder: point {key} at the folder of mlflow.db")
+    try:
+        check_owner(store / "mlflow.db", "MLflow", MLFLOW_TABLES, key)
+    except sqlite3.DatabaseError as err:
+        raise BlueprintError(
+            f"{store / 'mlflow.db'} is not a readable SQLite file ({err}); move it aside or point "
+            f"{key} at the folder of an MLflow store"
+        ) from err
+
+
+def latest_experiment_id(db: Path) -> str | None:
+    """The experiment of the most recently started run, read without writing to the store."""
+    if not db.is_file():
+        return None
+    try:
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as connection:
+            row = connection.execute(
+                "SELECT runs.experiment_id FROM runs JOIN experiments USING (experiment_id)"
+                " WHERE experiments.lifecycle_stage = 'active'"
+                " ORDER BY runs.start_time DESC LIMIT 1"
+            ).fetchone()
+    except sqlite3.DatabaseError:  # no runs table yet: the server creates it
+        return None
+    return str(row[0]) if row else None
+
+
+def runs_url(host: str, port: int, experiment_id: str | None) -> str:
+    base = f"http://{host}:{port}/"
+    return base + RUNS_VIEW.format(id=experiment_id) if experiment_id else base
+
+
+def server_command(host: str, port: int, store: Path) -> list[str]:
+    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+    return [
+        mlflow, "server", "--host", host, "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
+        "--default-artifact-root", str(store / "mlruns"),
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m blueprint.ui", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--store", type=Path, default=Path.cwd(), help="folder of mlflow.db")
+    args = parser.parse_args(argv)
+    store = args.store.resolve()
+    db = store / "mlflow.db"
+    try:
+        check_store(store)
+    except BlueprintError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    experiment_id = latest_experiment_id(db)
+    print(f"MLflow UI: {runs_url(args.host, args.port, experiment_id)}  (Ctrl-C stops it)")
+    sys.stdout.flush()
+    command = server_command(args.host, args.port, store)
+    sys.exit(serve(command, f"sqlite:///{db}" if experiment_id else None))
+
+
+def mark_dead_runs(uri: str) -> None:
+    """Ends the runs this host's dead processes left RUNNING, so the table shows them KILLED."""
+    from mlflow import MlflowClient
+
+    from blueprint.tracking.owner import mark_orphaned_runs
+
+    client = MlflowClient(uri)
+    mark_orphaned_runs(client, [e.experiment_id for e in client.search_experiments()])
+
+
+def serve(command: list[str], store_uri: str | None) -> int:
+    """Runs the server until it exits; SIGINT or SIGTERM here reaches it once, as SIGINT.
+    Meanwhile marks dead runs in `store_uri` (None: a new store, nothing to mark)."""
+    env = SERVER_ENV | dict(os.environ)  # MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true brings it back
+    server = subprocess.Popen(command, env=env, start_new_session=True)
+
+    def stop(_signum: int, _frame: object) -> None:
+        if server.poll() is None:
+            server.send_signal(signal.SIGINT)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Ctrl-C, kill, closed terminal
+        signal.signal(signum, stop)
+    if store_uri is not None:  # in a short-lived process: MLflow's ~175 MB need not stay resident
+        marker = f"from blueprint.ui import mark_dead_runs; mark_dead_runs({store_uri!r})"
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        cleaner = subprocess.Popen([sys.executable, "-c", marker], start_new_session=True, **quiet)
+        threading.Thread(target=cleaner.wait, daemon=True).start()  # reaped once done
+    return server.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The MLflow UI as a user meets it, in headless Chromium: the address `make ui` prints lands on the
+runs table (the run and the sweep with its children), and a run's metric charts open on its own
+training curves. Screenshots land in the test's tmp dir."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, free_port, run_train
+
+pytestmark = pytest.mark.slow  # trains a run and a 2-trial sweep, then drives a browser
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; .ci/run installs it. Playwright never downloads one.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TINY = ["model=mlp", "model.hidden_units=[16]", "trainer.epochs=2", "tracking.log_model=false"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """One single run (with diagnostics, whose charts must not come first) and a 2-point sweep."""
+    tmp = tmp_path_factory.mktemp("ui")
+    single = run_train(tmp, *TINY, "experiment_name=ui", "tracking.run_name=single")
+    assert single.returncode == 0, single.stderr
+    sweep = run_train(
+        tmp,
+        "--multirun",
+        "hparams_search=grid",
+        'hydra.sweeper.params={optimizer.lr:"1e-3,2e-3"}',
+        f"hydra.sweeper.storage=sqlite:///{tmp}/optuna.db",
+        *TINY,
+        "diagnostics=off",
+        "experiment_name=ui",
+    )
+    assert sweep.returncode == 0, sweep.stderr
+    return tmp
+
+
+def runs_in(store: Path) -> list:
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{store}/mlflow.db")
+    return mlflow.search_runs(experiment_names=["ui"], output_format="list")
+
+
+@pytest.fixture(scope="module")
+def ui_url(store: Path):
+    """Starts `python -m blueprint.ui` (what `make ui` runs) and yields the address it prints."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "blueprint.ui", "--store", str(store), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = server.stdout.readline().split()[2]
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def page(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: apt-get install chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser.new_page(viewport={"width": 1400, "height": 900})
+        browser.close()
+
+
+def test_the_printed_address_lists_the_run_and_the_sweep_with_its_children(
+    store, ui_url, page, tmp_path
+) -> None:
+    page.goto(ui_url)
+    parent = page.locator("[role=gridcell]", has_text="sweep-ui-")
+    parent.first.wait_for(timeout=60_000)
+    page.get_by_text("single", exact=True).wait_for()
+    page.screenshot(path=tmp_path / "runs.png")
+    children = [r.info.run_name for r in runs_in(store) if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 2
+    assert not page.get_by_text(children[0]).is_visible()  # nested under the collapsed parent
+    parent.locator("button").first.click()  # the parent's expander
+    for name in children:
+        page.get_by_text(name).wait_for(timeout=20_000)
+    page.screenshot(path=tmp_path / "runs_expanded.png")
+
+
+def test_a_runs_metric_charts_open_on_its_training_curves(store, ui_url, page, tmp_path) -> None:
+    (run,) = [r for r in runs_in(store) if r.info.run_name == "single"]
+    assert any(key.startswith("weights/") for key in run.data.metrics)  # diagnostics are there
+    page.goto(ui_url.replace("/runs?", f"/runs/{run.info.run_id}/model-metrics?"))
+    add_chart = page.get_by_role("button", name="Add chart")  # one per chart section
+    add_chart.first.wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)  # let the first charts draw
+    page.screenshot(path=tmp_path / "model_metrics.png")
+    header = add_chart.first.locator("xpath=ancestor::*[3]")
+    assert header.inner_text().split("\n")[0] == "epoch"
+    titles = page.locator("[role=heading], h1, h2, h3, h4, h5")
+    charts = [titles.nth(i).inner_text() for i in range(1, 5)]  # after the page's own title
+    assert charts == ["accuracy", "loss", "val_accuracy", "val_loss"]

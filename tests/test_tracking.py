@@ -1,0 +1,196 @@
+"""How runs are kept honest in MLflow: the status after a failure or a kill, opening a store safely
+(whose file, one process setting it up) and advice that fits the cause."""
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+from omegaconf import OmegaConf
+
+from blueprint.errors import BlueprintError, ConfigError
+from blueprint.tracking.epoch_logger import epoch_metric_key
+from blueprint.tracking.owner import ORPHAN_TAG, owner_tags
+from blueprint.tracking.run import open_experiment, tracked_run
+from tests.helpers import ROOT, clean_env, error_lines, run_train
+
+TINY = ["model=mlp", "model.hidden_units=[16]", "diagnostics=off", "tracking.log_model=false"]
+
+
+def tracking_cfg(tmp: Path, **overrides: str):
+    node = {
+        "uri": f"sqlite:///{tmp}/mlflow.db",
+        "artifact_location": str(tmp / "mlruns"),
+        "experiment_name": "tracking",
+    }
+    return OmegaConf.create(node | overrides)
+
+
+def only_run(tmp: Path) -> mlflow.entities.Run:
+    mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    return run
+
+
+@pytest.mark.parametrize(
+    ("error", "status"), [(RuntimeError("boom"), "FAILED"), (KeyboardInterrupt(), "KILLED")]
+)
+@pytest.mark.parametrize("recording_fails_with", [None, PermissionError, KeyboardInterrupt])
+def test_a_failed_run_ends_failed_whatever_fails_while_recording_it(
+    compose_cfg, tmp_path, monkeypatch, error, status, recording_fails_with
+) -> None:
+    """MLflow's exit hook ends a still-active run FINISHED: the handler must end it itself, even
+    when writing error.txt fails (an unwritable artifact store, a second Ctrl-C)."""
+    if recording_fails_with is not None:
+
+        def refuse(*_args, **_kwargs):
+            raise recording_fails_with("artifact store refused")
+
+        monkeypatch.setattr(mlflow, "log_text", refuse)
+    with pytest.raises(type(error)), tracked_run(compose_cfg(*TINY)):
+        raise error
+    assert mlflow.active_run() is None
+    run = only_run(tmp_path)
+    assert run.info.status == status
+    assert type(error).__name__ in run.data.tags["error"]
+
+
+def test_an_unusable_artifact_folder_stops_the_run_before_it_starts(tmp_path) -> None:
+    """It used to fail after training, on the first artifact, and the run read FINISHED."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the artifact folder should be")
+    location = f"tracking.artifact_location={blocker}/mlruns"
+    result = run_train(tmp_path, *TINY, "trainer.epochs=1", location)
+    assert result.returncode == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and f"{blocker}/mlruns" in lines[0], lines
+    assert "tracking.artifact_location" in lines[0]
+    assert not (tmp_path / "mlflow.db").exists()  # refused before the store was touched
+
+
+def test_a_killed_run_reads_killed_once_the_next_run_starts(tmp_path) -> None:
+    cmd = [sys.executable, "-m", "blueprint.train", *TINY, "trainer.epochs=100000"]
+    cmd += [f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"hydra.run.dir={tmp_path}/killed"]
+    cmd += [f"tracking.artifact_location={tmp_path}/mlruns"]
+    victim = subprocess.Popen(cmd, cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL)
+    try:
+        run_id = _wait_for_an_epoch(tmp_path, timeout=120)
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    assert client.get_run(run_id).info.status == "RUNNING"  # what MLflow alone leaves behind
+    alive = client.create_run(client.get_run(run_id).info.experiment_id, tags=owner_tags())
+    result = run_train(tmp_path, *TINY, "trainer.epochs=1")
+    assert result.returncode == 0, result.stderr
+    killed = client.get_run(run_id)
+    assert killed.info.status == "KILLED"
+    assert str(victim.pid) in killed.data.tags[ORPHAN_TAG]
+    assert client.get_run(alive.info.run_id).info.status == "RUNNING"  # this process still runs
+
+
+def _wait_for_an_epoch(tmp: Path, timeout: float) -> str:
+    """The id of the first run in `tmp`'s store once it has logged an epoch."""
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        if not (tmp / "mlflow.db").exists():
+            continue
+        runs = client.search_runs(
+            [e.experiment_id for e in client.search_experiments()],
+            f"metrics.`{epoch_metric_key('loss')}` > 0",
+        )
+        if runs:
+            return runs[0].info.run_id
+    raise AssertionError("the run logged no epoch in time")
+
+
+STARTER = """
+import os, sys, time
+from pathlib import Path
+from omegaconf import OmegaConf
+from blueprint.tracking.run import open_experiment
+(Path(sys.argv[1]) / f"ready-{os.getpid()}").touch()
+go = Path(sys.argv[1]) / "go"
+while not go.exists():
+    time.sleep(0.005)
+print(open_experiment(OmegaConf.create({"uri": sys.argv[2], "artifact_location": sys.argv[1],
+                                        "experiment_name": "together"})))
+"""
+
+
+def test_processes_starting_together_on_a_fresh_store_all_start(tmp_path) -> None:
+    """Each would create MLflow's tables on the fresh file; without the setup lock all but one
+    die with a UNIQUE or "table already exists" error."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    starters = [
+        subprocess.Popen(
+            [sys.executable, "-c", STARTER, str(tmp_path), uri],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)  # until every starter has imported MLflow and waits for the signal
+    (tmp_path / "go").touch()
+    outputs = [starter.communicate(timeout=120) for starter in starters]
+    assert [starter.returncode for starter in starters] == [0] * 4, outputs
+    assert len({out.split()[-1] for out, _ in outputs}) == 1  # one experiment, created once
+
+
+def test_a_sqlite_file_of_another_program_is_refused_untouched(tmp_path) -> None:
+    store = tmp_path / "mlflow.db"
+    with sqlite3.connect(store) as connection:
+        connection.execute("CREATE TABLE notes (body TEXT)")
+        connection.execute("INSERT INTO notes VALUES ('mine')")
+    before = store.read_bytes()
+    result = run_train(tmp_path, *TINY, "trainer.epochs=1")
+    assert result.returncode == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and "not an MLflow store" in lines[0] and "tracking.uri" in lines[0]
+    assert store.read_bytes() == before
+
+
+def test_advice_fits_the_cause(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"tracking\.experiment_name='' .* experiment_name="):
+        open_experiment(tracking_cfg(tmp_path, experiment_name=""))
+    assert not (tmp_path / "mlflow.db").exists()
+
+    open_experiment(tracking_cfg(tmp_path))  # a store, then a schema MLflow cannot migrate
+    with sqlite3.connect(tmp_path / "mlflow.db") as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'from_the_future'")
+    migrate = subprocess.run(  # a fresh process: MLflow checks the schema once per process
+        [sys.executable, "-c", _OPEN, f"sqlite:///{tmp_path}/mlflow.db"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert str(tmp_path / "mlflow.db") in migrate.stdout and "mlflow db upgrade" in migrate.stdout
+    assert "server" not in migrate.stdout
+
+    with pytest.raises(BlueprintError, match="start the MLflow server") as dead:
+        open_experiment(tracking_cfg(tmp_path, uri="http://127.0.0.1:9"))
+    assert "127.0.0.1:9" in str(dead.value)
+
+
+_OPEN = """
+import sys
+from omegaconf import OmegaConf
+from blueprint.errors import BlueprintError
+from blueprint.tracking.run import open_experiment
+try:
+    open_experiment(OmegaConf.create({"uri": sys.argv[1], "artifact_location": None,
+                                      "experiment_name": "tracking"}))
+except BlueprintError as err:
+    print(err)
+"""
