@@ -15,7 +15,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
 
-from blueprint.sweeps.storage import SweepError, open_storage
+from blueprint.errors import SweepError
+from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.sweeper import RETRY_ATTR, quoted, study_name_for
 from tests.helpers import CONF_DIR, ROOT, clean_env, error_lines, store_overrides
 
@@ -148,6 +149,72 @@ def test_corrupt_storage_is_one_line_for_sweep_and_listing(tmp_path: Path) -> No
 def test_open_storage_reports_dead_servers_in_one_line() -> None:
     with pytest.raises(SweepError, match="cannot open the Optuna storage postgresql://"):
         open_storage("postgresql://nobody@127.0.0.1:9/none", create=True)
+
+
+def test_a_fresh_store_opened_by_several_processes_at_once_opens_in_each(tmp_path: Path) -> None:
+    """Four processes released together all set up (or find set up) the same fresh file."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    go = tmp_path / "go"
+    code = (
+        "import os, sys, time\n"
+        "from blueprint.sweeps.storage import open_storage\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.005)\n"
+        "create = sys.argv[1] == 'create'\n"
+        "try:\n"
+        f"    open_storage({url!r}, create=create)\n"
+        "except Exception as err:\n"
+        "    if create or type(err).__name__ != 'StoreNotSetUp': raise\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, role], cwd=ROOT, stderr=subprocess.PIPE, text=True
+        )
+        for role in ("create", "create", "create", "read")
+    ]
+    time.sleep(3)  # every process has imported Optuna and waits
+    go.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    storage = open_storage(url, create=False)
+    assert optuna.get_all_study_names(storage) == []
+
+
+def test_listing_beside_a_fresh_empty_file_writes_nothing(tmp_path: Path) -> None:
+    store = tmp_path / "optuna.db"
+    store.touch()  # a sweep just created it and has not set up its tables yet
+    listing = subprocess.run(
+        [sys.executable, "-m", "blueprint.sweeps", f"--storage=sqlite:///{store}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert "no studies yet" in listing.stdout
+    assert store.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["optuna.db"]
+
+
+def test_a_sweep_store_pointed_at_another_programs_file_is_refused_untouched(
+    tmp_path: Path,
+) -> None:
+    mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").create_experiment("default")
+    before = (tmp_path / "mlflow.db").read_bytes()
+    result = run_sweep(
+        tmp_path, "optimizer.lr=1e-3,1e-2", f"hydra.sweeper.storage=sqlite:///{tmp_path}/mlflow.db"
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = error_lines(result)
+    assert "is not an Optuna store" in line and "hydra.sweeper.storage" in line
+    assert (tmp_path / "mlflow.db").read_bytes() == before
+    listing = subprocess.run(
+        [sys.executable, "-m", "blueprint.sweeps", f"--storage=sqlite:///{tmp_path}/mlflow.db"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert listing.returncode == 2 and "--storage" in listing.stderr
+    assert (tmp_path / "mlflow.db").read_bytes() == before
 
 
 # --- sweeps that train ---------------------------------------------------------------------

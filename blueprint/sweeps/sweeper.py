@@ -26,10 +26,10 @@ from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 import blueprint.resolvers  # noqa: F401  (the sweeper reads ${paths.root_dir} from the config)
-from blueprint.errors import BlueprintError, TrialPruned
+from blueprint.errors import BlueprintError, SweepError, TrialPruned
+from blueprint.sweeps.parent_run import SweepRun
 from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
-from blueprint.sweeps.storage import SweepError, open_storage
-from blueprint.sweeps.tracking import SweepRun
+from blueprint.sweeps.storage import open_storage
 
 log = logging.getLogger(__name__)
 
