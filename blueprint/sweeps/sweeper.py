@@ -286,15 +286,18 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         self._composed(overrides)
 
     def _composed(self, overrides: list[str]) -> DictConfig:
-        """One job's config, composed as the launcher will and checked as train() will."""
-        from blueprint.validation import validate
-
+        """One job's config, composed as the launcher will compose it."""
         try:
-            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+            return self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         except Exception as err:  # an unknown key, a value Hydra cannot compose
             raise SweepError(f"a trial's config does not compose: {first_line(err)}") from err
-        validate(cfg)
-        return cfg
+
+    def _launchable(self, overrides: list[str]) -> None:
+        """Raises a BlueprintError for a job that would fail before training: its config does
+        not compose, or fails the validation train() runs (blueprint.validation.validate)."""
+        from blueprint.validation import validate
+
+        validate(self._composed(overrides))
 
     def _retry_interrupted(self, study: optuna.Study, run: SweepRun) -> None:
         """Trials a dead sweep left RUNNING are queued again with the same parameters, then end
@@ -326,10 +329,12 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         while True:
             ended = ended_trials(study)
             # interrupted trials count: a trial that kills its sweep every time must trip this
-            failed = sum(t.state == TrialState.FAIL for t in study.get_trials(deepcopy=False))
+            every = study.get_trials(deepcopy=False, states=ENDED)
+            failed = sum(t.state == TrialState.FAIL for t in every)
             if failed > allowed_failures:
                 raise SweepError(
-                    f"{failed} trials failed (interrupted ones included), more than "
+                    f"{failed} of {len(every)} trials failed (interrupted ones included), more than"
+                    " "
                     f"hydra.sweeper.max_failure_rate={self.max_failure_rate} of n_trials="
                     f"{n_trials} allows; the errors are in the failed MLflow runs"
                 )
@@ -344,7 +349,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
             told, errors, launched = [], {}, []
             for trial, job in zip(trials, jobs, strict=True):
                 try:
-                    self._composed(list(job))
+                    self._launchable(list(job))
                 except BlueprintError as err:  # this point cannot run: FAIL, never RUNNING
                     log.warning("trial %d failed: %s", trial.number, err)
                     told.append(self._tell_state(study, trial, TrialState.FAIL))
