@@ -450,7 +450,14 @@ def test_a_resumed_sweep_in_a_fixed_directory_overwrites_no_trial_folder(tmp_pat
 
 
 def test_hydra_basic_sweeper_stays_available(tmp_path: Path) -> None:
-    result = run_sweep(tmp_path, "hydra/sweeper=basic", "optimizer.lr=1e-3,1e-2")
+    command = [
+        a
+        for a in sweep_cmd(tmp_path, "optimizer.lr=1e-3,1e-2")
+        if not a.startswith("hydra.sweeper.")
+    ]
+    result = subprocess.run(
+        [*command, "hydra/sweeper=basic"], cwd=ROOT, env=clean_env(), capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert not (tmp_path / "optuna.db").exists()
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")

@@ -290,7 +290,9 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         try:
             return self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         except Exception as err:  # an unknown key, a value Hydra cannot compose
-            raise SweepError(f"a trial's config does not compose: {first_line(err)}") from err
+            top, cause = str(err).strip().splitlines()[0], first_line(err)  # top names the key
+            reason = top if top == cause else f"{top} {cause}"
+            raise SweepError(f"a trial's config does not compose: {reason}") from err
 
     def _launchable(self, overrides: list[str]) -> None:
         """Raises a BlueprintError for a job that would fail before training: its config does
