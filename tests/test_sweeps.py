@@ -162,8 +162,8 @@ def test_a_fresh_store_opened_by_several_processes_at_once_opens_in_each(tmp_pat
         "create = sys.argv[1] == 'create'\n"
         "try:\n"
         f"    open_storage({url!r}, create=create)\n"
-        "except Exception as err:\n"
-        "    if create or type(err).__name__ != 'StoreNotSetUp': raise\n"
+        "except Exception as err:  # a reader may come before the file or its tables\n"
+        "    if create or not str(err).startswith('no '): raise\n"
     )
     procs = [
         subprocess.Popen(
@@ -470,6 +470,8 @@ def test_hydra_basic_sweeper_stays_available(tmp_path: Path) -> None:
 def test_two_sweeps_on_one_study_end_with_n_trials(tmp_path: Path) -> None:
     """The same command started twice at once: never more ended trials than n_trials."""
     overrides = ["hparams_search=random", "hydra.sweeper.n_trials=4", "trainer.epochs=1"]
+    # an MLflow store that exists: this test is about the study, not MLflow's table creation
+    mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").create_experiment("default")
     procs = [
         subprocess.Popen(
             sweep_cmd(tmp_path, *overrides),
