@@ -103,6 +103,16 @@ def test_search_configs_select_the_blueprint_sweeper(option: str) -> None:
     assert cfg.sweep is None  # single runs never see a trial
 
 
+def test_every_multirun_defaults_to_the_blueprint_grid_and_basic_stays_available() -> None:
+    with initialize_config_dir(str(CONF_DIR)):
+        default = compose("train", return_hydra_config=True).hydra.sweeper
+        basic = compose("train", ["hydra/sweeper=basic"], return_hydra_config=True).hydra.sweeper
+    assert default._target_.endswith("blueprint_sweeper.BlueprintOptunaSweeper")
+    assert default.sampler._target_ == "optuna.samplers.GridSampler"
+    assert default.n_trials is None  # every grid point
+    assert basic._target_.endswith("BasicSweeper")
+
+
 def test_plugin_import_loads_no_heavy_library() -> None:
     code = (
         "import sys, hydra_plugins.blueprint_sweeper.blueprint_sweeper;"

@@ -141,7 +141,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         direction: Any,
         storage: str,
         study_name: str | None,
-        n_trials: int,
+        n_trials: int | None,
         n_jobs: int | None,
         max_failure_rate: float,
         custom_search_space: str | None,
