@@ -441,6 +441,7 @@ def test_a_point_that_cannot_compose_ends_fail_and_interrupted_trials_count(
     assert "interrupted" in line and "Launching" not in result.stdout
 
 
+@pytest.mark.slow  # two sweeps: about 30 s on a loaded machine
 def test_a_resumed_sweep_in_a_fixed_directory_overwrites_no_trial_folder(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     first = run_sweep(

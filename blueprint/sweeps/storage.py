@@ -40,15 +40,14 @@ def open_storage(
                 f"no Optuna store at {path}; run a sweep first or pass --storage <url>"
             )
         engine_kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
+        check_owner(path, "Optuna", OPTUNA_TABLES, key)  # before any write, lock file included
         if not create:
-            check_owner(path, "Optuna", OPTUNA_TABLES, key)
             if not is_set_up(path):
                 raise StoreNotSetUp(f"no studies yet in {path}")
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=engine_kwargs, skip_table_creation=True
             )
         with setup_lock(path):
-            check_owner(path, "Optuna", OPTUNA_TABLES, key)
             with sqlite3.connect(path, timeout=BUSY_TIMEOUT_S) as connection:
                 connection.execute("PRAGMA journal_mode=WAL")  # persists in the file
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
