@@ -17,6 +17,10 @@ class TrainingError(BlueprintError):
     """Training that went wrong in a way the user can act on, such as a non-finite loss."""
 
 
+class SweepError(BlueprintError):
+    """A sweep that cannot start or go on: bad config, an unusable store, too many failures."""
+
+
 class TrialPruned(Exception):
     """A sweep's pruner stopped this trial early on purpose: its run is valid, not failed."""
 

@@ -8,7 +8,7 @@ import argparse
 import logging
 import sys
 
-from blueprint.errors import BlueprintError, first_line
+from blueprint.errors import BlueprintError, SweepError, first_line
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
@@ -17,9 +17,12 @@ def study_lines(storage_url: str, only: str | None) -> list[str]:
     """A header and one row per study (all of them, or just `only`)."""
     import optuna
 
-    from blueprint.sweeps.storage import SweepError, open_storage
+    from blueprint.sweeps.storage import StoreNotSetUp, open_storage
 
-    storage = open_storage(storage_url, create=False)
+    try:
+        storage = open_storage(storage_url, create=False, key="--storage")
+    except StoreNotSetUp:  # a sweep is creating its tables right now, or none ran yet
+        return []
     try:
         names = optuna.get_all_study_names(storage)
     except Exception as err:  # the file opened, but is not an Optuna store
@@ -47,11 +50,22 @@ def study_lines(storage_url: str, only: str | None) -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    from blueprint.sweeps.storage import DEFAULT_STORAGE
+def default_storage() -> str:
+    """The sweeper's default storage URL (its one home is the sweeper config), resolved."""
+    from omegaconf import OmegaConf
 
+    from blueprint.resolvers import PROJECT_ROOT
+    from hydra_plugins.blueprint_sweeper.config import BlueprintSweeperConf
+
+    node = OmegaConf.create(
+        {"paths": {"root_dir": str(PROJECT_ROOT)}, "storage": BlueprintSweeperConf.storage}
+    )
+    return str(node.storage)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m blueprint.sweeps", description=__doc__)
-    parser.add_argument("--storage", default=DEFAULT_STORAGE, help="Optuna storage URL")
+    parser.add_argument("--storage", default=default_storage(), help="Optuna storage URL")
     parser.add_argument("--study", help="show this study only")
     args = parser.parse_args(argv)
     logging.getLogger("optuna").setLevel(logging.WARNING)
@@ -60,5 +74,5 @@ def main(argv: list[str] | None = None) -> int:
     except BlueprintError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print("\n".join(lines) if len(lines) > 1 else f"no studies in {args.storage}")
+    print("\n".join(lines) if len(lines) > 1 else f"no studies yet in {args.storage}")
     return 0

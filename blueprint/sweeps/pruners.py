@@ -4,7 +4,7 @@ from typing import Any
 
 import optuna
 
-from blueprint.sweeps.storage import SweepError
+from blueprint.errors import SweepError
 
 PRUNER_ATTR = "blueprint.pruner"  # study user attr: {"name": ..., "kwargs": {...}}
 

@@ -1,58 +1,73 @@
-"""Optuna stores, opened so that a sweeper and its parallel trials can share one SQLite file."""
+"""Optuna stores, opened so that a sweeper, its parallel trials and the listing can share one
+SQLite file: set up by one process at a time, and never written by a process that only reads."""
 
 import sqlite3
 from pathlib import Path
 
 import optuna
-from sqlalchemy.engine import make_url
 
-from blueprint.errors import BlueprintError, first_line
-from blueprint.resolvers import PROJECT_ROOT
-
-DEFAULT_STORAGE = f"sqlite:///{PROJECT_ROOT}/multirun/optuna.db"
-SQLITE_BUSY_TIMEOUT_S = 60  # writers queue for the lock instead of failing "database is locked"
-
-
-class SweepError(BlueprintError):
-    """A sweep that cannot start or go on: bad config, an unusable store, too many failures."""
+from blueprint.errors import SweepError, first_line
+from blueprint.sqlite_files import (
+    BUSY_TIMEOUT_S,
+    OPTUNA_TABLES,
+    check_owner,
+    setup_lock,
+    sqlite_path,
+)
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The database file of a SQLite URL; None for other databases (and in-memory SQLite)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
+class StoreNotSetUp(SweepError):
+    """A SQLite file Optuna has not set up yet (empty, or a sweep is creating its tables now)."""
 
 
-def open_storage(url: str, *, create: bool) -> optuna.storages.RDBStorage:
-    """Opens an Optuna RDB store; `create` makes a missing SQLite file (and WAL mode) first.
+def open_storage(
+    url: str, *, create: bool, key: str = "hydra.sweeper.storage"
+) -> optuna.storages.RDBStorage:
+    """Opens an Optuna RDB store; `create` sets up a missing or empty SQLite file first.
 
-    WAL lets trials read the study while another process writes; the busy timeout makes
-    concurrent writers wait their turn. Any failure becomes one SweepError line.
+    Creating runs under the file's setup lock: Optuna stamps its schema version on every open,
+    and two processes stamping a fresh file at once collide. Reading (`create=False`) never
+    writes: a file Optuna has not finished setting up raises StoreNotSetUp instead. A file that
+    holds another program's tables (mlflow.db) is refused before anything touches it. `key`
+    names the setting to fix in the error line. Any failure becomes one SweepError line.
     """
     try:
         path = sqlite_path(url)
-        engine_kwargs = {}
-        if path is not None:
-            if not create and not path.is_file():
-                raise SweepError(
-                    f"no Optuna store at {path}; run a sweep first or pass --storage <url>"
-                )
-            if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S) as connection:
-                connection.execute("PRAGMA schema_version")  # a corrupt file fails right here
-                if create:
-                    connection.execute("PRAGMA journal_mode=WAL")  # persists in the file
-            engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, skip_table_creation=not create
-        )
+        if path is None:  # a server database: its own locking, no file to own
+            return optuna.storages.RDBStorage(url, skip_table_creation=not create)
+        if not create and not path.is_file():
+            raise SweepError(
+                f"no Optuna store at {path}; run a sweep first or pass --storage <url>"
+            )
+        engine_kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
+        check_owner(path, "Optuna", OPTUNA_TABLES, key)  # before any write, lock file included
+        if not create:
+            if not is_set_up(path):
+                raise StoreNotSetUp(f"no studies yet in {path}")
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, skip_table_creation=True
+            )
+        with setup_lock(path):
+            with sqlite3.connect(path, timeout=BUSY_TIMEOUT_S) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")  # persists in the file
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except SweepError:
         raise
     except Exception as err:  # a dead server, a corrupt file, a missing driver: one line each
         raise SweepError(
             f"cannot open the Optuna storage {url}: {first_line(err)}; "
-            "fix or remove it, or point hydra.sweeper.storage at another store"
+            f"fix or remove it, or point {key} at another store"
         ) from err
+
+
+def is_set_up(path: Path) -> bool:
+    """Whether Optuna finished setting up the file: its schema stamp is the last step."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S) as connection:
+        connection.execute("PRAGMA schema_version")  # a corrupt file fails right here
+        stamped = connection.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+        ).fetchone()[0]
+        return (
+            bool(stamped)
+            and connection.execute("SELECT count(*) FROM alembic_version").fetchone()[0] > 0
+        )

@@ -4,6 +4,7 @@ Reuses the upstream implementation for parsing the search space and configuring 
 its loop, which assumes a fresh study, stops at the first failure and never tells jobs their trial.
 """
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -12,9 +13,12 @@ import math
 import os
 import socket
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_optuna_sweeper._impl import (
@@ -22,20 +26,28 @@ from hydra_plugins.hydra_optuna_sweeper._impl import (
     create_params_from_overrides,
 )
 from omegaconf import DictConfig, OmegaConf
-from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    distribution_to_json,
+)
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 import blueprint.resolvers  # noqa: F401  (the sweeper reads ${paths.root_dir} from the config)
-from blueprint.errors import BlueprintError, TrialPruned
+from blueprint.errors import BlueprintError, SweepError, TrialPruned, first_line
+from blueprint.sqlite_files import setup_lock, sqlite_path
+from blueprint.sweeps.parent_run import SweepRun
 from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
-from blueprint.sweeps.storage import SweepError, open_storage
-from blueprint.sweeps.tracking import SweepRun
+from blueprint.sweeps.storage import open_storage
 
 log = logging.getLogger(__name__)
 
 OWNER_ATTR = "blueprint.sweeper"  # trial user attr "host:pid": tells a live sweep from a dead one
 RETRY_ATTR = "blueprint.retry_of"  # on a re-run: the number of the trial a dead sweep left
 ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+WAIT_FOR_OTHERS_S = 2.0  # polling while another live sweep runs the study's last trials
 
 
 def study_name_for(experiment: str, space: dict[str, BaseDistribution], fixed: list[str]) -> str:
@@ -68,6 +80,27 @@ def ended_trials(study: optuna.Study) -> list[FrozenTrial]:
         for trial in study.get_trials(deepcopy=False, states=ENDED)
         if trial.number not in retried
     ]
+
+
+def first_value(dist: BaseDistribution) -> Any:
+    """A value every distribution holds: the first choice, or the low end of a range."""
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[0]
+    return dist.low  # type: ignore[attr-defined]
+
+
+def next_job_number(sweep_dir: str) -> int:
+    """The first job number no folder in `sweep_dir` uses: a resumed sweep writing into the same
+    directory continues the numbering instead of overwriting the first session's folders."""
+    path = Path(sweep_dir)
+    taken = [int(p.name) for p in path.iterdir() if p.name.isdigit()] if path.is_dir() else []
+    return max(taken, default=-1) + 1
+
+
+def plain_values(fixed: dict[str, Any]) -> dict[str, Any]:
+    """Fixed overrides as the job reads them, without Hydra's escapes (`sqlite\\:///` ...)."""
+    parser = OverridesParser.create()
+    return {name: parser.parse_override(f"{name}={value}").value() for name, value in fixed.items()}
 
 
 def launcher_parallelism(launcher: DictConfig) -> int:
@@ -108,7 +141,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         direction: Any,
         storage: str,
         study_name: str | None,
-        n_trials: int,
+        n_trials: int | None,
         n_jobs: int | None,
         max_failure_rate: float,
         custom_search_space: str | None,
@@ -148,37 +181,17 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
             sys.exit(2)
 
     def _sweep(self, arguments: list[str]) -> None:
-        if not 0.0 <= self.max_failure_rate <= 1.0:
-            raise SweepError(
-                f"hydra.sweeper.max_failure_rate={self.max_failure_rate} must be within [0, 1]"
-            )
-        pruner = build_pruner(self.pruner_name, self.pruner_kwargs)
-        directions = self._get_directions()
-        if len(directions) != 1:
-            raise SweepError(f"hydra.sweeper.direction={directions}: the objective is one metric")
-
-        self._process_searchspace_config()
-        space, fixed, fixed_overrides = create_params_from_overrides(
-            [*self._parse_sweeper_params_config(), *arguments]
-        )
-        for name in fixed:
-            space.pop(name, None)
-        n_trials = self.n_trials
-        if isinstance(self.sampler, functools.partial):  # the grid: sized by the space
-            grid = {name: self._to_grid_sampler_choices(dist) for name, dist in space.items()}
-            self.sampler = self.sampler(grid)
-            n_trials = min(n_trials, math.prod(len(values) for values in grid.values()))
-
+        direction, pruner, space, fixed, fixed_overrides, n_trials = self._checked(arguments)
         fixed_lines = [*(f"{k}={v}" for k, v in fixed.items()), *fixed_overrides]
         experiment = str(OmegaConf.select(self.config, "experiment_name", default="sweep"))
-        name = self.study_name or study_name_for(experiment, space, [*fixed_lines, *directions])
+        name = self.study_name or study_name_for(experiment, space, [*fixed_lines, direction])
         storage = open_storage(str(self.storage), create=True)
         study = optuna.create_study(
             study_name=name,
             storage=storage,
             sampler=self.sampler,
             pruner=pruner,
-            direction=directions[0],
+            direction=direction,
             load_if_exists=True,
         )
         if study.trials and not isinstance(self.sampler, optuna.samplers.GridSampler):
@@ -186,17 +199,18 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
             self.sampler.reseed_rng()
         study.set_user_attr(PRUNER_ATTR, {"name": self.pruner_name, "kwargs": self.pruner_kwargs})
         log.info("study %s in %s: %d trials wanted", name, self.storage, n_trials)
+        self.job_idx = next_job_number(self.config.hydra.sweep.dir)
 
         settings = {
             "storage": str(self.storage),
             "sampler": type(self.sampler).__name__,
             "pruner": self.pruner_name,
-            "direction": directions[0],
+            "direction": direction,
             "n_trials": str(n_trials),
             "max_failure_rate": str(self.max_failure_rate),
         }
-        run = SweepRun(self.config.tracking, study, settings)
-        run.log_search_space(space, fixed)
+        run = SweepRun(self.config, study, settings)
+        run.log_search_space(space, plain_values(fixed))
         status = "FAILED"
         try:
             self._retry_interrupted(study, run)
@@ -208,6 +222,84 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         finally:
             run.close(status)
         self._save_results(study)
+
+    def _checked(
+        self, arguments: list[str]
+    ) -> tuple[str, Any, dict[str, BaseDistribution], dict[str, Any], list[str], int]:
+        """Every sweep setting checked, and one trial's config composed, before anything is
+        written: a bad setting or a search-space key that does not exist is one line at once.
+        """
+        if not 0.0 <= self.max_failure_rate <= 1.0:
+            raise SweepError(
+                f"hydra.sweeper.max_failure_rate={self.max_failure_rate} must be within [0, 1]"
+            )
+        if self.n_trials is not None and self.n_trials < 1:
+            raise SweepError(f"hydra.sweeper.n_trials={self.n_trials} must be at least 1")
+        pruner = build_pruner(self.pruner_name, self.pruner_kwargs)
+        directions = self._get_directions()
+        if len(directions) != 1 or directions[0] not in ("minimize", "maximize"):
+            raise SweepError(
+                f"hydra.sweeper.direction={directions[0] if len(directions) == 1 else directions}"
+                " must be minimize or maximize (one objective: objective.metric)"
+            )
+        self._process_searchspace_config()
+        try:
+            space, fixed, fixed_overrides = create_params_from_overrides(
+                [*self._parse_sweeper_params_config(), *arguments]
+            )
+        except Exception as err:  # Hydra's override grammar, Optuna's distribution checks
+            raise SweepError(f"the search space does not parse: {first_line(err)}") from err
+        for name in fixed:
+            space.pop(name, None)
+        n_trials = self.n_trials
+        if isinstance(self.sampler, functools.partial):  # the grid: sized by the space
+            grid = {}
+            for name, dist in space.items():
+                if not isinstance(dist, CategoricalDistribution | IntDistribution) and (
+                    not isinstance(dist, FloatDistribution) or dist.step is None
+                ):
+                    raise SweepError(
+                        f"{name}: a grid takes listed values (a,b,c or range(...)), not a "
+                        f"continuous range; list values or pick a sampler: hparams_search=tpe"
+                    )
+                grid[name] = self._to_grid_sampler_choices(dist)
+            self.sampler = self.sampler(grid)
+            size = math.prod(len(values) for values in grid.values())
+            n_trials = size if n_trials is None else min(n_trials, size)
+        elif n_trials is None:
+            raise SweepError(
+                f"hydra.sweeper.n_trials is unset: the {type(self.sampler).__name__} needs a "
+                "number of trials, e.g. hydra.sweeper.n_trials=20"
+            )
+        self._compose_one_trial(space, fixed, fixed_overrides)
+        return directions[0], pruner, space, fixed, fixed_overrides, n_trials
+
+    def _compose_one_trial(
+        self, space: dict[str, BaseDistribution], fixed: dict[str, Any], fixed_overrides: list[str]
+    ) -> None:
+        """Composes and validates a trial's config with each dimension at its first value."""
+        point = {name: first_value(dist) for name, dist in space.items()}
+        overrides = [
+            *(f"{name}={value}" for name, value in {**point, **fixed}.items()),
+            *fixed_overrides,
+        ]
+        self._composed(overrides)
+
+    def _composed(self, overrides: list[str]) -> DictConfig:
+        """One job's config, composed as the launcher will compose it."""
+        try:
+            return self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        except Exception as err:  # an unknown key, a value Hydra cannot compose
+            top, cause = str(err).strip().splitlines()[0], first_line(err)  # top names the key
+            reason = top if top == cause else f"{top} {cause}"
+            raise SweepError(f"a trial's config does not compose: {reason}") from err
+
+    def _launchable(self, overrides: list[str]) -> None:
+        """Raises a BlueprintError for a job that would fail before training: its config does
+        not compose, or fails the validation train() runs (blueprint.validation.validate)."""
+        from blueprint.validation import validate
+
+        validate(self._composed(overrides))
 
     def _retry_interrupted(self, study: optuna.Study, run: SweepRun) -> None:
         """Trials a dead sweep left RUNNING are queued again with the same parameters, then end
@@ -238,37 +330,67 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         allowed_failures = math.floor(self.max_failure_rate * n_trials + 1e-9)
         while True:
             ended = ended_trials(study)
-            failed = sum(trial.state == TrialState.FAIL for trial in ended)
+            # interrupted trials count: a trial that kills its sweep every time must trip this
+            every = study.get_trials(deepcopy=False, states=ENDED)
+            failed = sum(t.state == TrialState.FAIL for t in every)
             if failed > allowed_failures:
                 raise SweepError(
-                    f"{failed} of {len(ended)} trials failed, more than "
+                    f"{failed} of {len(every)} trials failed (interrupted ones included), more than"
+                    " "
                     f"hydra.sweeper.max_failure_rate={self.max_failure_rate} of n_trials="
                     f"{n_trials} allows; the errors are in the failed MLflow runs"
                 )
-            if len(ended) >= n_trials:
-                log.info("study %s holds %d ended trials: done", study.study_name, len(ended))
-                return
-            trials = [study.ask() for _ in range(min(self.n_jobs, n_trials - len(ended)))]
-            for trial in trials:
-                trial.set_user_attr(OWNER_ATTR, self.owner)
-            overrides = [
-                (*job, self._sweep_node(study.study_name, trial.number, run.run_id))
-                for job, trial in zip(
-                    self._configure_trials(trials, space, fixed, fixed_overrides),
-                    trials,
-                    strict=True,
-                )
-            ]
-            returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
-            self.job_idx += len(returns)
-            told, errors = [], {}
-            for trial, ret in zip(trials, returns, strict=True):
-                frozen, error = self._tell(study, trial, ret)
-                told.append(frozen)
-                if error:
-                    errors[trial.number] = error
+            trials = self._ask(study, n_trials)
+            if not trials:
+                if len(ended) >= n_trials:
+                    log.info("study %s holds %d ended trials: done", study.study_name, len(ended))
+                    return
+                time.sleep(WAIT_FOR_OTHERS_S)  # another live sweep runs the last trials
+                continue
+            jobs = self._configure_trials(trials, space, fixed, fixed_overrides)
+            told, errors, launched = [], {}, []
+            for trial, job in zip(trials, jobs, strict=True):
+                try:
+                    self._launchable(list(job))
+                except BlueprintError as err:  # this point cannot run: FAIL, never RUNNING
+                    log.warning("trial %d failed: %s", trial.number, err)
+                    told.append(self._tell_state(study, trial, TrialState.FAIL))
+                    errors[trial.number] = str(err)
+                    continue
+                launched.append((trial, job))
+            if launched:
+                overrides = [
+                    (*job, self._sweep_node(study.study_name, trial.number, run.run_id))
+                    for trial, job in launched
+                ]
+                returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+                self.job_idx += len(returns)
+                for (trial, _), ret in zip(launched, returns, strict=True):
+                    frozen, error = self._tell(study, trial, ret)
+                    told.append(frozen)
+                    if error:
+                        errors[trial.number] = error
             run.record(told, errors)
             run.summarize(self.plots)
+
+    def _ask(self, study: optuna.Study, n_trials: int) -> list[Trial]:
+        """The next batch: never more than n_trials ended plus in flight in live sweeps.
+
+        Counting and asking hold the store's lock (SQLite), so two sweeps on one study cannot
+        both take the last trial.
+        """
+        path = sqlite_path(str(self.storage))
+        with setup_lock(path) if path is not None else contextlib.nullcontext():
+            in_flight = [
+                t
+                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if is_alive(str(t.user_attrs.get(OWNER_ATTR, "")))
+            ]
+            wanted = min(self.n_jobs, n_trials - len(ended_trials(study)) - len(in_flight))
+            trials = [study.ask() for _ in range(max(0, wanted))]
+            for trial in trials:
+                trial.set_user_attr(OWNER_ATTR, self.owner)
+        return trials
 
     def _sweep_node(self, study_name: str, number: int, parent_run_id: str) -> str:
         """The `sweep=...` override that tells a job its trial (see conf/train.yaml)."""

@@ -39,7 +39,7 @@ class SweepTrial:
         """The callback reporting each epoch's objective to the trial (and pruning it)."""
         if not self.node:
             return []
-        from blueprint.sweeps.report import ReportToTrial
+        from blueprint.sweeps.pruning_callback import ReportToTrial
 
         return [ReportToTrial(self._trial(), self.metric)]
 

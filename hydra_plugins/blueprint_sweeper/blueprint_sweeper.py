@@ -17,7 +17,7 @@ class BlueprintOptunaSweeper(OptunaSweeper):
         direction: Any,
         storage: str | None,
         study_name: str | None,
-        n_trials: int,
+        n_trials: int | None,
         n_jobs: int | None,
         max_failure_rate: float,
         custom_search_space: str | None,

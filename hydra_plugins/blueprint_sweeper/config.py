@@ -1,4 +1,8 @@
-"""`hydra/sweeper=blueprint_optuna`: the Optuna sweeper's config plus what blueprint adds."""
+"""`hydra/sweeper=blueprint_optuna`: the Optuna sweeper's config plus what blueprint adds.
+
+conf/train.yaml makes it the sweeper of every --multirun; the recipes in conf/hparams_search/
+state only what differs from here (sampler, search space, n_trials).
+"""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,15 +15,24 @@ from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
 class BlueprintSweeperConf(OptunaSweeperConf):
     """Every upstream key (sampler, direction, n_trials, params, ...) keeps its meaning, except:
 
+    - the sampler is the grid: comma lists alone make a resumable grid of every combination;
+    - `direction` follows the objective the runs return (conf/train.yaml's `objective`);
     - `storage` defaults to one SQLite file for the project, so every sweep can be resumed;
     - `study_name: null` derives the name from experiment_name and a hash of the search space;
-    - `n_trials` counts trials that ended (complete, pruned or failed): a re-run tops the study up;
+    - `n_trials` counts trials that ended (complete, pruned or failed): a re-run tops the study
+      up; null runs every grid point (other samplers need a number);
     - `n_jobs: null` asks as many trials at a time as the launcher runs in parallel;
     - `max_failure_rate` is the share of `n_trials` allowed to fail before the sweep stops.
     """
 
     _target_: str = "hydra_plugins.blueprint_sweeper.blueprint_sweeper.BlueprintOptunaSweeper"
+    # the sampler's group option first, then the keys below on top of it
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "grid"}, "_self_"])
+    # every sampler's seed follows the run's: the order the points run in is reproducible
+    sampler: Any = field(default_factory=lambda: {"seed": "${trainer.seed}"})
+    direction: Any = "${objective.direction}"
     storage: Any | None = "sqlite:///${paths.root_dir}/multirun/optuna.db"
+    n_trials: int | None = None
     n_jobs: int | None = None
     max_failure_rate: float = 0.25
     # none | median | hyperband | successive_halving: Optuna pruners, consulted after every epoch

@@ -6,14 +6,17 @@ start their fluent runs nested under it, which an active fluent parent run would
 
 import logging
 import warnings
+from pathlib import Path
 from typing import Any
 
 import optuna
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.tracking.context.registry import resolve_tags
 from omegaconf import DictConfig
 from optuna.trial import FrozenTrial
 
+from blueprint.tracking.provenance import provenance_tags
 from blueprint.tracking.run import open_experiment
 
 log = logging.getLogger(__name__)
@@ -26,9 +29,9 @@ PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
 class SweepRun:
     """One parent run per study: a resumed sweep reopens it, so all its trials nest together."""
 
-    def __init__(self, tracking: DictConfig, study: optuna.Study, settings: dict[str, str]) -> None:
-        self.experiment_id = open_experiment(tracking)
-        self.client = MlflowClient(tracking.uri)
+    def __init__(self, cfg: DictConfig, study: optuna.Study, settings: dict[str, str]) -> None:
+        self.experiment_id = open_experiment(cfg.tracking)
+        self.client = MlflowClient(cfg.tracking.uri)
         self.study = study
         run_id = study.user_attrs.get(PARENT_ATTR)
         if run_id and self._exists(run_id):
@@ -38,7 +41,9 @@ class SweepRun:
             run_id = run.info.run_id
             study.set_user_attr(PARENT_ATTR, run_id)
         self.run_id: str = run_id
-        tags = {"sweep.role": "parent", "sweep.study": study.study_name}
+        # the same provenance its children carry: MLflow's source/user/git tags, then ours
+        tags = resolve_tags() | provenance_tags(Path(cfg.paths.root_dir))
+        tags |= {"sweep.role": "parent", "sweep.study": study.study_name}
         tags |= {f"sweep.{key}": value for key, value in settings.items()}
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)
@@ -110,6 +115,8 @@ class SweepRun:
         best = self.study.best_trial
         self.client.log_metric(self.run_id, "best_value", float(best.value), step=step)
         self.client.set_tag(self.run_id, "best.trial", str(best.number))
+        if RUN_ATTR in best.user_attrs:  # the winning child run, one search away in the UI
+            self.client.set_tag(self.run_id, "best.run_id", best.user_attrs[RUN_ATTR])
         for name, value in best.params.items():
             self.client.set_tag(self.run_id, f"best.{name}", str(value))
         if plots and counts["COMPLETE"] >= 2:
@@ -131,7 +138,11 @@ class SweepRun:
                     log.debug("skipped the %s plot: %s", name, err)
                     continue
             figure = ax.figure
-            self.client.log_figure(self.run_id, figure, f"plots/{name}.png")
+            figure.set_size_inches(10, 6)
+            figure.tight_layout()  # room for the axis labels, which long param names overflow
+            self.client.log_figure(
+                self.run_id, figure, f"plots/{name}.png", save_kwargs={"bbox_inches": "tight"}
+            )
             plt.close(figure)
 
     def close(self, status: str) -> None:
