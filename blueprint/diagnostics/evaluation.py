@@ -1,5 +1,6 @@
 """Classification evaluation on the validation split: confusion matrix, per-class precision and
-recall, and the most confident mistakes, logged to the active MLflow run."""
+recall (one table), their macro averages (metrics), and the most confident mistakes, logged to the
+active MLflow run."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,13 +12,12 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from blueprint.data.splits import ImageSplits
 from blueprint.diagnostics import plotting
-from blueprint.diagnostics.recorder import metric_key
 
 
 @dataclass(frozen=True)
 class Evaluation:
     matrix: np.ndarray  # (classes, classes): true class on rows, predicted on columns
-    per_class: dict[str, dict[str, float]]  # class name -> precision, recall, support
+    per_class: dict[str, dict[str, float]]  # class name -> precision, recall, f1, support
     worst: np.ndarray  # indices of misclassified examples, most confident mistake first
 
 
@@ -33,12 +33,12 @@ def evaluate(
 ) -> Evaluation:
     classes = np.arange(len(class_names))
     predicted = probabilities.argmax(axis=1)
-    precision, recall, _, support = precision_recall_fscore_support(
+    precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=classes, zero_division=0
     )
     per_class = {
-        name: {"precision": float(p), "recall": float(r), "support": int(s)}
-        for name, p, r, s in zip(class_names, precision, recall, support, strict=True)
+        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(class_names, precision, recall, f1, support, strict=True)
     }
     wrong = np.flatnonzero(predicted != labels)
     confidence = probabilities[wrong, predicted[wrong]]
@@ -52,21 +52,20 @@ def evaluate(
 def log_evaluation(
     probabilities: np.ndarray, data: ImageSplits, epoch: int, worst: int, dpi: int, out: Path
 ) -> None:
-    """Metrics val_precision/<class> and val_recall/<class> at step `epoch`, per_class.json, and
-    confusion_matrix.png plus worst_misclassified.png written into `out`."""
+    """Metrics val_macro_{precision,recall,f1} at step `epoch`, the per-class figures as one table
+    (diagnostics/per_class.json: one row per class, where a metric per class would give the UI a
+    single-dot chart each), and confusion_matrix.png plus worst_misclassified.png into `out`."""
     names, labels = data.class_names, data.val.labels
     result = evaluate(probabilities, labels, names, worst)
-    mlflow.log_metrics(
-        {
-            metric_key(f"val_{stat}", name): values[stat]
-            for name, values in result.per_class.items()
-            for stat in ("precision", "recall")
-        },
-        step=epoch,
-    )
-    mlflow.log_dict(
-        {"best_epoch": epoch, "classes": result.per_class}, "diagnostics/per_class.json"
-    )
+    stats = ("precision", "recall", "f1")
+    macro = {
+        f"val_macro_{s}": float(np.mean([c[s] for c in result.per_class.values()])) for s in stats
+    }
+    mlflow.log_metrics(macro, step=epoch)
+    columns = ("precision", "recall", "f1", "support")
+    table = {"class": list(result.per_class), "best_epoch": [epoch] * len(names)}
+    table |= {c: [values[c] for values in result.per_class.values()] for c in columns}
+    mlflow.log_table(table, "diagnostics/per_class.json")
     plotting.confusion_matrix_figure(result.matrix, names, dpi).savefig(
         out / "confusion_matrix.png"
     )
