@@ -2,8 +2,10 @@
 
 import json
 import logging
+import os
 import re
 import shutil
+import signal
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -292,7 +294,7 @@ def test_diagram_is_a_png_when_graphviz_is_installed(tmp_path: Path) -> None:
     [
         (plotting.HistogramPanels, "render"),  # a picture that cannot be drawn
         (MlflowClient, "log_image"),  # an image upload that fails
-        (mlflow, "log_table"),  # the end-of-run evaluation cannot be logged
+        (MlflowClient, "log_table"),  # the end-of-run evaluation cannot be logged
     ],
     ids=["drawing", "image-upload", "evaluation-upload"],
 )
@@ -305,8 +307,8 @@ def test_a_failure_inside_diagnostics_warns_once_and_the_run_finishes(
     def fail(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(*broken, fail)
-    cfg = compose_into(tmp_path, *SMALL_RUN)
+    monkeypatch.setattr(*broken, fail)  # reaches the recorder only when it runs in this process
+    cfg = compose_into(tmp_path, *SMALL_RUN, "diagnostics.process=false")
     with caplog.at_level(logging.WARNING):
         train(cfg)
     warnings = [r.getMessage() for r in caplog.records if "diagnostics failed" in r.getMessage()]
@@ -317,6 +319,35 @@ def test_a_failure_inside_diagnostics_warns_once_and_the_run_finishes(
     assert run.info.status == "FINISHED"
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3  # every epoch trained
     assert "test_accuracy" in run.data.metrics
+
+
+def test_a_recorder_process_that_dies_warns_once_and_the_run_finishes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg, data = small_digits(tmp_path)
+    model = dense_model(keras.layers.Dense(16, activation="relu", name="hidden"))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    [diagnostics] = build(cfg.diagnostics, list(cfg.allowed_targets), _partial_=True)(data)
+
+    def kill_recorder(epoch: int, logs: dict) -> None:
+        if epoch == 0:
+            os.kill(diagnostics.recorder.pid, signal.SIGKILL)
+            diagnostics.recorder._process.wait()
+
+    killer = keras.callbacks.LambdaCallback(on_epoch_end=kill_recorder)
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    with caplog.at_level(logging.WARNING), mlflow.start_run() as run:
+        history = model.fit(
+            data.train.images,
+            data.train.labels,
+            epochs=3,
+            callbacks=[killer, diagnostics],
+            verbose=0,
+        )
+    assert len(history.history["loss"]) == 3
+    warnings = [r.getMessage() for r in caplog.records if "diagnostics failed" in r.getMessage()]
+    assert len(warnings) == 1 and "recorder process" in warnings[0], warnings
+    assert MlflowClient(cfg.tracking.uri).get_run(run.info.run_id).info.status == "FINISHED"
 
 
 def test_off_adds_no_callback_and_full_extends_default(compose_cfg) -> None:

@@ -1,17 +1,17 @@
 """The Keras callback that ties capture, recording and evaluation to the active MLflow run.
 
-Per captured epoch: one extra forward and backward pass on a fixed probe batch, then statistics,
-pictures and logging. At the end of training: evaluation at the best epoch, GIFs, overviews and raw
-histograms, all under the run's `diagnostics/` artifacts, logged before `fit` returns.
-
-Everything runs on the training thread: a worker thread was measured slower, as its Python work
-(drawing, MLflow's SQL store) holds the GIL that the training loop needs between steps.
+Per captured epoch: one extra forward and backward pass on a fixed probe batch on the training
+thread; statistics, pictures and logging in the recorder process (`worker`, or in this process
+with `diagnostics.process=false`). At the end of training: the validation predictions at the best
+epoch here, then GIFs, overviews, evaluation pictures and raw histograms there, all under the run's
+`diagnostics/` artifacts, logged before `fit` returns.
 
 A failure inside diagnostics (a picture that cannot be drawn, an upload refused) logs one warning
 and switches diagnostics off for the rest of the run: it is never the reason a training run fails,
 as with MLflow's own Keras callback. Only a misconfiguration (ConfigError) stops the run.
 """
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
@@ -26,12 +26,12 @@ from blueprint.data.splits import ImageSplits
 from blueprint.diagnostics.architecture import write_architecture
 from blueprint.diagnostics.backends import capture_for
 from blueprint.diagnostics.capture import is_relu_family, read_weights, select_layers
-from blueprint.diagnostics.evaluation import class_probabilities, log_evaluation
-from blueprint.diagnostics.recorder import EpochRecorder
+from blueprint.diagnostics.evaluation import Evaluation, class_probabilities, evaluate
+from blueprint.diagnostics.recorder import ARTIFACT_DIR, EpochRecorder, RecorderSettings
+from blueprint.diagnostics.worker import RecorderProcess
 from blueprint.errors import ConfigError
 
 log = logging.getLogger(__name__)
-ARTIFACT_DIR = "diagnostics"
 METRICS = ("summary", "all")  # diagnostics.metrics: per-layer summaries, or every statistic too
 
 
@@ -52,6 +52,7 @@ class Options:
     monitor: str
     direction: str
     metrics: str
+    process: bool
 
     def __post_init__(self) -> None:
         if self.metrics not in METRICS:
@@ -95,6 +96,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             raise
         except Exception as err:
             self._failed = True
+            if hasattr(self, "recorder"):
+                with contextlib.suppress(Exception):  # the warning below is the one that counts
+                    self.recorder.close()
             reason = (str(err).strip().splitlines() or [""])[0]
             log.warning(
                 "diagnostics failed at %s (%s: %s) and are off for the rest of this run; "
@@ -119,10 +123,15 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._weighted = weighted
         self._capture = capture_for(self.model, weighted, outputs)
         relu = [layer.name for layer in outputs if is_relu_family(layer)]
-        all_metrics = self.options.metrics == "all"
-        self.recorder = EpochRecorder(
-            run_id, self.options.bins, self.options.dpi, relu, all_metrics
+        settings = RecorderSettings(
+            run_id=run_id,
+            tracking_uri=mlflow.get_tracking_uri(),
+            bins=self.options.bins,
+            dpi=self.options.dpi,
+            all_metrics=self.options.metrics == "all",
+            relu_layers=relu,
         )
+        self.recorder = (RecorderProcess if self.options.process else EpochRecorder)(settings)
         if self.options.diagram:
             with tempfile.TemporaryDirectory() as tmp:
                 write_architecture(self.model, Path(tmp), self.options.dpi)
@@ -157,14 +166,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._safely("the end of training", self._finish)
 
     def _finish(self) -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
-            if self.options.evaluation:
-                self._evaluate(out)
-            self.recorder.write(out)
-            mlflow.log_artifacts(tmp, ARTIFACT_DIR)
+        self.recorder.finish(self._evaluate() if self.options.evaluation else None)
 
-    def _evaluate(self, out: Path) -> None:
+    def _evaluate(self) -> Evaluation:
         """The validation split under the best epoch's weights; the current ones are put back."""
         if self._best is None:  # the monitored metric never appeared: evaluate the final weights
             log.warning("diagnostics.monitor=%s not in the epoch logs", self.options.monitor)
@@ -176,8 +180,14 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             probabilities = class_probabilities(self._predict(self.data.val.images))
         finally:
             self.model.set_weights(current)
-        log_evaluation(
-            probabilities, self.data, epoch, self.options.worst_images, self.options.dpi, out
+        val = self.data.val
+        return evaluate(
+            probabilities,
+            val.labels,
+            val.images,
+            self.data.class_names,
+            epoch,
+            self.options.worst_images,
         )
 
     def _predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:

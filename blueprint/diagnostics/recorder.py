@@ -9,8 +9,9 @@ tensor's norm, mean, std, min and max; the histograms.npz artifact holds the ful
 """
 
 import re
+import tempfile
 import time
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from blueprint.diagnostics import plotting
+from blueprint.diagnostics.evaluation import Evaluation, log_evaluation
 from blueprint.diagnostics.histograms import KINDS, HistogramHistory, dead_fraction, describe
 
 
@@ -26,20 +28,33 @@ def metric_key(*parts: str) -> str:
     return "/".join(re.sub(r"[^\w\-. /]", "_", part) for part in parts)
 
 
+ARTIFACT_DIR = "diagnostics"
+
+
+@dataclass(frozen=True)
+class RecorderSettings:
+    """What a recorder needs, picklable so that it can be handed to the recorder process."""
+
+    run_id: str
+    tracking_uri: str
+    bins: int
+    dpi: int
+    all_metrics: bool  # every tensor's statistics as metrics, not only the per-layer summaries
+    relu_layers: list[str] = field(default_factory=list)  # their dead_fraction is logged
+
+
 class EpochRecorder:
     """Per epoch: summary metrics, a small-multiples histogram picture per kind (MLflow image with
     step = epoch) and the histograms; at the end, GIFs, overview heat-maps and the raw counts."""
 
-    def __init__(
-        self, run_id: str, bins: int, dpi: int, relu_layers: Sequence[str], all_metrics: bool
-    ) -> None:
-        self.run_id = run_id
-        self.bins = bins
-        self.dpi = dpi
-        self.relu_layers = list(relu_layers)
-        self.all_metrics = all_metrics
+    def __init__(self, settings: RecorderSettings) -> None:
+        self.run_id = settings.run_id
+        self.bins = settings.bins
+        self.dpi = settings.dpi
+        self.relu_layers = settings.relu_layers
+        self.all_metrics = settings.all_metrics
         self.history = HistogramHistory()
-        self._client = MlflowClient()
+        self._client = MlflowClient(settings.tracking_uri)
         self._panels: dict[str, plotting.HistogramPanels] = {}
         self._frames = {kind: plotting.GifFrames() for kind in KINDS}
 
@@ -88,6 +103,18 @@ class EpochRecorder:
                 activations[name]
             )
         return metrics
+
+    def finish(self, evaluation: Evaluation | None) -> None:
+        """The end-of-run artifacts under diagnostics/: `write`'s, and the evaluation's if any."""
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            if evaluation is not None:
+                log_evaluation(self._client, self.run_id, evaluation, self.dpi, out)
+            self.write(out)
+            self._client.log_artifacts(self.run_id, tmp, ARTIFACT_DIR)
+
+    def close(self) -> None:
+        """Nothing to release in process; `RecorderProcess.close` ends its child."""
 
     def write(self, directory: Path) -> None:
         """<kind>.gif, <kind>_overview.png and histograms.npz (counts and edges per epoch)."""
