@@ -70,9 +70,8 @@ class EpochRecorder:
             self.history.add(epoch, kind, histograms)
             if kind not in self._panels:
                 self._panels[kind] = plotting.HistogramPanels(kind, list(histograms))
-            image = self._panels[kind].render(epoch, histograms)
-            self._client.log_image(self.run_id, image, key=f"histograms/{kind}", step=epoch)
-            self._frames[kind].add(image)
+            frame = self._frames[kind].add(self._panels[kind].render(epoch, histograms))
+            self._client.log_image(self.run_id, frame, key=f"histograms/{kind}", step=epoch)
         metrics = self._layer_metrics(stats, tensors["activations"])
         if self.all_metrics:
             for kind, by_name in stats.items():

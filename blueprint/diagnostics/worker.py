@@ -12,6 +12,7 @@ one line it prints say whether everything it was sent was recorded.
 """
 
 import contextlib
+import io
 import pickle
 import queue
 import subprocess
@@ -21,6 +22,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from blueprint.diagnostics import plotting
 from blueprint.diagnostics.evaluation import Evaluation
 from blueprint.diagnostics.recorder import EpochRecorder, RecorderSettings
 
@@ -95,11 +97,20 @@ class RecorderProcess:
             raise RecorderFailed(f"the recorder process stopped: {reason}")
 
 
+def warm_up() -> None:
+    """Pays the end-of-run one-offs (pandas for the table, matplotlib's fonts) while training runs,
+    not while training waits for the recorder to finish."""
+    import pandas  # noqa: F401  # MlflowClient.log_table imports it
+
+    plotting.confusion_matrix_figure(np.eye(2, dtype=int), ["a", "b"], dpi=20).savefig(io.BytesIO())
+
+
 def main() -> int:
     """The child: settings, then ("epoch", epoch, tensors)... and ("finish", evaluation)."""
     stdin = sys.stdin.buffer
     try:
         recorder = EpochRecorder(pickle.load(stdin))
+        warm_up()
         while True:
             message = pickle.load(stdin)
             if message[0] == "epoch":
