@@ -24,6 +24,7 @@ from blueprint.diagnostics import plotting
 from blueprint.diagnostics.architecture import write_architecture
 from blueprint.diagnostics.histograms import KINDS, dead_fraction, describe
 from blueprint.diagnostics.plotting import range_text
+from blueprint.errors import ConfigError
 from blueprint.train import train
 from tests.helpers import compose_into
 
@@ -58,9 +59,10 @@ def finished_run(cfg: DictConfig, tmp: Path) -> Run:
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """Three epochs of a small CNN on the digits with diagnostics=default, trained once."""
+    """Three epochs of a small CNN on the digits with diagnostics=default, trained once, with the
+    recorder in its child process (the other tests run it in process, the default)."""
     tmp = tmp_path_factory.mktemp("diagnostics")
-    cfg = compose_into(tmp, *SMALL_RUN)
+    cfg = compose_into(tmp, *SMALL_RUN, "diagnostics.process=true")
     train(cfg)
     return finished_run(cfg, tmp)
 
@@ -307,8 +309,8 @@ def test_a_failure_inside_diagnostics_warns_once_and_the_run_finishes(
     def fail(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(*broken, fail)  # reaches the recorder only when it runs in this process
-    cfg = compose_into(tmp_path, *SMALL_RUN, "diagnostics.process=false")
+    monkeypatch.setattr(*broken, fail)  # reaches the recorder as it runs in this process
+    cfg = compose_into(tmp_path, *SMALL_RUN)
     with caplog.at_level(logging.WARNING):
         train(cfg)
     warnings = [r.getMessage() for r in caplog.records if "diagnostics failed" in r.getMessage()]
@@ -324,7 +326,8 @@ def test_a_failure_inside_diagnostics_warns_once_and_the_run_finishes(
 def test_a_recorder_process_that_dies_warns_once_and_the_run_finishes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cfg, data = small_digits(tmp_path)
+    cfg = compose_into(tmp_path, "diagnostics.process=true")
+    data = build(cfg.data, list(cfg.allowed_targets))
     model = dense_model(keras.layers.Dense(16, activation="relu", name="hidden"))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     [diagnostics] = build(cfg.diagnostics, list(cfg.allowed_targets), _partial_=True)(data)
@@ -356,6 +359,12 @@ def test_off_adds_no_callback_and_full_extends_default(compose_cfg) -> None:
     default = compose_cfg().diagnostics
     assert full.diagnostics._target_ == default._target_
     assert full.diagnostics.bins > default.bins and full.diagnostics.weightless_activations
+
+
+def test_an_unknown_metrics_choice_names_the_key(compose_cfg) -> None:
+    cfg = compose_cfg("diagnostics.metrics=everything")
+    with pytest.raises(ConfigError, match=r"diagnostics.metrics='everything'.*summary"):
+        build(cfg.diagnostics, list(cfg.allowed_targets), _partial_=True)(data=None)
 
 
 def test_histograms_count_every_value_and_dead_units_are_zero_everywhere() -> None:

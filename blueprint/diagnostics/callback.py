@@ -1,10 +1,10 @@
 """The Keras callback that ties capture, recording and evaluation to the active MLflow run.
 
 Per captured epoch: one extra forward and backward pass on a fixed probe batch on the training
-thread; statistics, pictures and logging in the recorder process (`worker`, or in this process
-with `diagnostics.process=false`). At the end of training: the validation predictions at the best
-epoch here, then GIFs, overviews, evaluation pictures and raw histograms there, all under the run's
-`diagnostics/` artifacts, logged before `fit` returns.
+thread, then statistics, pictures and logging by the recorder: in this process by default, or in
+a child process with `diagnostics.process=true` (`worker`). At the end of training: the validation
+predictions at the best epoch here, then GIFs, overviews, evaluation pictures and raw histograms by
+the recorder, all under the run's `diagnostics/` artifacts, logged before `fit` returns.
 
 A failure inside diagnostics (a picture that cannot be drawn, an upload refused) logs one warning
 and switches diagnostics off for the rest of the run: it is never the reason a training run fails,

@@ -1,8 +1,11 @@
-"""The recorder in a child process, so that training pays for the probe pass and little else.
+"""The recorder in a child process (diagnostics.process=true), so that the training thread pays
+for the probe pass and little else.
 
 Statistics, pictures, MLflow writes and the end-of-run GIFs, overviews and evaluation pictures all
-run in `python -m blueprint.diagnostics.worker`, started when training starts. A thread was
-measured slower: its Python work holds the GIL the training loop needs between steps. A child
+run in `python -m blueprint.diagnostics.worker`, started when training starts. It pays where a
+core is spare: on 2 shared cores it measured slower than recording in process, as the child's CPU
+time (its imports, ~0.2 s an epoch) is taken from training and the end waits for its backlog. A
+thread was measured slower still: its Python work holds the GIL the training loop needs. A child
 started with `python -m` imports only numpy, PIL, matplotlib and MLflow, where multiprocessing's
 spawn would re-import the training script and TensorFlow with it.
 
