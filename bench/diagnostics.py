@@ -1,15 +1,16 @@
 """What `diagnostics=default` costs: the same training run with diagnostics off and on, alternating.
 
-    .venv/bin/python -m bench.diagnostics [--pairs 3] [--epochs 15] [extra overrides ...]
+    .venv/bin/python -m bench.diagnostics [--workload stock|wide|both] [--pairs 3] [--epochs N]
+                                          [extra overrides ...]
 
-Workload: the default CNN widened to filters [192, 384, 768] on the digits (3.6 M parameters), so
-an epoch takes about 3 s on a 2-core CPU without a download; the stock digits CNN takes ~0.4 s an
-epoch, where the fixed per-epoch cost of diagnostics (~0.2 s of CPU) would dominate. A wider model
-is the honest way to lengthen an epoch: the histograms grow with it. Diagnostics capture every
-epoch (the default) on every layer. Each timed call is the whole `train()`: build, fit, the
-end-of-run GIFs, overviews and evaluation, test evaluation; only the MLflow model upload is off
-(identical in both arms). Off and on alternate, after one untimed warm-up, so drift in machine
-load hits both alike; the median of the per-pair ratios is printed.
+Workloads: `stock`, the default recipe as it is (the digits CNN, ~0.4 s epochs, its own epoch
+count and early stopping), where the fixed per-epoch cost of diagnostics weighs most; `wide`, the
+same CNN widened to filters [192, 384, 768] (3.6 M parameters, ~2-3 s epochs on a 2-core CPU, 15
+epochs), where the histograms grow with the model. Diagnostics capture every epoch (the default)
+on every layer. Each timed call is the whole `train()`: build, fit, the end-of-run GIFs, overviews
+and evaluation, test evaluation; only the MLflow model upload is off (identical in both arms). Off
+and on alternate, after one untimed warm-up, so drift in machine load hits both alike; every pair
+and the median of the per-pair ratios are printed, with the metric keys the `default` run logged.
 """
 
 import argparse
@@ -18,17 +19,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlflow import MlflowClient
 from omegaconf import DictConfig, open_dict
 
 from blueprint.train import train
 from tests.helpers import compose_into
 
-WORKLOAD = [
-    "model.filters=[192,384,768]",
-    "model.dense_units=[256,128]",
-    "tracking.log_model=false",
-    "trainer.verbose=0",
-]
+COMMON = ["tracking.log_model=false", "trainer.verbose=0"]
+WORKLOADS = {
+    "stock": [],
+    "wide": ["model.filters=[192,384,768]", "model.dense_units=[256,128]", "trainer.epochs=15"],
+}
 
 
 def config(store: Path, overrides: list[str]) -> DictConfig:
@@ -38,33 +39,53 @@ def config(store: Path, overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def timed_run(store: Path, overrides: list[str]) -> float:
+def timed_run(store: Path, overrides: list[str]) -> tuple[float, int, int]:
+    """Seconds of the whole `train()`, epochs trained and metric keys logged."""
     cfg = config(store, overrides)
     start = time.perf_counter()
     train(cfg)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    client = MlflowClient(cfg.tracking.uri)
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment_name)
+    [run] = client.search_runs(
+        [experiment.experiment_id], order_by=["start_time DESC"], max_results=1
+    )
+    epochs = len(client.get_metric_history(run.info.run_id, "loss"))
+    return seconds, epochs, len(run.data.metrics)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=15)
-    args, extra = parser.parse_known_args()
-    common = [*WORKLOAD, f"trainer.epochs={args.epochs}", *extra]
+def bench(workload: str, pairs: int, extra: list[str]) -> float:
+    """Alternating off/on pairs of one workload; prints each pair, returns the median ratio."""
+    common = [*COMMON, *WORKLOADS[workload], *extra]
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp)
         timed_run(store, [*common, "diagnostics=off", "trainer.epochs=1"])  # imports, first traces
         ratios = []
-        for pair in range(args.pairs):
-            off = timed_run(store, [*common, "diagnostics=off"])
-            on = timed_run(store, [*common, "diagnostics=default"])
+        for pair in range(pairs):
+            off, epochs, _ = timed_run(store, [*common, "diagnostics=off"])
+            on, _, keys = timed_run(store, [*common, "diagnostics=default"])
             ratios.append(on / off)
             print(
-                f"pair {pair + 1}: off {off:.1f} s ({off / args.epochs:.2f} s/epoch), "
-                f"default {on:.1f} s, ratio {on / off:.3f}",
+                f"{workload} pair {pair + 1}: off {off:.1f} s ({epochs} epochs, "
+                f"{off / epochs:.2f} s/epoch), default {on:.1f} s ({keys} metric keys), "
+                f"ratio {on / off:.3f}",
                 flush=True,
             )
-    print(f"median ratio default/off over {args.pairs} pairs: {statistics.median(ratios):.3f}")
+    median = statistics.median(ratios)
+    print(f"{workload}: median ratio default/off over {pairs} pairs: {median:.3f}", flush=True)
+    return median
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", choices=[*WORKLOADS, "both"], default="both")
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, help="overrides the workload's trainer.epochs")
+    args, extra = parser.parse_known_args()
+    extra = [*extra, *([f"trainer.epochs={args.epochs}"] if args.epochs else [])]
+    workloads = list(WORKLOADS) if args.workload == "both" else [args.workload]
+    medians = {workload: bench(workload, args.pairs, extra) for workload in workloads}
+    print("  ".join(f"{w} {m:.3f}" for w, m in medians.items()))
 
 
 if __name__ == "__main__":

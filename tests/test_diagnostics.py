@@ -2,8 +2,10 @@
 
 import json
 import logging
+import os
 import re
 import shutil
+import signal
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +20,11 @@ from PIL import Image
 
 from blueprint.components import build
 from blueprint.data.splits import ImageSplits
+from blueprint.diagnostics import plotting
 from blueprint.diagnostics.architecture import write_architecture
 from blueprint.diagnostics.histograms import KINDS, dead_fraction, describe
 from blueprint.diagnostics.plotting import range_text
+from blueprint.errors import ConfigError
 from blueprint.train import train
 from tests.helpers import compose_into
 
@@ -55,9 +59,10 @@ def finished_run(cfg: DictConfig, tmp: Path) -> Run:
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """Three epochs of a small CNN on the digits with diagnostics=default, trained once."""
+    """Three epochs of a small CNN on the digits with diagnostics=default, trained once, with the
+    recorder in its child process (the other tests run it in process, the default)."""
     tmp = tmp_path_factory.mktemp("diagnostics")
-    cfg = compose_into(tmp, *SMALL_RUN)
+    cfg = compose_into(tmp, *SMALL_RUN, "diagnostics.process=true")
     train(cfg)
     return finished_run(cfg, tmp)
 
@@ -78,17 +83,46 @@ def tensor_sizes(cfg: DictConfig) -> dict[str, int]:
     return sizes
 
 
-def test_summary_metrics_for_every_weighted_layer_at_every_epoch(digits_run: Run) -> None:
+def test_default_logs_per_layer_summaries_at_every_epoch_and_few_keys(digits_run: Run) -> None:
+    layer_keys = set()
     for layer, relu in RELU.items():
+        keys = [f"weights/{layer}/norm", f"gradients/{layer}/grad_to_weight"]
+        keys += [f"activations/{layer}/dead_fraction"] if relu else []
+        for key in keys:
+            assert steps(digits_run, key) == [0, 1, 2], key
+        layer_keys |= set(keys)
+    logged = set(digits_run.client.get_run(digits_run.run_id).data.metrics)
+    diagnostics = {k for k in logged if k.split("/")[0] in KINDS}
+    assert diagnostics == layer_keys  # every tensor's statistics stay in histograms.npz
+    assert {"val_macro_precision", "val_macro_recall", "val_macro_f1"} <= logged
+    assert not any(k.startswith(("val_precision/", "val_recall/")) for k in logged)
+    assert len(logged) <= 40
+
+
+def test_full_logs_every_statistic_of_every_tensor(tmp_path: Path) -> None:
+    cfg = compose_into(tmp_path, "diagnostics=full")
+    data = build(cfg.data, list(cfg.allowed_targets))
+    model = dense_model(keras.layers.Dense(16, activation="relu", name="hidden"))
+    run = fit_with_diagnostics(cfg, data, model, keras.optimizers.Adam(1e-3), epochs=2)
+    for layer in ("hidden", "head"):
         for param in ("kernel", "bias"):
+            for stat in (*STATS, "grad_to_weight"):
+                history = run.client.get_metric_history(
+                    run.run_id, f"gradients/{layer}/{param}/{stat}"
+                )
+                assert [m.step for m in history] == [0, 1], (layer, param, stat)
             for stat in STATS:
-                assert steps(digits_run, f"weights/{layer}/{param}/{stat}") == [0, 1, 2]
-                assert steps(digits_run, f"gradients/{layer}/{param}/{stat}") == [0, 1, 2]
-            assert steps(digits_run, f"gradients/{layer}/{param}/grad_to_weight") == [0, 1, 2]
-        for stat in STATS:
-            assert steps(digits_run, f"activations/{layer}/{stat}") == [0, 1, 2]
-        dead = f"activations/{layer}/dead_fraction"
-        assert steps(digits_run, dead) == ([0, 1, 2] if relu else [])
+                assert (
+                    len(
+                        run.client.get_metric_history(run.run_id, f"weights/{layer}/{param}/{stat}")
+                    )
+                    == 2
+                )
+        assert (
+            len(run.client.get_metric_history(run.run_id, f"gradients/{layer}/grad_to_weight")) == 2
+        )
+    for stat in STATS:
+        assert len(run.client.get_metric_history(run.run_id, f"activations/flatten/{stat}")) == 2
 
 
 def test_one_histogram_image_per_kind_and_epoch(digits_run: Run) -> None:
@@ -106,14 +140,17 @@ def test_end_of_run_artifacts(digits_run: Run) -> None:
         assert {f"{kind}.gif", f"{kind}_overview.png"} <= files
     assert {"histograms.npz", "confusion_matrix.png", "worst_misclassified.png"} <= files
     assert "architecture.png" in files or {"architecture.txt", "architecture.dot"} <= files
-    per_class = json.loads((digits_run.artifacts / "diagnostics" / "per_class.json").read_text())
-    best = per_class["best_epoch"]
-    assert set(per_class["classes"]) == {str(d) for d in range(10)}
+    table = json.loads((digits_run.artifacts / "diagnostics" / "per_class.json").read_text())
+    rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]  # log_table
+    assert [row["class"] for row in rows] == [str(d) for d in range(10)]
     data = build(digits_run.cfg.data, list(digits_run.cfg.allowed_targets))
-    assert sum(c["support"] for c in per_class["classes"].values()) == len(data.val)
-    assert steps(digits_run, "val_recall/7") == [best]
+    assert sum(row["support"] for row in rows) == len(data.val)
+    best = rows[0]["best_epoch"]
     best_metric = digits_run.client.get_run(digits_run.run_id).data.metrics["best_epoch"]
     assert best == best_metric  # evaluated with the best epoch's weights
+    assert steps(digits_run, "val_macro_f1") == [best]
+    macro = digits_run.client.get_metric_history(digits_run.run_id, "val_macro_recall")[0].value
+    assert macro == pytest.approx(np.mean([row["recall"] for row in rows]))
 
 
 def test_raw_histogram_counts_sum_to_the_number_of_values(digits_run: Run) -> None:
@@ -131,9 +168,16 @@ def test_raw_histogram_counts_sum_to_the_number_of_values(digits_run: Run) -> No
 
 def test_images_are_valid_png_and_gif_files(digits_run: Run) -> None:
     pictures = [*(digits_run.artifacts / "diagnostics").glob("*.png")]
-    pictures += [p for p in (digits_run.artifacts / "images").glob("*.png")]
-    assert len(pictures) >= 9 + 6
-    for path in pictures:
+    diagram = (digits_run.artifacts / "diagnostics" / "architecture.png").exists()
+    assert diagram == (shutil.which("dot") is not None)  # the PNG wherever Graphviz is installed
+    assert len(pictures) == 3 + 2 + diagram  # overviews, evaluation and the diagram
+    epoch_pictures = [p for p in (digits_run.artifacts / "images").glob("*.png")]
+    assert len(epoch_pictures) >= 9  # 3 kinds x 3 epochs, plus whatever MLflow adds beside
+    for path in epoch_pictures:
+        if IMAGE_NAME.search(path.name):
+            with Image.open(path) as image:
+                assert image.width >= 800, path.name  # legible in the UI's full image view
+    for path in pictures + epoch_pictures:
         with Image.open(path) as image:
             image.verify()  # raises on a truncated or corrupt file
         with Image.open(path) as image:
@@ -212,8 +256,9 @@ def test_zero_learning_rate_keeps_weights_while_gradients_flow(tmp_path: Path) -
         assert (counts == counts[0]).all() and (edges == edges[0]).all(), path
         gradient_edges = raw[f"gradients/{path}/edges"]
         assert (np.abs(gradient_edges).max(axis=1) > 0).all(), path
-        norms = run.client.get_metric_history(run.run_id, f"gradients/{path}/norm")
-        assert len(norms) == 3 and all(m.value > 0 for m in norms), path
+    for layer in ("hidden", "head"):
+        ratios = run.client.get_metric_history(run.run_id, f"gradients/{layer}/grad_to_weight")
+        assert len(ratios) == 3 and all(m.value > 0 for m in ratios), layer
 
 
 def test_without_graphviz_the_run_logs_summary_and_dot_with_one_warning(
@@ -227,7 +272,9 @@ def test_without_graphviz_the_run_logs_summary_and_dot_with_one_warning(
     files = {p.name for p in (run.artifacts / "diagnostics").iterdir()}
     assert {"architecture.txt", "architecture.dot"} <= files
     assert "architecture.png" not in files
-    assert "hidden" in (run.artifacts / "diagnostics" / "architecture.txt").read_text()
+    summary = (run.artifacts / "diagnostics" / "architecture.txt").read_text()
+    assert "hidden" in summary and "Param #" in summary
+    assert "1,040" in summary  # the hidden layer's 64 x 16 + 16 parameters: the column is whole
     assert "digraph" in (run.artifacts / "diagnostics" / "architecture.dot").read_text()
     warnings = [r for r in caplog.records if "architecture" in r.getMessage()]
     assert len(warnings) == 1 and "\n" not in warnings[0].getMessage()
@@ -244,12 +291,80 @@ def test_diagram_is_a_png_when_graphviz_is_installed(tmp_path: Path) -> None:
         assert image.format == "PNG" and image.height > 100
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [
+        (plotting.HistogramPanels, "render"),  # a picture that cannot be drawn
+        (MlflowClient, "log_image"),  # an image upload that fails
+        (MlflowClient, "log_table"),  # the end-of-run evaluation cannot be logged
+    ],
+    ids=["drawing", "image-upload", "evaluation-upload"],
+)
+def test_a_failure_inside_diagnostics_warns_once_and_the_run_finishes(
+    broken: tuple[object, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(*broken, fail)  # reaches the recorder as it runs in this process
+    cfg = compose_into(tmp_path, *SMALL_RUN)
+    with caplog.at_level(logging.WARNING):
+        train(cfg)
+    warnings = [r.getMessage() for r in caplog.records if "diagnostics failed" in r.getMessage()]
+    assert len(warnings) == 1 and "OSError: disk full" in warnings[0], warnings
+    client = MlflowClient(tracking_uri=cfg.tracking.uri)
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment_name)
+    [run] = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3  # every epoch trained
+    assert "test_accuracy" in run.data.metrics
+
+
+def test_a_recorder_process_that_dies_warns_once_and_the_run_finishes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = compose_into(tmp_path, "diagnostics.process=true")
+    data = build(cfg.data, list(cfg.allowed_targets))
+    model = dense_model(keras.layers.Dense(16, activation="relu", name="hidden"))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    [diagnostics] = build(cfg.diagnostics, list(cfg.allowed_targets), _partial_=True)(data)
+
+    def kill_recorder(epoch: int, logs: dict) -> None:
+        if epoch == 0:
+            os.kill(diagnostics.recorder.pid, signal.SIGKILL)
+            diagnostics.recorder._process.wait()
+
+    killer = keras.callbacks.LambdaCallback(on_epoch_end=kill_recorder)
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    with caplog.at_level(logging.WARNING), mlflow.start_run() as run:
+        history = model.fit(
+            data.train.images,
+            data.train.labels,
+            epochs=3,
+            callbacks=[killer, diagnostics],
+            verbose=0,
+        )
+    assert len(history.history["loss"]) == 3
+    warnings = [r.getMessage() for r in caplog.records if "diagnostics failed" in r.getMessage()]
+    assert len(warnings) == 1 and "recorder process" in warnings[0], warnings
+    assert MlflowClient(cfg.tracking.uri).get_run(run.info.run_id).info.status == "FINISHED"
+
+
 def test_off_adds_no_callback_and_full_extends_default(compose_cfg) -> None:
     off, full = compose_cfg("diagnostics=off"), compose_cfg("diagnostics=full")
     assert build(off.diagnostics, list(off.allowed_targets), _partial_=True)(data=None) == []
     default = compose_cfg().diagnostics
     assert full.diagnostics._target_ == default._target_
     assert full.diagnostics.bins > default.bins and full.diagnostics.weightless_activations
+
+
+def test_an_unknown_metrics_choice_names_the_key(compose_cfg) -> None:
+    cfg = compose_cfg("diagnostics.metrics=everything")
+    with pytest.raises(ConfigError, match=r"diagnostics.metrics='everything'.*summary"):
+        build(cfg.diagnostics, list(cfg.allowed_targets), _partial_=True)(data=None)
 
 
 def test_histograms_count_every_value_and_dead_units_are_zero_everywhere() -> None:

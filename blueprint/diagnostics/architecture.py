@@ -23,7 +23,9 @@ def write_architecture(model: keras.Model, directory: Path, dpi: int) -> list[Pa
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
     summary = directory / "architecture.txt"
     lines: list[str] = []
-    model.summary(print_fn=lambda text, *_, **__: lines.append(text), line_length=100)
+    # No line_length: Keras then fits the table to the console rich prints into (80 columns off a
+    # terminal); a wider table would be cut there, losing the "Param #" column.
+    model.summary(print_fn=lambda text, *_, **__: lines.append(text))
     summary.write_text("\n".join(lines) + "\n")
     written = [summary]
     try:

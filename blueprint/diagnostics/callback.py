@@ -1,16 +1,20 @@
 """The Keras callback that ties capture, recording and evaluation to the active MLflow run.
 
-Per captured epoch: one extra forward and backward pass on a fixed probe batch, then statistics,
-pictures and logging. At the end of training: evaluation at the best epoch, GIFs, overviews and raw
-histograms, all under the run's `diagnostics/` artifacts, logged before `fit` returns.
+Per captured epoch: one extra forward and backward pass on a fixed probe batch on the training
+thread, then statistics, pictures and logging by the recorder: in this process by default, or in
+a child process with `diagnostics.process=true` (`worker`). At the end of training: the validation
+predictions at the best epoch here, then GIFs, overviews, evaluation pictures and raw histograms by
+the recorder, all under the run's `diagnostics/` artifacts, logged before `fit` returns.
 
-Everything runs on the training thread: a worker thread was measured slower, as its Python work
-(matplotlib, MLflow's SQL store) holds the GIL that the training loop needs between steps.
+A failure inside diagnostics (a picture that cannot be drawn, an upload refused) logs one warning
+and switches diagnostics off for the rest of the run: it is never the reason a training run fails,
+as with MLflow's own Keras callback. Only a misconfiguration (ConfigError) stops the run.
 """
 
+import contextlib
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +24,15 @@ import numpy as np
 
 from blueprint.data.splits import ImageSplits
 from blueprint.diagnostics.architecture import write_architecture
-from blueprint.diagnostics.capture import capture_for, is_relu_family, read_weights, select_layers
-from blueprint.diagnostics.evaluation import class_probabilities, log_evaluation
-from blueprint.diagnostics.recorder import EpochRecorder
+from blueprint.diagnostics.backends import capture_for
+from blueprint.diagnostics.capture import is_relu_family, read_weights, select_layers
+from blueprint.diagnostics.evaluation import Evaluation, class_probabilities, evaluate
+from blueprint.diagnostics.recorder import ARTIFACT_DIR, EpochRecorder, RecorderSettings
+from blueprint.diagnostics.worker import RecorderProcess
 from blueprint.errors import ConfigError
 
 log = logging.getLogger(__name__)
-ARTIFACT_DIR = "diagnostics"
+METRICS = ("summary", "all")  # diagnostics.metrics: per-layer summaries, or every statistic too
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,14 @@ class Options:
     worst_images: int
     monitor: str
     direction: str
+    metrics: str
+    process: bool
 
     def __post_init__(self) -> None:
+        if self.metrics not in METRICS:
+            raise ConfigError(
+                f"diagnostics.metrics={self.metrics!r} is invalid: it must be one of {METRICS}"
+            )
         for key, minimum in (("every_n_epochs", 1), ("probe_size", 1), ("bins", 2)):
             value = getattr(self, key)
             if not isinstance(value, int) or value < minimum:
@@ -72,11 +84,37 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self.probe_x = data.train.images[chosen]  # copies only the probe's rows
         self.probe_y = data.train.labels[chosen]
         self._best: tuple[int, float, list[np.ndarray]] | None = None
+        self._failed = False
+
+    def _safely(self, stage: str, work: Callable[[], None]) -> None:
+        """Runs `work`; on a failure, one warning line and no more diagnostics in this run."""
+        if self._failed:
+            return
+        try:
+            work()
+        except ConfigError:
+            raise
+        except Exception as err:
+            self._failed = True
+            if hasattr(self, "recorder"):
+                with contextlib.suppress(Exception):  # the warning below is the one that counts
+                    self.recorder.close()
+            reason = (str(err).strip().splitlines() or [""])[0]
+            log.warning(
+                "diagnostics failed at %s (%s: %s) and are off for the rest of this run; "
+                "training goes on",
+                stage,
+                type(err).__name__,
+                reason,
+            )
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         run = mlflow.active_run()
         if run is None:
             raise RuntimeError("DiagnosticsCallback logs to the active MLflow run; start one first")
+        self._safely("the start of training", lambda: self._begin(run.info.run_id))
+
+    def _begin(self, run_id: str) -> None:
         weighted, outputs = select_layers(
             self.model, self.options.layers, self.options.weightless_activations
         )
@@ -85,7 +123,15 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._weighted = weighted
         self._capture = capture_for(self.model, weighted, outputs)
         relu = [layer.name for layer in outputs if is_relu_family(layer)]
-        self.recorder = EpochRecorder(run.info.run_id, self.options.bins, self.options.dpi, relu)
+        settings = RecorderSettings(
+            run_id=run_id,
+            tracking_uri=mlflow.get_tracking_uri(),
+            bins=self.options.bins,
+            dpi=self.options.dpi,
+            all_metrics=self.options.metrics == "all",
+            relu_layers=relu,
+        )
+        self.recorder = (RecorderProcess if self.options.process else EpochRecorder)(settings)
         if self.options.diagram:
             with tempfile.TemporaryDirectory() as tmp:
                 write_architecture(self.model, Path(tmp), self.options.dpi)
@@ -96,13 +142,16 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             self._remember_if_best(epoch, (logs or {}).get(self.options.monitor))
         last = epoch == self.params.get("epochs", 0) - 1
         if epoch % self.options.every_n_epochs == 0 or last:
-            captured = self._capture.capture(self.probe_x, self.probe_y)
-            tensors = {
-                "weights": read_weights(self._weighted),
-                "gradients": captured.gradients,
-                "activations": captured.activations,
-            }
-            self.recorder.record(epoch, tensors)  # the tensors are dropped when it returns
+            self._safely(f"epoch {epoch}", lambda: self._record(epoch))
+
+    def _record(self, epoch: int) -> None:
+        captured = self._capture.capture(self.probe_x, self.probe_y)
+        tensors = {
+            "weights": read_weights(self._weighted),
+            "gradients": captured.gradients,
+            "activations": captured.activations,
+        }
+        self.recorder.record(epoch, tensors)  # the tensors are dropped when it returns
 
     def _remember_if_best(self, epoch: int, value: float | None) -> None:
         if value is None or not np.isfinite(value):
@@ -114,14 +163,12 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._best = (epoch, float(value), self.model.get_weights())
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
-            if self.options.evaluation:
-                self._evaluate(out)
-            self.recorder.write(out)
-            mlflow.log_artifacts(tmp, ARTIFACT_DIR)
+        self._safely("the end of training", self._finish)
 
-    def _evaluate(self, out: Path) -> None:
+    def _finish(self) -> None:
+        self.recorder.finish(self._evaluate() if self.options.evaluation else None)
+
+    def _evaluate(self) -> Evaluation:
         """The validation split under the best epoch's weights; the current ones are put back."""
         if self._best is None:  # the monitored metric never appeared: evaluate the final weights
             log.warning("diagnostics.monitor=%s not in the epoch logs", self.options.monitor)
@@ -133,8 +180,14 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             probabilities = class_probabilities(self._predict(self.data.val.images))
         finally:
             self.model.set_weights(current)
-        log_evaluation(
-            probabilities, self.data, epoch, self.options.worst_images, self.options.dpi, out
+        val = self.data.val
+        return evaluate(
+            probabilities,
+            val.labels,
+            val.images,
+            self.data.class_names,
+            epoch,
+            self.options.worst_images,
         )
 
     def _predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -1,7 +1,7 @@
 """What a model holds at an epoch: its weights (any backend) and, behind `Capture`, its gradients
 and layer outputs on a probe batch. Only `tf_capture` knows TensorFlow; another Keras backend adds
-one module and one branch in `capture_for`, and the histogram, plotting and logging code stay as
-they are.
+one module and one branch in `backends.capture_for`, and the histogram, plotting and logging code
+stay as they are. This module imports none of them: they import it.
 """
 
 from collections.abc import Sequence
@@ -11,8 +11,6 @@ from typing import Protocol
 
 import keras
 import numpy as np
-
-from blueprint.errors import ConfigError
 
 RELU_FAMILY = ("relu", "relu6")  # activations that output exact zeros, so units can die
 
@@ -56,21 +54,3 @@ def is_relu_family(layer: keras.layers.Layer) -> bool:
         return not layer.negative_slope
     activation = getattr(layer, "activation", None)
     return getattr(activation, "__name__", "") in RELU_FAMILY
-
-
-def capture_for(
-    model: keras.Model,
-    weighted: Sequence[keras.layers.Layer],
-    outputs: Sequence[keras.layers.Layer],
-) -> Capture:
-    """The capture for the running Keras backend."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        from blueprint.diagnostics.tf_capture import TensorFlowCapture
-
-        variables = [v for layer in weighted for v in layer.trainable_weights]
-        return TensorFlowCapture(model, variables, outputs)
-    raise ConfigError(
-        f"diagnostics capture supports the TensorFlow backend, not {backend!r}; "
-        "run with diagnostics=off"
-    )

@@ -1,24 +1,33 @@
 """Classification evaluation on the validation split: confusion matrix, per-class precision and
-recall, and the most confident mistakes, logged to the active MLflow run."""
+recall (one table), their macro averages (metrics), and the most confident mistakes.
 
+`evaluate` runs where the model is (the training process) and keeps only what the pictures need;
+`log_evaluation` draws and logs it, wherever the recorder runs.
+"""
+
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import numpy as np
+from mlflow import MlflowClient
+from mlflow.entities import Metric
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from blueprint.data.splits import ImageSplits
 from blueprint.diagnostics import plotting
-from blueprint.diagnostics.recorder import metric_key
+
+STATS = ("precision", "recall", "f1")
 
 
 @dataclass(frozen=True)
 class Evaluation:
+    epoch: int  # the best epoch, whose weights were evaluated
+    class_names: list[str]
     matrix: np.ndarray  # (classes, classes): true class on rows, predicted on columns
-    per_class: dict[str, dict[str, float]]  # class name -> precision, recall, support
-    worst: np.ndarray  # indices of misclassified examples, most confident mistake first
+    per_class: dict[str, dict[str, float]]  # class name -> precision, recall, f1, support
+    worst_images: np.ndarray  # misclassified examples, most confident mistake first
+    worst_titles: list[str]  # "true -> predicted (p)" for each
 
 
 def class_probabilities(outputs: np.ndarray) -> np.ndarray:
@@ -29,52 +38,55 @@ def class_probabilities(outputs: np.ndarray) -> np.ndarray:
 
 
 def evaluate(
-    probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str], worst: int
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    images: np.ndarray,
+    class_names: Sequence[str],
+    epoch: int,
+    worst: int,
 ) -> Evaluation:
     classes = np.arange(len(class_names))
-    predicted = probabilities.argmax(axis=1)
-    precision, recall, _, support = precision_recall_fscore_support(
+    predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=classes, zero_division=0
     )
     per_class = {
-        name: {"precision": float(p), "recall": float(r), "support": int(s)}
-        for name, p, r, s in zip(class_names, precision, recall, support, strict=True)
+        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(class_names, precision, recall, f1, support, strict=True)
     }
     wrong = np.flatnonzero(predicted != labels)
-    confidence = probabilities[wrong, predicted[wrong]]
+    chosen = wrong[np.argsort(-confidence[wrong], kind="stable")][:worst]
     return Evaluation(
+        epoch=epoch,
+        class_names=list(class_names),
         matrix=confusion_matrix(labels, predicted, labels=classes),
         per_class=per_class,
-        worst=wrong[np.argsort(-confidence, kind="stable")][:worst],
+        worst_images=images[chosen],
+        worst_titles=[
+            f"{class_names[labels[i]]} -> {class_names[predicted[i]]} ({confidence[i]:.2f})"
+            for i in chosen
+        ],
     )
 
 
 def log_evaluation(
-    probabilities: np.ndarray, data: ImageSplits, epoch: int, worst: int, dpi: int, out: Path
+    client: MlflowClient, run_id: str, result: Evaluation, dpi: int, out: Path
 ) -> None:
-    """Metrics val_precision/<class> and val_recall/<class> at step `epoch`, per_class.json, and
-    confusion_matrix.png plus worst_misclassified.png written into `out`."""
-    names, labels = data.class_names, data.val.labels
-    result = evaluate(probabilities, labels, names, worst)
-    mlflow.log_metrics(
-        {
-            metric_key(f"val_{stat}", name): values[stat]
-            for name, values in result.per_class.items()
-            for stat in ("precision", "recall")
-        },
-        step=epoch,
-    )
-    mlflow.log_dict(
-        {"best_epoch": epoch, "classes": result.per_class}, "diagnostics/per_class.json"
-    )
-    plotting.confusion_matrix_figure(result.matrix, names, dpi).savefig(
-        out / "confusion_matrix.png"
-    )
-    if len(result.worst):
-        predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
-        titles = [
-            f"{names[labels[i]]} -> {names[predicted[i]]} ({confidence[i]:.2f})"
-            for i in result.worst
-        ]
-        grid = plotting.image_grid(data.val.images[result.worst], titles, dpi)
+    """Metrics val_macro_{precision,recall,f1} at step = best epoch, the per-class figures as one
+    table (diagnostics/per_class.json: one row per class, where a metric per class would give the
+    UI a single-dot chart each), and confusion_matrix.png plus worst_misclassified.png in `out`."""
+    now = int(time.time() * 1000)
+    rows = result.per_class.values()
+    macro = [
+        Metric(f"val_macro_{s}", float(np.mean([c[s] for c in rows])), now, result.epoch)
+        for s in STATS
+    ]
+    client.log_batch(run_id, metrics=macro)
+    table = {"class": list(result.per_class), "best_epoch": [result.epoch] * len(rows)}
+    table |= {c: [values[c] for values in rows] for c in (*STATS, "support")}
+    client.log_table(run_id, table, "diagnostics/per_class.json")
+    figure = plotting.confusion_matrix_figure(result.matrix, result.class_names, dpi)
+    figure.savefig(out / "confusion_matrix.png")
+    if len(result.worst_titles):
+        grid = plotting.image_grid(result.worst_images, result.worst_titles, dpi)
         grid.savefig(out / "worst_misclassified.png")

@@ -1,8 +1,8 @@
-"""Pictures of histograms and evaluations, drawn with matplotlib's Agg canvas (no pyplot, no GUI).
+"""Pictures of histograms and evaluations.
 
-Drawing cost is mostly glyphs and axes, so the histogram pictures use one tick-free axes with
-small multiples in panel units; the per-epoch ones also reuse their figure and redraw only what
-changes (`HistogramPanels`).
+The per-epoch histogram pictures (`HistogramPanels`) are drawn with PIL, as they are drawn inside
+training; the once-per-run ones (overviews, confusion matrix, image grid) with matplotlib's Agg
+canvas (no pyplot, no GUI), in one tick-free axes where possible, as glyphs and axes cost most.
 """
 
 import math
@@ -11,29 +11,26 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from blueprint.diagnostics.histograms import Histogram
 
 PANEL_COLUMNS = 4
-PANEL_SIZE = (2.3, 1.0)  # inches per small multiple
-TITLE_HEIGHT = 0.3  # inches above the panels
+PICTURE_WIDTH = 1000  # pixels: legible in the MLflow UI's full image view
+PANEL_HEIGHT = 150  # pixels per row of small multiples
+TITLE_BAND, LABEL_BAND, MARGIN = 36, 24, 10  # pixels above the panels, above the bars, around
+FONT_SIZE, TITLE_SIZE = 14, 17
 BAR_COLOUR = "#1f77b4"
+FRAME_COLOUR = "#999999"
 
 
 def _new_figure(width: float, height: float, dpi: int) -> Figure:
     figure = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(figure)
     return figure
-
-
-def _pixels(figure: Figure) -> Image.Image:
-    size = figure.canvas.get_width_height()
-    return Image.frombuffer("RGBA", size, figure.canvas.buffer_rgba()).convert("RGB")
 
 
 def _grid(count: int) -> tuple[int, int]:
@@ -52,66 +49,60 @@ def range_text(low: float, high: float) -> str:
 class HistogramPanels:
     """One picture per kind and epoch: a small multiple per tensor, each on its own value range.
 
-    Drawn for speed, since it runs inside training: one axes in panel units, the static parts
-    (frames, tensor names) rendered once and restored every epoch (Agg blitting), so an epoch draws
-    only the bars, the value ranges and the title. Glyph rendering is most of what is left.
+    Drawn with PIL straight into pixels, since it runs inside training: bars are rectangles and
+    the few labels one FreeType font, a few milliseconds a picture where matplotlib took ~30 ms.
+    The picture is `width` pixels wide whatever the number of tensors, so the MLflow UI's full
+    view shows it legibly; the static parts (frames, tensor names) are drawn once and copied.
     """
 
-    def __init__(self, kind: str, names: Sequence[str], dpi: int) -> None:
+    def __init__(self, kind: str, names: Sequence[str], width: int = PICTURE_WIDTH) -> None:
         self.kind = kind
         self.names = list(names)
         rows, columns = _grid(len(self.names))
-        width, height = PANEL_SIZE
-        top = TITLE_HEIGHT / height  # in panel units
-        self.figure = _new_figure(width * columns, height * rows + TITLE_HEIGHT, dpi)
-        ax = self.figure.add_axes((0, 0, 1, 1))
-        ax.set_axis_off()
-        ax.set_xlim(0, columns)
-        ax.set_ylim(rows + top, 0)  # y grows downwards, one unit per panel row
-        self._boxes = []  # (left, bottom, width, height) of each panel's bar area, in axes units
-        self._ranges = []
+        self._panel = (width // PANEL_COLUMNS, PANEL_HEIGHT)
+        self._font = ImageFont.load_default(size=FONT_SIZE)
+        self._title_font = ImageFont.load_default(size=TITLE_SIZE)
+        self._background = Image.new("RGB", (width, TITLE_BAND + rows * PANEL_HEIGHT), "white")
+        draw = ImageDraw.Draw(self._background)
+        self._boxes = []  # (left, top, right, bottom) of each panel's bar area, in pixels
         for i, name in enumerate(self.names):
             row, column = divmod(i, columns)
-            left, upper = column + 0.04, top + row + 0.24
-            self._boxes.append((left, upper + 0.7, 0.92, 0.7))
-            ax.add_patch(Rectangle((left, upper), 0.92, 0.7, fill=False, lw=0.5, ec="0.6"))
-            ax.text(left, upper - 0.03, name, fontsize=6.5, va="bottom", ha="left")
-            self._ranges.append(
-                ax.text(
-                    left + 0.92,
-                    upper - 0.03,
-                    "",
-                    fontsize=6,
-                    va="bottom",
-                    ha="right",
-                    animated=True,
-                )
+            left = column * self._panel[0] + MARGIN
+            top = TITLE_BAND + row * PANEL_HEIGHT
+            box = (
+                left,
+                top + LABEL_BAND,
+                left + self._panel[0] - 2 * MARGIN,
+                top + PANEL_HEIGHT - 22,
             )
-        self._bars = PolyCollection([], facecolor=BAR_COLOUR, edgecolor="none", animated=True)
-        ax.add_collection(self._bars)
-        self._title = ax.text(columns / 2, top / 2, "", fontsize=9, ha="center", va="center")
-        self._title.set_animated(True)
-        self._ax = ax
-        self.figure.canvas.draw()
-        self._background = self.figure.canvas.copy_from_bbox(self.figure.bbox)
+            self._boxes.append(box)
+            draw.rectangle(box, outline=FRAME_COLOUR)
+            draw.text((left, top + 4), name, fill="black", font=self._font)
 
     def render(self, epoch: int, histograms: dict[str, Histogram]) -> Image.Image:
-        polygons = []
-        for name, box, label in zip(self.names, self._boxes, self._ranges, strict=True):
+        image = self._background.copy()
+        draw = ImageDraw.Draw(image)
+        for name, (left, top, right, bottom) in zip(self.names, self._boxes, strict=True):
             hist = histograms[name]
-            left, bottom, width, height = box
-            x = left + width * np.linspace(0, 1, len(hist.counts) + 1)
-            y = bottom - height * hist.counts / max(int(hist.counts.max()), 1)
-            outline_x = np.concatenate([[x[0]], np.repeat(x, 2)[1:-1], [x[-1]]])
-            outline_y = np.concatenate([[bottom], np.repeat(y, 2), [bottom]])
-            polygons.append(np.column_stack([outline_x, outline_y]))
-            label.set_text(range_text(float(hist.edges[0]), float(hist.edges[-1])))
-        self._bars.set_verts(polygons)
-        self._title.set_text(f"{self.kind}, epoch {epoch}")
-        self.figure.canvas.restore_region(self._background)
-        for artist in (self._bars, self._title, *self._ranges):
-            self._ax.draw_artist(artist)
-        return _pixels(self.figure)
+            x = np.linspace(left + 1, right, len(hist.counts) + 1).round().astype(int)
+            heights = (bottom - top - 2) * hist.counts / max(int(hist.counts.max()), 1)
+            for x0, x1, h in zip(x[:-1], x[1:], heights.round().astype(int), strict=True):
+                if h > 0:
+                    draw.rectangle(
+                        (x0, bottom - 1 - h, max(x0, x1 - 1), bottom - 1), fill=BAR_COLOUR
+                    )
+            low, high = float(hist.edges[0]), float(hist.edges[-1])
+            low_text, high_text = range_text(low, high).split(", ")
+            draw.text((left, bottom + 1), low_text, fill="dimgray", font=self._font)
+            draw.text((right, bottom + 1), high_text, fill="dimgray", font=self._font, anchor="ra")
+        draw.text(
+            (image.width // 2, TITLE_BAND // 2),
+            f"{self.kind}, epoch {epoch}: histogram per tensor, each over its own min..max",
+            fill="black",
+            font=self._title_font,
+            anchor="mm",
+        )
+        return image
 
 
 class GifFrames:
@@ -124,11 +115,14 @@ class GifFrames:
     def __init__(self) -> None:
         self.frames: list[Image.Image] = []
 
-    def add(self, image: Image.Image) -> None:
+    def add(self, image: Image.Image) -> Image.Image:
+        """Keeps the picture as a 64-colour frame, and returns it: a palette PNG of it encodes in
+        half the time of the RGB picture, with the same pixels."""
         if self.frames:
             self.frames.append(image.quantize(palette=self.frames[0], dither=Image.Dither.NONE))
         else:
             self.frames.append(image.quantize(colors=64))
+        return self.frames[-1]
 
     def save(self, path: Path, seconds_per_frame: float = 0.5) -> None:
         self.frames[0].save(

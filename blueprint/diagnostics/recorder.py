@@ -2,11 +2,16 @@
 
 It logs through an `MlflowClient` to an explicit run id, synchronously like the per-epoch Keras
 metrics: one batched write is cheap, and MLflow's async queue costs ~0.9 s to shut down per run.
+
+Metrics are what a user reads in the run's charts: per layer, the weight norm, the gradient/weight
+norm ratio and, for ReLU layers, the dead fraction. `all_metrics` (diagnostics=full) adds every
+tensor's norm, mean, std, min and max; the histograms.npz artifact holds the full distributions.
 """
 
 import re
+import tempfile
 import time
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from blueprint.diagnostics import plotting
+from blueprint.diagnostics.evaluation import Evaluation, log_evaluation
 from blueprint.diagnostics.histograms import KINDS, HistogramHistory, dead_fraction, describe
 
 
@@ -22,47 +28,92 @@ def metric_key(*parts: str) -> str:
     return "/".join(re.sub(r"[^\w\-. /]", "_", part) for part in parts)
 
 
+ARTIFACT_DIR = "diagnostics"
+
+
+@dataclass(frozen=True)
+class RecorderSettings:
+    """What a recorder needs, picklable so that it can be handed to the recorder process."""
+
+    run_id: str
+    tracking_uri: str
+    bins: int
+    dpi: int
+    all_metrics: bool  # every tensor's statistics as metrics, not only the per-layer summaries
+    relu_layers: list[str] = field(default_factory=list)  # their dead_fraction is logged
+
+
 class EpochRecorder:
     """Per epoch: summary metrics, a small-multiples histogram picture per kind (MLflow image with
     step = epoch) and the histograms; at the end, GIFs, overview heat-maps and the raw counts."""
 
-    def __init__(self, run_id: str, bins: int, dpi: int, relu_layers: Sequence[str]) -> None:
-        self.run_id = run_id
-        self.bins = bins
-        self.dpi = dpi
-        self.relu_layers = list(relu_layers)
+    def __init__(self, settings: RecorderSettings) -> None:
+        self.run_id = settings.run_id
+        self.bins = settings.bins
+        self.dpi = settings.dpi
+        self.relu_layers = settings.relu_layers
+        self.all_metrics = settings.all_metrics
         self.history = HistogramHistory()
-        self._client = MlflowClient()
+        self._client = MlflowClient(settings.tracking_uri)
         self._panels: dict[str, plotting.HistogramPanels] = {}
         self._frames = {kind: plotting.GifFrames() for kind in KINDS}
 
     def record(self, epoch: int, tensors: dict[str, dict[str, np.ndarray]]) -> None:
         """`tensors`: kind -> tensor name -> values (weights and gradients by variable path)."""
-        metrics: dict[str, float] = {}
+        stats: dict[str, dict[str, dict[str, float]]] = {kind: {} for kind in KINDS}
         for kind in KINDS:
             histograms = {}
             for name, values in tensors[kind].items():
-                stats, histograms[name] = describe(values, self.bins)
-                metrics.update({metric_key(kind, name, k): v for k, v in stats.items()})
+                stats[kind][name], histograms[name] = describe(values, self.bins)
             if not histograms:
                 continue
             self.history.add(epoch, kind, histograms)
             if kind not in self._panels:
-                self._panels[kind] = plotting.HistogramPanels(kind, list(histograms), self.dpi)
-            image = self._panels[kind].render(epoch, histograms)
-            self._client.log_image(self.run_id, image, key=f"histograms/{kind}", step=epoch)
-            self._frames[kind].add(image)
-        for name in tensors["gradients"]:
-            ratio = metrics[metric_key("gradients", name, "norm")] / max(
-                metrics[metric_key("weights", name, "norm")], 1e-12
-            )
-            metrics[metric_key("gradients", name, "grad_to_weight")] = ratio
-        for name in self.relu_layers:
-            fraction = dead_fraction(tensors["activations"][name])
-            metrics[metric_key("activations", name, "dead_fraction")] = fraction
+                self._panels[kind] = plotting.HistogramPanels(kind, list(histograms))
+            frame = self._frames[kind].add(self._panels[kind].render(epoch, histograms))
+            self._client.log_image(self.run_id, frame, key=f"histograms/{kind}", step=epoch)
+        metrics = self._layer_metrics(stats, tensors["activations"])
+        if self.all_metrics:
+            for kind, by_name in stats.items():
+                for name, values in by_name.items():
+                    metrics.update({metric_key(kind, name, k): v for k, v in values.items()})
+            for name, values in stats["gradients"].items():
+                ratio = values["norm"] / max(stats["weights"][name]["norm"], 1e-12)
+                metrics[metric_key("gradients", name, "grad_to_weight")] = ratio
         now = int(time.time() * 1000)
         batch = [Metric(key, value, now, epoch) for key, value in metrics.items()]
         self._client.log_batch(self.run_id, metrics=batch)
+
+    def _layer_metrics(
+        self, stats: dict[str, dict[str, dict[str, float]]], activations: dict[str, np.ndarray]
+    ) -> dict[str, float]:
+        """weights/<layer>/norm, gradients/<layer>/grad_to_weight and, for ReLU layers,
+        activations/<layer>/dead_fraction. A layer's norm is that of its variables together.
+        """
+        metrics = {}
+        weights, gradients = _layer_norms(stats["weights"]), _layer_norms(stats["gradients"])
+        for layer, norm in weights.items():
+            metrics[metric_key("weights", layer, "norm")] = norm
+            if layer in gradients:
+                ratio = gradients[layer] / max(norm, 1e-12)
+                metrics[metric_key("gradients", layer, "grad_to_weight")] = ratio
+        for name in self.relu_layers:
+            metrics[metric_key("activations", name, "dead_fraction")] = dead_fraction(
+                activations[name]
+            )
+        return metrics
+
+    def finish(self, evaluation: Evaluation | None) -> None:
+        """The end-of-run artifacts under diagnostics/: `write`'s, and the evaluation's if any."""
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            if evaluation is not None:
+                log_evaluation(self._client, self.run_id, evaluation, self.dpi, out)
+            self.write(out)
+            self._client.log_artifacts(self.run_id, tmp, ARTIFACT_DIR)
+
+    def close(self) -> None:
+        """Nothing to release in process; `RecorderProcess.close` ends its child."""
 
     def write(self, directory: Path) -> None:
         """<kind>.gif, <kind>_overview.png and histograms.npz (counts and edges per epoch)."""
@@ -74,3 +125,12 @@ class EpochRecorder:
             figure = plotting.overview(kind, self.history.epochs, series, self.bins, self.dpi)
             figure.savefig(directory / f"{kind}_overview.png")
         np.savez_compressed(directory / "histograms.npz", **self.history.arrays())
+
+
+def _layer_norms(by_variable: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Layer name -> the norm of its variables together, from variable paths "<layer>/<name>"."""
+    squares: dict[str, float] = {}
+    for path, values in by_variable.items():
+        layer = path.rsplit("/", 1)[0]
+        squares[layer] = squares.get(layer, 0.0) + values["norm"] ** 2
+    return {layer: total**0.5 for layer, total in squares.items()}
