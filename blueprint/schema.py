@@ -120,6 +120,8 @@ class Diagnostics(Component):
     weightless_activations: bool
     probe_size: Annotated[int, Field(ge=1, le=4096, examples=[32])]
     probe_seed: Seed
+    metrics: Literal["summary", "all"]
+    process: bool
     bins: Annotated[int, Field(ge=2, le=1000, examples=[30])]
     dpi: Annotated[int, Field(ge=20, le=600, examples=[80])]
     diagram: bool

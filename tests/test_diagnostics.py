@@ -87,7 +87,7 @@ def test_default_logs_per_layer_summaries_at_every_epoch_and_few_keys(digits_run
     layer_keys = set()
     for layer, relu in RELU.items():
         keys = [f"weights/{layer}/norm", f"gradients/{layer}/grad_to_weight"]
-        keys += [f"activations/{layer}/dead_fraction"] if relu else []
+        keys += [f"outputs/{layer}/dead_fraction"] if relu else []
         for key in keys:
             assert steps(digits_run, key) == [0, 1, 2], key
         layer_keys |= set(keys)
@@ -122,7 +122,7 @@ def test_full_logs_every_statistic_of_every_tensor(tmp_path: Path) -> None:
             len(run.client.get_metric_history(run.run_id, f"gradients/{layer}/grad_to_weight")) == 2
         )
     for stat in STATS:
-        assert len(run.client.get_metric_history(run.run_id, f"activations/flatten/{stat}")) == 2
+        assert len(run.client.get_metric_history(run.run_id, f"outputs/flatten/{stat}")) == 2
 
 
 def test_one_histogram_image_per_kind_and_epoch(digits_run: Run) -> None:
@@ -240,8 +240,8 @@ def test_a_dead_relu_layer_reports_dead_fraction_one(tmp_path: Path) -> None:
         ),
     )
     run = fit_with_diagnostics(cfg, data, model, keras.optimizers.Adam(1e-3), epochs=2)
-    dead = run.client.get_metric_history(run.run_id, "activations/dead/dead_fraction")
-    alive = run.client.get_metric_history(run.run_id, "activations/alive/dead_fraction")
+    dead = run.client.get_metric_history(run.run_id, "outputs/dead/dead_fraction")
+    alive = run.client.get_metric_history(run.run_id, "outputs/alive/dead_fraction")
     assert [m.value for m in dead] == [1.0, 1.0]
     assert all(m.value < 0.5 for m in alive)
 

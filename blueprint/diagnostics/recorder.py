@@ -22,10 +22,14 @@ from blueprint.diagnostics import plotting
 from blueprint.diagnostics.evaluation import Evaluation, log_evaluation
 from blueprint.diagnostics.histograms import KINDS, HistogramHistory, dead_fraction, describe
 
+# Metric prefix per kind. The MLflow UI orders a run's chart sections by prefix, alphabetically:
+# each must sort after `epoch/` (the training curves), which "activations" would not.
+METRIC_PREFIXES = {"weights": "weights", "gradients": "gradients", "activations": "outputs"}
 
-def metric_key(*parts: str) -> str:
-    """Joins parts with "/", replacing characters MLflow refuses in metric names."""
-    return "/".join(re.sub(r"[^\w\-. /]", "_", part) for part in parts)
+
+def metric_key(kind: str, *parts: str) -> str:
+    """`<prefix of kind>/<parts>`, replacing characters MLflow refuses in metric names."""
+    return "/".join(re.sub(r"[^\w\-. /]", "_", part) for part in (METRIC_PREFIXES[kind], *parts))
 
 
 ARTIFACT_DIR = "diagnostics"
@@ -88,7 +92,7 @@ class EpochRecorder:
         self, stats: dict[str, dict[str, dict[str, float]]], activations: dict[str, np.ndarray]
     ) -> dict[str, float]:
         """weights/<layer>/norm, gradients/<layer>/grad_to_weight and, for ReLU layers,
-        activations/<layer>/dead_fraction. A layer's norm is that of its variables together.
+        outputs/<layer>/dead_fraction. A layer's norm is that of its variables together.
         """
         metrics = {}
         weights, gradients = _layer_norms(stats["weights"]), _layer_norms(stats["gradients"])
