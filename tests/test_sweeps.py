@@ -350,6 +350,7 @@ def test_resume_after_sigkill_runs_each_trial_once(tmp_path: Path) -> None:
     assert states == ["FINISHED"] * 4 + ["KILLED"]
     (dead,) = [r for r in children if r.info.status == "KILLED"]
     assert dead.data.tags["sweep.trial_number"] == str(killed)
+    assert dead.data.tags["sweep.interrupted"] == "true"
     assert dead.info.run_id == interrupted.user_attrs["mlflow_run_id"]
     finished = {r.data.tags["sweep.trial_number"] for r in children if r.info.status == "FINISHED"}
     assert finished == {str(t.number) for t in complete}

@@ -62,19 +62,24 @@ class SweepRun:
         for key, value in params.items():
             self.client.log_param(self.run_id, key, value[:6000])
 
-    def child_runs(self, status: str | None = None) -> list[Any]:
+    def child_runs(self) -> list[Any]:
         filter_string = f"tags.mlflow.parentRunId = '{self.run_id}'"
-        if status:
-            filter_string += f" and attributes.status = '{status}'"
         return self.client.search_runs([self.experiment_id], filter_string, max_results=10000)
 
     def mark_interrupted(self, numbers: set[int]) -> None:
-        """Ends the runs a dead sweep left RUNNING for these trials as KILLED."""
-        for run in self.child_runs(status="RUNNING"):
+        """Ends the runs a dead sweep left RUNNING for these trials as KILLED and tags them.
+
+        Opening the store may already have ended them KILLED (their process is gone): they are
+        tagged all the same.
+        """
+        for run in self.child_runs():
+            if run.info.status not in ("RUNNING", "KILLED"):
+                continue
             if int(run.data.tags.get("sweep.trial_number", -1)) in numbers:
                 self.client.set_tag(run.info.run_id, "sweep.trial_state", "FAIL")
                 self.client.set_tag(run.info.run_id, "sweep.interrupted", "true")
-                self.client.set_terminated(run.info.run_id, "KILLED")
+                if run.info.status == "RUNNING":
+                    self.client.set_terminated(run.info.run_id, "KILLED")
 
     def record(self, trials: list[FrozenTrial], errors: dict[int, str]) -> None:
         """Tags each finished trial's run with its Optuna state; a trial that failed before its
