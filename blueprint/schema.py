@@ -152,7 +152,7 @@ class Tracking(Schema):
 
 class Paths(Schema):
     root_dir: str
-    output_dir: str
+    output_dir: str | None  # null until Hydra starts the job (the sweeper checks trials before)
 
 
 class Objective(Schema):

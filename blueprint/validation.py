@@ -20,8 +20,9 @@ def validate(cfg: DictConfig) -> None:
     The run-wide keys come first, then the groups in GROUPS order (trainer before data), so a
     value shared by interpolation (`data.seed: ${trainer.seed}`) is reported where it is set.
     """
-    groups = [key for key in cfg if key not in Run.model_fields and OmegaConf.is_dict(cfg[key])]
-    check(Run, {key: _resolved(cfg, key) for key in cfg if key not in groups}, prefix="")
+    keys = [key for key in cfg if key != "hydra"]  # Hydra's own node (a sweep's full config)
+    groups = [key for key in keys if key not in Run.model_fields and OmegaConf.is_dict(cfg[key])]
+    check(Run, {key: _resolved(cfg, key) for key in keys if key not in groups}, prefix="")
     order = list(GROUPS)
     for group in sorted(groups, key=lambda g: order.index(g) if g in order else len(order)):
         node = _resolved(cfg, group)

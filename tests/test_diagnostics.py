@@ -24,7 +24,9 @@ from blueprint.diagnostics import plotting
 from blueprint.diagnostics.architecture import write_architecture
 from blueprint.diagnostics.histograms import KINDS, dead_fraction, describe
 from blueprint.diagnostics.plotting import range_text
+from blueprint.diagnostics.recorder import METRIC_PREFIXES
 from blueprint.errors import ConfigError
+from blueprint.tracking.epoch_logger import epoch_metric_key
 from blueprint.train import train
 from tests.helpers import compose_into
 
@@ -92,7 +94,7 @@ def test_default_logs_per_layer_summaries_at_every_epoch_and_few_keys(digits_run
             assert steps(digits_run, key) == [0, 1, 2], key
         layer_keys |= set(keys)
     logged = set(digits_run.client.get_run(digits_run.run_id).data.metrics)
-    diagnostics = {k for k in logged if k.split("/")[0] in KINDS}
+    diagnostics = {k for k in logged if k.split("/")[0] in METRIC_PREFIXES.values()}
     assert diagnostics == layer_keys  # every tensor's statistics stay in histograms.npz
     assert {"val_macro_precision", "val_macro_recall", "val_macro_f1"} <= logged
     assert not any(k.startswith(("val_precision/", "val_recall/")) for k in logged)
@@ -319,7 +321,9 @@ def test_a_failure_inside_diagnostics_warns_once_and_the_run_finishes(
     experiment = client.get_experiment_by_name(cfg.tracking.experiment_name)
     [run] = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
-    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3  # every epoch trained
+    assert (
+        len(client.get_metric_history(run.info.run_id, epoch_metric_key("val_loss"))) == 3
+    )  # every epoch trained
     assert "test_accuracy" in run.data.metrics
 
 
