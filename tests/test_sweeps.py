@@ -45,6 +45,12 @@ def sweep_cmd(tmp_path: Path, *overrides: str) -> list[str]:
     ]
 
 
+def list_studies(db: str) -> subprocess.CompletedProcess:
+    """`python -m blueprint.sweeps` over the SQLite file `db`."""
+    cmd = [sys.executable, "-m", "blueprint.sweeps", f"--storage=sqlite:///{db}"]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+
+
 def run_sweep(tmp_path: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         sweep_cmd(tmp_path, *overrides),
@@ -138,21 +144,11 @@ def test_corrupt_storage_is_one_line_for_sweep_and_listing(tmp_path: Path) -> No
     (line,) = error_lines(result)
     assert "cannot open the Optuna storage" in line and "not a database" in line
 
-    listing = subprocess.run(
-        [sys.executable, "-m", "blueprint.sweeps", f"--storage=sqlite:///{tmp_path}/optuna.db"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    listing = list_studies(f"{tmp_path}/optuna.db")
     assert listing.returncode == 2
     (line,) = error_lines(listing)
     assert "not a database" in line
-    missing = subprocess.run(
-        [sys.executable, "-m", "blueprint.sweeps", f"--storage=sqlite:///{tmp_path}/none.db"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    missing = list_studies(f"{tmp_path}/none.db")
     assert missing.returncode == 2 and "no Optuna store" in missing.stderr
     assert not (tmp_path / "none.db").exists()  # listing never creates a store
 
@@ -194,12 +190,7 @@ def test_a_fresh_store_opened_by_several_processes_at_once_opens_in_each(tmp_pat
 def test_listing_beside_a_fresh_empty_file_writes_nothing(tmp_path: Path) -> None:
     store = tmp_path / "optuna.db"
     store.touch()  # a sweep just created it and has not set up its tables yet
-    listing = subprocess.run(
-        [sys.executable, "-m", "blueprint.sweeps", f"--storage=sqlite:///{store}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    listing = list_studies(str(store))
     assert listing.returncode == 0, listing.stderr
     assert "no studies yet" in listing.stdout
     assert store.read_bytes() == b""
@@ -218,12 +209,7 @@ def test_a_sweep_store_pointed_at_another_programs_file_is_refused_untouched(
     (line,) = error_lines(result)
     assert "is not an Optuna store" in line and "hydra.sweeper.storage" in line
     assert (tmp_path / "mlflow.db").read_bytes() == before
-    listing = subprocess.run(
-        [sys.executable, "-m", "blueprint.sweeps", f"--storage=sqlite:///{tmp_path}/mlflow.db"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    listing = list_studies(f"{tmp_path}/mlflow.db")
     assert listing.returncode == 2 and "--storage" in listing.stderr
     assert (tmp_path / "mlflow.db").read_bytes() == before
 
@@ -280,12 +266,7 @@ def test_rerunning_a_finished_grid_runs_nothing(grid_sweep: tuple[Path, str]) ->
 
 def test_listing_shows_counts_best_value_and_params(grid_sweep: tuple[Path, str]) -> None:
     tmp_path, _ = grid_sweep
-    result = subprocess.run(
-        [sys.executable, "-m", "blueprint.sweeps", f"--storage=sqlite:///{tmp_path}/optuna.db"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    result = list_studies(f"{tmp_path}/optuna.db")
     assert result.returncode == 0, result.stderr
     header, row = result.stdout.strip().splitlines()
     study = the_study(tmp_path)
