@@ -47,19 +47,21 @@ class LibraryComponent(Component):
 # --- data ---------------------------------------------------------------------------------
 
 
-class DigitsData(Component):
+class ImageDataFacts(Component):
+    """What other groups read from `data`: null is filled in from the data, a value is checked."""
+
+    num_classes: NumClasses | None
+    image_shape: Shape | None
+    max_pixel_value: Annotated[float | None, Field(gt=0, allow_inf_nan=False, examples=[255.0])]
+
+
+class SplitFractions(ImageDataFacts):
     val_fraction: Fraction
     test_fraction: Fraction
     seed: Seed
-    classes: Annotated[
-        list[Annotated[int, Field(ge=0, le=9)]] | None, Field(min_length=2, examples=["[3,8]"])
-    ] = None
-    num_classes: NumClasses
-    image_shape: Shape
-    max_pixel_value: Annotated[float, Field(gt=0, allow_inf_nan=False, examples=[16.0])]
 
     @model_validator(mode="after")
-    def _leaves_a_training_split(self) -> "DigitsData":
+    def _leaves_a_training_split(self) -> "SplitFractions":
         held_out = self.val_fraction + self.test_fraction
         if held_out >= 1:
             raise ValueError(
@@ -69,14 +71,60 @@ class DigitsData(Component):
         return self
 
 
+class DigitsData(SplitFractions):
+    classes: Annotated[
+        list[Annotated[int, Field(ge=0, le=9)]] | None, Field(min_length=2, examples=["[3,8]"])
+    ] = None
+
+
+ClassNames = Annotated[
+    list[Annotated[str, Field(min_length=1)]] | None, Field(min_length=2, examples=["[cats,dogs]"])
+]
+
+
+class FilesData(SplitFractions):
+    path: Annotated[str, Field(min_length=1, examples=["~/photos"])]
+    class_names: ClassNames
+    image_size: Annotated[
+        list[Annotated[int, Field(ge=1, le=8192)]],
+        Field(min_length=2, max_length=2, examples=["[64,64]"]),
+    ]
+    color_mode: Literal["rgb", "grayscale"]
+    rebuild: bool
+    cache: Annotated[str, Field(min_length=1, examples=["memory"])]
+    inventory_dir: Annotated[str, Field(min_length=1)]
+
+
+class NpzArrays(Schema):
+    x_train: Annotated[str, Field(min_length=1)]
+    y_train: Annotated[str, Field(min_length=1)]
+    x_test: str | None
+    y_test: str | None
+
+
+class NpzData(SplitFractions):
+    path: Annotated[str, Field(min_length=1, examples=["~/data/mnist.npz"])]
+    arrays: NpzArrays
+    class_names: ClassNames
+
+
+class MnistData(ImageDataFacts):
+    path: str | None
+    val_fraction: Fraction
+    seed: Seed
+
+
 # --- model --------------------------------------------------------------------------------
 
 
 class ImageModel(Component):
+    """Shape, classes and scale come from `data`: null until the data fills them in."""
+
     name: Name
-    input_shape: Shape
-    num_classes: NumClasses
-    input_scale: Annotated[float, Field(gt=0, allow_inf_nan=False, examples=[255.0])]
+    input_shape: Shape | None
+    num_classes: NumClasses | None
+    input_scale: Annotated[float | None, Field(gt=0, allow_inf_nan=False, examples=[255.0])]
+    augment: dict[str, Any] | None  # the augment group's node, checked as that group
     dropout: Dropout
 
 
@@ -104,7 +152,7 @@ class Optimizer(LibraryComponent):
 
 
 class AutoLoss(Component):
-    num_classes: NumClasses
+    num_classes: NumClasses | None  # from `data`: null until the data fills it in
 
 
 class Callbacks(RootModel[dict[str, LibraryComponent]]):
@@ -140,6 +188,7 @@ class Trainer(Schema):
     seed: Seed
     deterministic: bool
     verbose: Literal[0, 1, 2]
+    class_weight: Literal["balanced"] | None
 
 
 class Tracking(Schema):
@@ -152,6 +201,7 @@ class Tracking(Schema):
 
 class Paths(Schema):
     root_dir: str
+    inventory_dir: Annotated[str, Field(min_length=1)]
     output_dir: str | None  # null until Hydra starts the job (the sweeper checks trials before)
 
 
@@ -200,6 +250,10 @@ GROUPS: dict[str, type[BaseModel]] = {
 # Schemas of the options we ship, by `_target_`; a user's own target is checked by its builder.
 TARGETS: dict[str, type[BaseModel]] = {
     "blueprint.data.digits.load_digits": DigitsData,
+    "blueprint.data.files.load_folder": FilesData,
+    "blueprint.data.files.load_csv": FilesData,
+    "blueprint.data.npz.load_npz": NpzData,
+    "blueprint.data.npz.load_mnist": MnistData,
     "blueprint.models.cnn.build_cnn": CnnModel,
     "blueprint.models.mlp.build_mlp": MlpModel,
     "blueprint.models.heads.classification_loss": AutoLoss,

@@ -1,5 +1,5 @@
 """SQLite store files shared by MLflow (runs) and Optuna (studies): whose file it is, and one
-process at a time setting it up.
+process at a time setting it up (under `blueprint.locks.lock_beside`).
 
 Both libraries create their tables and stamp a schema version the first time they open a file.
 Two processes opening a fresh file at once both insert that stamp and the second fails
@@ -7,10 +7,7 @@ Two processes opening a fresh file at once both insert that stamp and the second
 tables to a file that belongs to another program. Opening goes through here to prevent both.
 """
 
-import fcntl
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -54,19 +51,3 @@ def check_owner(path: Path, program: str, marker_tables: frozenset[str], key: st
             f"{program} store"
         )
     return tables
-
-
-@contextmanager
-def setup_lock(path: Path) -> Iterator[None]:
-    """Holds an exclusive lock on `<file>.lock` while a process creates or stamps the store.
-
-    A lock file beside the store, not the store itself: SQLite's own locks are released between
-    the statements of a library's setup, which is the window where two processes collide.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)

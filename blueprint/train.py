@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 import blueprint.resolvers  # noqa: F401  (registers ${project_root:} and ${keras_mode:})
 from blueprint.components import build
+from blueprint.data.facts import load_data
 from blueprint.errors import BlueprintError
 from blueprint.sweeps.trial import SweepTrial, free_keras_state
 from blueprint.validation import validate
@@ -27,12 +28,14 @@ def train(cfg: DictConfig) -> float:
     """Trains, evaluates and tracks one run; returns the best epoch's objective value."""
     validate(cfg)
     allowed = list(cfg.allowed_targets)
-    data = build(cfg.data, allowed)  # before TensorFlow: bad data fails fast
+    data = load_data(cfg.data, allowed)  # fills in data.num_classes etc. for the model and loss
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     import mlflow
+    import numpy as np
 
-    from blueprint.data.pipeline import to_dataset
+    from blueprint.data.pipeline import images_at, to_dataset
+    from blueprint.tracking.dataset import log_dataset
     from blueprint.tracking.epoch_logger import MlflowEpochLogger
     from blueprint.tracking.outcome import (
         log_model_summary,
@@ -62,6 +65,7 @@ def train(cfg: DictConfig) -> float:
 
     with tracked_run(cfg, parent_run_id=sweep.parent_run_id) as run:
         sweep.attach(run.info.run_id)
+        log_dataset(data)
         history = fit(model, data, cfg.trainer, callbacks)
         epoch, value = best_epoch(history, cfg.objective)
         log_objective(cfg.objective.metric, epoch, value)
@@ -71,7 +75,8 @@ def train(cfg: DictConfig) -> float:
         )
         step = weights_epoch(history, callbacks)  # the epoch the evaluated and logged model is
         mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()}, step=step)
-        log_model_summary(model, data.val.images[:5], cfg.tracking.log_model, step)
+        example = images_at(data.val, np.arange(min(5, len(data.val))))
+        log_model_summary(model, example, cfg.tracking.log_model, step)
         log_run_files(Path(cfg.paths.output_dir))
     return value
 

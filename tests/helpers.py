@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
@@ -26,6 +27,7 @@ def store_overrides(tmp: Path) -> list[str]:
         f"hydra.sweep.dir={tmp}/multirun",
         f"tracking.uri=sqlite:///{tmp}/mlflow.db",
         f"tracking.artifact_location={tmp}/mlruns",
+        f"paths.inventory_dir={tmp}/inventories",
     ]
 
 
@@ -38,6 +40,7 @@ def compose_into(tmp: Path, *overrides: str) -> DictConfig:
         cfg.paths.output_dir = str(tmp / "run")
         cfg.tracking.uri = f"sqlite:///{tmp}/mlflow.db"
         cfg.tracking.artifact_location = str(tmp / "mlruns")
+        cfg.paths.inventory_dir = str(tmp / "inventories")
     return cfg
 
 
@@ -85,3 +88,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def write_image_folder(
+    root: Path,
+    per_class: dict[str, int],
+    size: tuple[int, int] = (16, 16),
+    mode: str = "RGB",
+    suffix: str = ".png",
+    seed: int = 0,
+) -> Path:
+    """A folder of one sub-folder per class whose images a small CNN tells apart: class k is
+    stripes at angle k (horizontal, vertical, diagonal, ...) under noise."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    rows, columns = np.mgrid[: size[0], : size[1]]
+    for k, (label, count) in enumerate(per_class.items()):
+        folder = root / label
+        folder.mkdir(parents=True, exist_ok=True)
+        angle = np.pi * k / max(len(per_class), 2)
+        stripes = (np.sin((rows * np.cos(angle) + columns * np.sin(angle)) * 1.6) > 0) * 180.0
+        for i in range(count):
+            pixels = np.clip(stripes + rng.normal(0, 40, size), 0, 255).astype("uint8")
+            image = Image.fromarray(pixels).convert(mode)
+            image.save(folder / f"{label}_{i:04d}{suffix}")
+    return root

@@ -486,7 +486,7 @@ def test_two_sweeps_on_one_study_end_with_n_trials(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_two_sweeps_started_together_on_a_fresh_mlflow_store_both_run(tmp_path: Path) -> None:
-    """Needs the MLflow store opening under setup_lock (blueprint/tracking/run.py, another slice
+    """Needs the MLflow store opening under lock_beside (blueprint/tracking/run.py, another slice
     of issue 7): until that is merged, one sweep can die creating MLflow's tables twice."""
 
     def cmd(i: int) -> list[str]:

@@ -1,15 +1,25 @@
-"""In-memory labelled image splits, the one shape every data source returns."""
+"""What every data source returns: three splits that can stream, and what describes them.
 
-from dataclasses import dataclass
+A split is either arrays already in memory (`ArraySplit`: digits, npz, mnist) or image files read
+from disk batch by batch (`FileSplit`: folder, csv). Labels are always in memory (they are small,
+and class counts, class weights and the evaluation need them); images are not, for files.
+`blueprint.data.pipeline` turns either kind into a tf.data pipeline.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from blueprint.errors import DataError
 
+SPLITS = ("train", "val", "test")
+
 
 @dataclass(frozen=True)
-class Split:
+class ArraySplit:
     images: np.ndarray  # (n, height, width, channels), raw pixel values
     labels: np.ndarray  # (n,), integer class ids
 
@@ -18,49 +28,97 @@ class Split:
 
 
 @dataclass(frozen=True)
-class ImageSplits:
+class FileSplit:
+    paths: tuple[str, ...]  # absolute image file paths, decoded and resized batch by batch
+    labels: np.ndarray  # (n,), integer class ids
+    image_size: tuple[int, int]  # height, width every image is resized to
+    channels: int  # 1 (grayscale) or 3 (rgb), whatever the file holds
+    cache: str = "none"  # none | memory | a path prefix for tf.data's file cache
+    cache_key: str = ""  # tells file caches of different inventories and image settings apart
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+Split = ArraySplit | FileSplit
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """What the run records about its data: MLflow's dataset input and the files to log."""
+
+    name: str
+    source: str  # a path or URI: where the data came from
+    digest: str  # changes whenever the images, labels or split change
+    files: tuple[Path, ...] = ()  # inventory files, logged as the run's `data/` artifacts
+
+
+@dataclass(frozen=True)
+class ImageData:
     train: Split
     val: Split
     test: Split
-    num_classes: int
     class_names: list[str]
+    image_shape: tuple[int, int, int]  # height, width, channels of what the model receives
+    max_pixel_value: float  # the model rescales its input by 1/this, so raw pixels go in
+    record: DatasetRecord = field(default_factory=lambda: DatasetRecord("data", "", ""))
 
     @property
-    def image_shape(self) -> tuple[int, ...]:
-        return tuple(self.train.images.shape[1:])
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def splits(self) -> dict[str, Split]:
+        return dict(zip(SPLITS, (self.train, self.val, self.test), strict=True))
+
+    def class_counts(self) -> dict[str, list[int]]:
+        """Images per class (in class order) for each split."""
+        return {
+            name: np.bincount(split.labels, minlength=self.num_classes).tolist()
+            for name, split in self.splits().items()
+        }
 
 
-def stratified_splits(
-    images: np.ndarray,
-    labels: np.ndarray,
-    val_fraction: float,
-    test_fraction: float,
-    seed: int,
-) -> tuple[Split, Split, Split]:
-    """Seeded train/val/test split that keeps class proportions in every part.
+def stratified_split(
+    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded train/val/test indices (each sorted) that keep class proportions in every part.
+
+    `test_fraction=0` leaves the test part empty, for sources that bring their own test split.
 
     Every class must reach every split, or the validation metrics and the per-class evaluation
     would silently miss it: too small a fraction is a DataError naming both fractions.
     """
+    indices = np.arange(len(labels))
     try:
-        rest_x, test_x, rest_y, test_y = train_test_split(
-            images, labels, test_size=test_fraction, stratify=labels, random_state=seed
-        )
-        val_share_of_rest = val_fraction / (1.0 - test_fraction)
-        train_x, val_x, train_y, val_y = train_test_split(
-            rest_x, rest_y, test_size=val_share_of_rest, stratify=rest_y, random_state=seed
+        if test_fraction > 0:
+            rest, test = train_test_split(
+                indices, test_size=test_fraction, stratify=labels, random_state=seed
+            )
+        else:  # the source brings its own test split
+            rest, test = indices, indices[:0]
+        train, val = train_test_split(
+            rest,
+            test_size=val_fraction / (1.0 - test_fraction),
+            stratify=labels[rest],
+            random_state=seed,
         )
     except ValueError as err:  # scikit-learn: a split smaller than the number of classes
         raise _empty_class_error(val_fraction, test_fraction, str(err)) from err
-    splits = Split(train_x, train_y), Split(val_x, val_y), Split(test_x, test_y)
+    parts = np.sort(train), np.sort(val), np.sort(test)
+    gap = missing_class(labels, parts if test_fraction > 0 else parts[:2])
+    if gap:
+        raise _empty_class_error(val_fraction, test_fraction, gap)
+    return parts
+
+
+def missing_class(labels: np.ndarray, parts: Sequence[np.ndarray]) -> str | None:
+    """Which split lacks which class ("the val split has no image of class 3"), or None."""
     classes = np.unique(labels)
-    for name, split in zip(("train", "validation", "test"), splits, strict=True):
-        missing = np.setdiff1d(classes, split.labels)
+    for name, part in zip(SPLITS, parts, strict=False):
+        missing = np.setdiff1d(classes, labels[part])
         if missing.size:
-            raise _empty_class_error(
-                val_fraction, test_fraction, f"the {name} split has no image of class {missing[0]}"
-            )
-    return splits
+            return f"the {name} split has no image of class {missing[0]}"
+    return None
 
 
 def _empty_class_error(val_fraction: float, test_fraction: float, reason: str) -> DataError:
@@ -69,25 +127,3 @@ def _empty_class_error(val_fraction: float, test_fraction: float, reason: str) -
         f"class out of a split ({reason.splitlines()[0]}); use larger fractions, e.g. "
         "data.val_fraction=0.15 data.test_fraction=0.15"
     )
-
-
-def check_declared(
-    images: np.ndarray,
-    labels: np.ndarray,
-    num_classes: int,
-    image_shape: list[int],
-    source: str,
-) -> None:
-    """Raises DataError when the data disagrees with what its config declares."""
-    found_classes = len(np.unique(labels))
-    if found_classes != num_classes:
-        raise DataError(
-            f"{source} holds {found_classes} classes but data.num_classes={num_classes}; "
-            f"set data.num_classes={found_classes}"
-        )
-    found_shape = list(images.shape[1:])
-    if found_shape != list(image_shape):
-        raise DataError(
-            f"{source} images have shape {found_shape} but data.image_shape={list(image_shape)}; "
-            f"set data.image_shape={found_shape}"
-        )

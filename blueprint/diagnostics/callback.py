@@ -22,7 +22,8 @@ import keras
 import mlflow
 import numpy as np
 
-from blueprint.data.splits import ImageSplits
+from blueprint.data.pipeline import images_at, to_dataset
+from blueprint.data.splits import ImageData, Split
 from blueprint.diagnostics.architecture import write_architecture
 from blueprint.diagnostics.backends import capture_for
 from blueprint.diagnostics.capture import is_relu_family, read_weights, select_layers
@@ -74,14 +75,14 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     improvement of `monitor`, so it does not depend on EarlyStopping restoring them.
     """
 
-    def __init__(self, data: ImageSplits, options: Options) -> None:
+    def __init__(self, data: ImageData, options: Options) -> None:
         super().__init__()
         self.data = data
         self.options = options
         rng = np.random.default_rng(options.probe_seed)
         size = min(options.probe_size, len(data.train))
         chosen = np.sort(rng.choice(len(data.train), size=size, replace=False))
-        self.probe_x = data.train.images[chosen]  # copies only the probe's rows
+        self.probe_x = images_at(data.train, chosen)  # reads only the probe's images
         self.probe_y = data.train.labels[chosen]
         self._best: tuple[int, float, list[np.ndarray]] | None = None
         self._failed = False
@@ -177,23 +178,24 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         current = self.model.get_weights()
         self.model.set_weights(best_weights)
         try:
-            probabilities = class_probabilities(self._predict(self.data.val.images))
+            probabilities = class_probabilities(self._predict(self.data.val))
         finally:
             self.model.set_weights(current)
         val = self.data.val
         return evaluate(
             probabilities,
             val.labels,
-            val.images,
+            lambda indices: images_at(val, indices),
             self.data.class_names,
             epoch,
             self.options.worst_images,
         )
 
-    def _predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Eager calls in batches: `model.predict` would trace a function for this one use."""
+    def _predict(self, split: Split, batch_size: int = 256) -> np.ndarray:
+        """Eager calls over the streamed split: `model.predict` would trace a function for
+        this one use."""
         batches = [
-            keras.ops.convert_to_numpy(self.model(images[i : i + batch_size], training=False))
-            for i in range(0, len(images), batch_size)
+            keras.ops.convert_to_numpy(self.model(images, training=False))
+            for images, _ in to_dataset(split, batch_size)
         ]
         return np.concatenate(batches)

@@ -6,7 +6,7 @@ recall (one table), their macro averages (metrics), and the most confident mista
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +40,7 @@ def class_probabilities(outputs: np.ndarray) -> np.ndarray:
 def evaluate(
     probabilities: np.ndarray,
     labels: np.ndarray,
-    images: np.ndarray,
+    read_images: Callable[[np.ndarray], np.ndarray],
     class_names: Sequence[str],
     epoch: int,
     worst: int,
@@ -61,7 +61,7 @@ def evaluate(
         class_names=list(class_names),
         matrix=confusion_matrix(labels, predicted, labels=classes),
         per_class=per_class,
-        worst_images=images[chosen],
+        worst_images=read_images(chosen),  # only these are read, for files
         worst_titles=[
             f"{class_names[labels[i]]} -> {class_names[predicted[i]]} ({confidence[i]:.2f})"
             for i in chosen

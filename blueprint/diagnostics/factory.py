@@ -7,15 +7,15 @@ from typing import Any
 
 import keras
 
-from blueprint.data.splits import ImageSplits
+from blueprint.data.splits import ImageData
 
 
-def build_diagnostics(data: ImageSplits, **options: Any) -> list[keras.callbacks.Callback]:
+def build_diagnostics(data: ImageData, **options: Any) -> list[keras.callbacks.Callback]:
     """The diagnostics callback; `options` are the keys of conf/diagnostics/default.yaml."""
     from blueprint.diagnostics.callback import DiagnosticsCallback, Options
 
     return [DiagnosticsCallback(data, Options(**options))]
 
 
-def no_diagnostics(data: ImageSplits) -> list[keras.callbacks.Callback]:
+def no_diagnostics(data: ImageData) -> list[keras.callbacks.Callback]:
     return []

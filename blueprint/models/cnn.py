@@ -10,6 +10,7 @@ def build_cnn(
     input_shape: list[int],
     num_classes: int,
     input_scale: float = 255.0,
+    augment: keras.Layer | None = None,
     filters: list[int] = (64, 128, 256),
     dense_units: list[int] = (128, 64),
     dropout: float = 0.5,
@@ -17,9 +18,17 @@ def build_cnn(
 ) -> keras.Model:
     """Conv2D(3x3, ReLU, same) + 2x2 max-pool per filter count, Flatten, dense layers, head.
 
-    Pooling pads ('same'), so each stage rounds up and even 8x8 inputs survive three stages.
+    Pooling pads ('same'), so each stage rounds up and even 8x8 inputs survive three stages;
+    smaller ones would pool 1x1 maps, which is a config mistake, not a model.
     """
-    inputs, x = image_input(input_shape, input_scale)
+    smallest = 2 ** len(filters)
+    if min(input_shape[:2]) < smallest:
+        raise ValueError(
+            f"{input_shape[0]}x{input_shape[1]} images are too small for {len(filters)} pooling "
+            f"stages (model.filters); use data.image_size of at least [{smallest},{smallest}] "
+            "or fewer model.filters"
+        )
+    inputs, x = image_input(input_shape, input_scale, augment)
     for i, n in enumerate(filters):
         x = keras.layers.Conv2D(n, 3, padding="same", activation="relu", name=f"conv{i}")(x)
         x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{i}")(x)

@@ -10,13 +10,14 @@ def build_mlp(
     input_shape: list[int],
     num_classes: int,
     input_scale: float = 255.0,
+    augment: keras.Layer | None = None,
     hidden_units: list[int] = (256, 128),
     activation: str = "relu",
     dropout: float = 0.2,
     name: str = "mlp",
 ) -> keras.Model:
     """Flatten, then Dense(units, activation) + Dropout per `hidden_units` entry, then the head."""
-    inputs, x = image_input(input_shape, input_scale)
+    inputs, x = image_input(input_shape, input_scale, augment)
     x = keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate(hidden_units):
         x = keras.layers.Dense(units, activation=activation, name=f"dense{i}")(x)

@@ -7,11 +7,11 @@ from pathlib import Path
 import optuna
 
 from blueprint.errors import SweepError, first_line
+from blueprint.locks import lock_beside
 from blueprint.sqlite_files import (
     BUSY_TIMEOUT_S,
     OPTUNA_TABLES,
     check_owner,
-    setup_lock,
     sqlite_path,
 )
 
@@ -47,7 +47,7 @@ def open_storage(
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=engine_kwargs, skip_table_creation=True
             )
-        with setup_lock(path):
+        with lock_beside(path):
             with sqlite3.connect(path, timeout=BUSY_TIMEOUT_S) as connection:
                 connection.execute("PRAGMA journal_mode=WAL")  # persists in the file
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)

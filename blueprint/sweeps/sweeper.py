@@ -37,7 +37,8 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 import blueprint.resolvers  # noqa: F401  (the sweeper reads ${paths.root_dir} from the config)
 from blueprint.errors import BlueprintError, SweepError, TrialPruned, first_line
-from blueprint.sqlite_files import setup_lock, sqlite_path
+from blueprint.locks import lock_beside
+from blueprint.sqlite_files import sqlite_path
 from blueprint.sweeps.parent_run import SweepRun
 from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
 from blueprint.sweeps.storage import open_storage
@@ -380,7 +381,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         both take the last trial.
         """
         path = sqlite_path(str(self.storage))
-        with setup_lock(path) if path is not None else contextlib.nullcontext():
+        with lock_beside(path) if path is not None else contextlib.nullcontext():
             in_flight = [
                 t
                 for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))

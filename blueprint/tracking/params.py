@@ -34,8 +34,8 @@ def flatten_config(cfg: DictConfig) -> dict[str, str]:
 
 
 def is_location(value: str) -> bool:
-    """An absolute path or a URI (`sqlite:///...`, `http://...`, `file:...`)."""
-    return os.path.isabs(value) or "://" in value or value.startswith("file:")
+    """An absolute or home path or a URI (`sqlite:///...`, `http://...`, `file:...`)."""
+    return os.path.isabs(value) or value.startswith(("~", "file:")) or "://" in value
 
 
 def split_config(cfg: DictConfig) -> tuple[dict[str, str], dict[str, str]]:

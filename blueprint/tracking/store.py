@@ -9,7 +9,8 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from blueprint.errors import BlueprintError, first_line
-from blueprint.sqlite_files import MLFLOW_TABLES, check_owner, setup_lock, sqlite_path
+from blueprint.locks import lock_beside
+from blueprint.sqlite_files import MLFLOW_TABLES, check_owner, sqlite_path
 
 
 @contextmanager
@@ -48,7 +49,7 @@ def guarded_open(uri: str) -> AbstractContextManager[None]:
     if path is None:
         return nullcontext()
     check_owner(path, "MLflow", MLFLOW_TABLES, "tracking.uri (or MLFLOW_TRACKING_URI)")
-    return setup_lock(path)
+    return lock_beside(path)
 
 
 def check_artifact_folder(location: str, fix: str) -> None:

@@ -5,11 +5,11 @@ import numpy as np
 from omegaconf import DictConfig
 
 from blueprint.data.pipeline import to_dataset
-from blueprint.data.splits import ImageSplits
+from blueprint.data.splits import ImageData
 from blueprint.validation import check_objective_metric
 
 
-def check_objective_is_produced(model: keras.Model, data: ImageSplits, metric: str) -> None:
+def check_objective_is_produced(model: keras.Model, data: ImageData, metric: str) -> None:
     """Evaluates one batch so Keras names its metrics, then checks the objective is among them.
 
     The evaluation traces the same function validation uses later, so it costs no extra tracing.
@@ -21,7 +21,7 @@ def check_objective_is_produced(model: keras.Model, data: ImageSplits, metric: s
 
 def fit(
     model: keras.Model,
-    data: ImageSplits,
+    data: ImageData,
     trainer: DictConfig,
     callbacks: list[keras.callbacks.Callback],
 ) -> keras.callbacks.History:
@@ -30,9 +30,18 @@ def fit(
         validation_data=to_dataset(data.val, trainer.batch_size),
         epochs=trainer.epochs,
         callbacks=callbacks,
+        class_weight=class_weights(data) if trainer.class_weight == "balanced" else None,
         verbose=trainer.verbose,
         shuffle=False,  # the training dataset reshuffles itself, seeded
     )
+
+
+def class_weights(data: ImageData) -> dict[int, float]:
+    """Inverse class frequency in the training split, scaled so the mean weight per image is 1
+    (scikit-learn's "balanced"): rare classes count as much as common ones in the loss."""
+    counts = np.bincount(data.train.labels, minlength=data.num_classes)
+    weights = len(data.train) / (data.num_classes * np.maximum(counts, 1))
+    return {i: float(w) for i, w in enumerate(weights)}
 
 
 def best_epoch(history: keras.callbacks.History, objective: DictConfig) -> tuple[int, float]:

@@ -1,0 +1,55 @@
+"""Reading one image file the way training does, and finding the files that cannot be read.
+
+TensorFlow decodes PNG, JPEG, BMP and GIF (first frame) in C++. Every file is decoded to three
+channels first, which every format supports (greyscale, palette, RGBA and 16-bit files included),
+then converted to the configured channels and resized, so mixed files end up alike.
+"""
+
+import re
+
+import numpy as np
+import tensorflow as tf
+
+
+def load_image(path: tf.Tensor, image_size: tuple[int, int], channels: int) -> tf.Tensor:
+    """(height, width, channels) float32 raw pixel values in 0..255."""
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    if channels == 1:
+        image = tf.image.rgb_to_grayscale(image)
+    return tf.image.resize(image, image_size)
+
+
+def read_images(paths: list[str], image_size: tuple[int, int], channels: int) -> np.ndarray:
+    """A few images as one array, for the diagnostics probe batch and the worst-mistake grid."""
+    if not paths:
+        return np.zeros((0, *image_size, channels), dtype="float32")
+    return np.stack([load_image(tf.constant(p), image_size, channels).numpy() for p in paths])
+
+
+def unreadable(paths: list[str]) -> dict[int, str]:
+    """Index -> reason for every file TensorFlow cannot decode (corrupt, truncated, not an image).
+
+    One parallel tf.data pass that drops failures; only the few that failed are decoded again,
+    one by one, to say why.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), paths))
+    decoded = dataset.map(  # a value from the pixels: TensorFlow prunes work whose result is unused
+        lambda i, path: (i, tf.reduce_sum(load_image(path, (1, 1), 3))),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).ignore_errors()
+    readable = {int(i) for i, _ in decoded.as_numpy_iterator()}
+    failed = {}
+    for index in sorted(set(range(len(paths))) - readable):
+        try:
+            load_image(tf.constant(paths[index]), (1, 1), 3)
+            failed[index] = "could not be decoded"  # failed in the pass, not alone: say so
+        except (tf.errors.OpError, ValueError) as err:
+            failed[index] = _reason(err)
+    return failed
+
+
+def _reason(err: Exception) -> str:
+    """TensorFlow's message without its `{{function_node ...}}` prefix and op suffix."""
+    text = getattr(err, "message", str(err))
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text).split(" [Op:")[0]
+    return (text.strip().splitlines() or ["unreadable"])[0]

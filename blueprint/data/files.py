@@ -1,0 +1,394 @@
+"""Your own images on disk: a folder with one sub-folder per class, or a CSV that lists them.
+
+The first run lists the files, skips (and reports) those that are not readable images, splits
+them (stratified, seeded) and saves the inventory (`blueprint.data.inventory`). Later runs reuse
+it. Images are decoded batch by batch during training, never all held in memory.
+"""
+
+import csv
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from blueprint.data import inventory
+from blueprint.data.inventory import Changes, Inventory, Row
+from blueprint.data.splits import (
+    SPLITS,
+    DatasetRecord,
+    FileSplit,
+    ImageData,
+    missing_class,
+    stratified_split,
+)
+from blueprint.errors import DataError
+from blueprint.locks import lock_beside
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif"})
+CSV_COLUMNS = ("path", "label", "split")
+COLOR_MODES = {"grayscale": 1, "rgb": 3}
+
+
+@dataclass
+class Listing:
+    """The images a source names now: path (relative to `root`) -> label."""
+
+    root: Path
+    source: Path  # the folder or CSV the user pointed at
+    labels: dict[str, str]
+    splits: dict[str, str] | None = None  # a CSV's own split column
+    skipped: list[list[str]] = field(default_factory=list)  # [path, reason]
+
+
+@dataclass(frozen=True)
+class SplitRequest:
+    """The config keys that decide which files form which split."""
+
+    val_fraction: float
+    test_fraction: float
+    seed: int
+    class_names: list[str] | None
+    rebuild: bool
+    inventory_dir: str
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """How files become model input, and where decoded images may be cached."""
+
+    image_size: tuple[int, int]
+    channels: int
+    cache: str  # none | memory | an absolute path prefix
+
+    @classmethod
+    def from_config(cls, image_size: list[int], color_mode: str, cache: str) -> "ImageSettings":
+        if cache not in ("none", "memory"):
+            cache = str(Path(cache).expanduser().resolve())
+        return cls(tuple(image_size), COLOR_MODES[color_mode], cache)
+
+
+def load_folder(
+    path: str,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    inventory_dir: str,
+    class_names: list[str] | None = None,
+    image_size: list[int] = (64, 64),
+    color_mode: str = "rgb",
+    rebuild: bool = False,
+    cache: str = "none",
+) -> ImageData:
+    """Images in `path/<class>/...` (sub-folders searched too); `class_names` picks and orders."""
+    listing = list_folder(_existing(path, want_folder=True), class_names)
+    split = SplitRequest(val_fraction, test_fraction, seed, class_names, rebuild, inventory_dir)
+    return _load(listing, split, ImageSettings.from_config(image_size, color_mode, cache))
+
+
+def load_csv(
+    path: str,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    inventory_dir: str,
+    class_names: list[str] | None = None,
+    image_size: list[int] = (64, 64),
+    color_mode: str = "rgb",
+    rebuild: bool = False,
+    cache: str = "none",
+) -> ImageData:
+    """Images listed in a CSV with columns `path,label[,split]`, paths relative to the CSV."""
+    listing = read_csv_listing(_existing(path, want_folder=False), class_names)
+    split = SplitRequest(val_fraction, test_fraction, seed, class_names, rebuild, inventory_dir)
+    return _load(listing, split, ImageSettings.from_config(image_size, color_mode, cache))
+
+
+def _existing(path: str, want_folder: bool) -> Path:
+    resolved = Path(path).expanduser().resolve()
+    what = "a folder with one sub-folder per class" if want_folder else "a CSV file"
+    if not resolved.exists():
+        raise DataError(f"data.path={path} does not exist; point data.path at {what}")
+    if resolved.is_dir() != want_folder:
+        raise DataError(f"data.path={path} is not {what}; point data.path at one")
+    return resolved
+
+
+def list_folder(root: Path, class_names: list[str] | None) -> Listing:
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if class_names is not None:
+        unknown = [name for name in class_names if name not in folders]
+        if unknown:
+            raise DataError(
+                f"data.class_names names {unknown} but {root} has no such sub-folder "
+                f"(it has {folders[:10]}); use names of its sub-folders"
+            )
+        folders = list(class_names)
+    if not folders:
+        raise DataError(
+            f"data.path={root} has no class sub-folders; put each class's images in a sub-folder "
+            "named after the class (cats/, dogs/, ...)"
+        )
+    listing = Listing(root=root, source=root, labels={})
+    for label in folders:
+        for file in sorted((root / label).rglob("*")):
+            if file.is_file():
+                relative = file.relative_to(root).as_posix()
+                if file.suffix.lower() in IMAGE_SUFFIXES:
+                    listing.labels[relative] = label
+                else:
+                    listing.skipped.append([relative, "not a PNG, JPEG, BMP or GIF file"])
+    return listing
+
+
+def read_csv_listing(csv_path: Path, class_names: list[str] | None) -> Listing:
+    try:
+        with open(csv_path, newline="") as file:
+            reader = csv.DictReader(file)
+            columns = reader.fieldnames or []
+            records = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DataError(f"data.path={csv_path} cannot be read as a CSV ({err})") from None
+    unknown = [c for c in columns if c not in CSV_COLUMNS]
+    if unknown or not {"path", "label"} <= set(columns):
+        raise DataError(
+            f"{csv_path} has columns {columns}; it needs path,label and may have split "
+            f"(unknown: {unknown or 'none'})"
+        )
+    root = csv_path.parent
+    listing = Listing(
+        root=root, source=csv_path, labels={}, splits={} if "split" in columns else None
+    )
+    for number, record in enumerate(records, start=2):
+        path, label = (record.get("path") or "").strip(), (record.get("label") or "").strip()
+        where = f"{csv_path} line {number}"
+        if not path or not label:
+            raise DataError(f"{where} lacks a path or a label; every row needs both")
+        if class_names is not None and label not in class_names:
+            raise DataError(
+                f"{where} has label {label!r}, which data.class_names={class_names} does not "
+                "name; add it there or remove the row"
+            )
+        if path in listing.labels:
+            raise DataError(f"{where} lists {path} a second time; list each image once")
+        if listing.splits is not None:
+            split = (record.get("split") or "").strip()
+            if split not in SPLITS:
+                raise DataError(f"{where} has split {split!r}; use one of {', '.join(SPLITS)}")
+            listing.splits[path] = split
+        listing.labels[path] = label
+    missing = [path for path in listing.labels if not (root / path).is_file()]
+    if missing:
+        raise DataError(
+            f"{csv_path}: {len(missing)} of {len(listing.labels)} listed files do not exist "
+            f"(first: {missing[0]}); paths are relative to the CSV's folder"
+        )
+    for path in [p for p in listing.labels if Path(p).suffix.lower() not in IMAGE_SUFFIXES]:
+        del listing.labels[path]
+        listing.skipped.append([path, "not a PNG, JPEG, BMP or GIF file"])
+    return listing
+
+
+def _load(listing: Listing, split: SplitRequest, images: ImageSettings) -> ImageData:
+    """The saved inventory for this source (written first if there is none), as three splits."""
+    directory = inventory.directory_for(Path(split.inventory_dir), listing.source)
+    settings = _split_settings(listing, split)
+    with lock_beside(directory / "inventory.json"):
+        saved = None if split.rebuild else inventory.read(directory)
+        if saved is None:
+            saved = _new_inventory(listing, directory, settings)
+            rows = saved.rows
+        else:
+            _check_settings(saved, settings, directory)
+            rows = _usable_rows(saved, listing, split.class_names)
+    return _image_data(listing, saved, rows, split.class_names, images)
+
+
+def _split_settings(listing: Listing, split: SplitRequest) -> dict:
+    """What decides the split; a change needs data.rebuild=true, or splits would drift."""
+    if listing.splits is not None:
+        return {"source": str(listing.source), "split": "csv column"}
+    return {
+        "source": str(listing.source),
+        "split": "stratified",
+        "val_fraction": split.val_fraction,
+        "test_fraction": split.test_fraction,
+        "seed": split.seed,
+    }
+
+
+def _check_settings(saved: Inventory, settings: dict, directory: Path) -> None:
+    for key, value in settings.items():
+        if saved.settings.get(key) != value:
+            shown = (
+                f"data.{key}={value}"
+                if key in ("val_fraction", "test_fraction", "seed")
+                else (f"the {key} ({value})")
+            )
+            raise DataError(
+                f"{shown} differs from the saved split's {saved.settings.get(key)} "
+                f"({directory}); set it back to reuse that split, or data.rebuild=true to make "
+                "a new one"
+            )
+
+
+def _new_inventory(listing: Listing, directory: Path, settings: dict) -> Inventory:
+    from blueprint.data.decoding import unreadable  # TensorFlow: only when files are listed anew
+
+    paths = list(listing.labels)
+    if not paths:
+        raise DataError(f"{listing.source} holds no PNG, JPEG, BMP or GIF images; add some")
+    log.info("data: checking and hashing %d files in %s", len(paths), listing.source)
+    failed = unreadable([str(listing.root / p) for p in paths])
+    skipped = listing.skipped + [[paths[i], reason] for i, reason in failed.items()]
+    paths = [p for i, p in enumerate(paths) if i not in failed]
+    labels = [listing.labels[p] for p in paths]
+    _check_classes(labels, set(listing.labels.values()), listing.source)
+    label_ids = np.unique(labels, return_inverse=True)[1]
+    if listing.splits is not None:
+        split_of = [listing.splits[p] for p in paths]
+        parts = [np.flatnonzero(np.array(split_of) == name) for name in SPLITS]
+        gap = missing_class(label_ids, parts)
+        if gap:
+            raise DataError(f"{listing.source}: {gap}; give every class rows in every split")
+    else:
+        parts = stratified_split(
+            label_ids, settings["val_fraction"], settings["test_fraction"], settings["seed"]
+        )
+        split_of = [""] * len(paths)
+        for name, part in zip(SPLITS, parts, strict=True):
+            for index in part:
+                split_of[index] = name
+    states = inventory.file_states(listing.root, paths)
+    rows = [
+        Row(path, label, split, state.sha256, state.bytes, state.mtime_ns)
+        for path, label, split, state in zip(paths, labels, split_of, states, strict=True)
+    ]
+    saved = Inventory(directory, rows, settings, skipped)
+    inventory.write(saved)
+    _report_skipped(skipped, len(listing.labels) + len(listing.skipped), listing.source, saved)
+    log.info("data: saved the split of %d images in %s", len(rows), directory)
+    return saved
+
+
+def _check_classes(labels: list[str], named: set[str], source: Path) -> None:
+    counts = Counter(labels)
+    empty = sorted(named - set(counts))
+    if empty:
+        raise DataError(
+            f"class {empty[0]!r} in {source} has no readable image; add images, or leave it out "
+            "by naming the others in data.class_names"
+        )
+    if len(counts) < 2:
+        raise DataError(
+            f"{source} holds one class only ({next(iter(counts), 'none')}); a classifier needs "
+            "at least two"
+        )
+
+
+def _report_skipped(skipped: list[list[str]], total: int, source: Path, saved: Inventory) -> None:
+    if skipped:
+        path, reason = skipped[0]
+        log.warning(
+            "data: skipped %d of %d files in %s that are not readable images (first: %s: %s); "
+            "all are listed in %s",
+            len(skipped),
+            total,
+            source,
+            path,
+            reason,
+            saved.json_path,
+        )
+
+
+def _usable_rows(saved: Inventory, listing: Listing, class_names: list[str] | None) -> list[Row]:
+    """The saved rows still on disk and readable, for the selected classes; changes reported."""
+    rows = [r for r in saved.rows if class_names is None or r.label in class_names]
+    if class_names is not None:
+        unknown = sorted(set(class_names) - {r.label for r in rows})
+        if unknown:
+            raise DataError(
+                f"data.class_names names {unknown}, which the saved split ({saved.directory}) "
+                "lacks; data.rebuild=true makes a new split with them"
+            )
+    skipped = {path for path, _ in saved.skipped}  # reported when the inventory was written
+    listed = {path: label for path, label in listing.labels.items() if path not in skipped}
+    changes = inventory.compare(rows, listing.root, listed)
+    unreadable_now = _unreadable_changed(changes, listing.root)
+    gone = set(changes.removed) | unreadable_now
+    if changes:
+        _report_changes(changes, len(unreadable_now), listing.source, saved.directory)
+    return [r for r in rows if r.path not in gone]
+
+
+def _unreadable_changed(changes: Changes, root: Path) -> set[str]:
+    if not changes.changed:
+        return set()
+    from blueprint.data.decoding import unreadable
+
+    failed = unreadable([str(root / p) for p in changes.changed])
+    return {changes.changed[i] for i in failed}
+
+
+def _report_changes(changes: Changes, unreadable_count: int, source: Path, directory: Path) -> None:
+    log.warning(
+        "data: %d files added, %d removed and %d changed (%d now unreadable) in %s since its "
+        "split was saved (%s); training uses the saved split without the removed and unreadable "
+        "ones, and without the added ones until data.rebuild=true makes a new split",
+        len(changes.added),
+        len(changes.removed),
+        len(changes.changed),
+        unreadable_count,
+        source,
+        directory,
+    )
+
+
+def _image_data(
+    listing: Listing,
+    saved: Inventory,
+    rows: list[Row],
+    class_names: list[str] | None,
+    images: ImageSettings,
+) -> ImageData:
+    names = list(class_names) if class_names is not None else sorted({r.label for r in saved.rows})
+    ids = {name: i for i, name in enumerate(names)}
+    labels = np.array([ids[r.label] for r in rows], dtype="int64")
+    split_of = np.array([r.split for r in rows])
+    gap = missing_class(labels, [np.flatnonzero(split_of == s) for s in SPLITS])
+    if gap:
+        raise DataError(
+            f"{listing.source}: {gap} now that files were removed; data.rebuild=true makes a "
+            "new split from the files on disk"
+        )
+    digest = Inventory(saved.directory, rows, saved.settings).digest()
+    height, width = images.image_size
+    splits = []
+    for name in SPLITS:
+        chosen = [i for i, r in enumerate(rows) if r.split == name]
+        splits.append(
+            FileSplit(
+                paths=tuple(str(listing.root / rows[i].path) for i in chosen),
+                labels=labels[chosen],
+                image_size=images.image_size,
+                channels=images.channels,
+                cache=images.cache,
+                cache_key=f"{name}-{digest}-{height}x{width}x{images.channels}",
+            )
+        )
+    if images.cache not in ("none", "memory"):
+        Path(images.cache).parent.mkdir(parents=True, exist_ok=True)
+    return ImageData(
+        *splits,
+        class_names=names,
+        image_shape=(height, width, images.channels),
+        max_pixel_value=255.0,
+        record=DatasetRecord(
+            name=listing.source.name,
+            source=str(listing.source),
+            digest=digest,
+            files=(saved.csv_path, saved.json_path),
+        ),
+    )

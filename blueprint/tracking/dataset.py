@@ -1,0 +1,46 @@
+"""What a run records about its data: MLflow's dataset input, the inventory and class counts."""
+
+import logging
+import warnings
+from pathlib import Path
+
+import mlflow
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+
+from blueprint.data.splits import SPLITS, ImageData
+
+log = logging.getLogger(__name__)
+
+
+def log_dataset(data: ImageData) -> None:
+    """The dataset input (name, source, digest: the UI's Dataset column), the inventory files
+    under `data/`, and images per class and split as a table (`data/class_counts.json`)."""
+    record = data.record
+    dataset = MetaDataset(_source(record.source), name=record.name, digest=record.digest)
+    mlflow.log_input(dataset, context="training")
+    for file in record.files:
+        mlflow.log_artifact(str(file), "data")
+    counts = data.class_counts()
+    mlflow.log_table(
+        {"class": data.class_names, **{split: counts[split] for split in SPLITS}},
+        "data/class_counts.json",
+    )
+    log.info(
+        "data: %s, %s images (train/val/test), %d classes, digest %s",
+        record.name,
+        "/".join(str(sum(counts[split])) for split in SPLITS),
+        data.num_classes,
+        record.digest,
+    )
+
+
+def _source(source: str) -> DatasetSource:
+    """A local path as MLflow's local source; anything else (a loader's name) as code."""
+    if Path(source).is_absolute():
+        with warnings.catch_warnings():  # MLflow warns that two registered classes both match
+            warnings.simplefilter("ignore")
+            return resolve_dataset_source(source)
+    return CodeDatasetSource({"loader": source})
