@@ -7,7 +7,7 @@ files, and the user reads one line naming the key, what is wrong and a valid exa
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from pydantic import BaseModel, ValidationError
 
 from blueprint.errors import ConfigError, first_line
@@ -35,7 +35,12 @@ def _resolved(cfg: DictConfig, key: str) -> Any:
     """A top-level key as plain values, its interpolations resolved."""
     try:
         node = cfg[key]
-        return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+        if not OmegaConf.is_config(node):
+            return node
+        return OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as err:  # `???` in a config: the user must give it
+        where = err.full_key or key
+        raise ConfigError(f"{where} has no value (???); set it, e.g. {where}=<value>") from None
     except OmegaConfBaseException as err:  # an interpolation that cannot be resolved
         raise ConfigError(f"{err.full_key or key}: {first_line(err)}") from None
 

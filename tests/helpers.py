@@ -114,3 +114,46 @@ def write_image_folder(
             image = Image.fromarray(pixels).convert(mode)
             image.save(folder / f"{label}_{i:04d}{suffix}")
     return root
+
+
+def write_image_csv(folder: Path, csv_path: Path, with_split: bool = False) -> Path:
+    """A `path,label[,split]` CSV of every image under `folder`'s class sub-folders, paths
+    relative to the CSV (with_split: every 5th file validation, every 5th+1 test)."""
+    images = sorted(p for p in folder.rglob("*") if p.is_file())
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["path,label" + (",split" if with_split else "")]
+    for i, image in enumerate(images):
+        split = ("val", "test", "train", "train", "train")[i % 5]
+        relative = os.path.relpath(image, csv_path.parent)
+        lines.append(f"{relative},{image.parent.name}" + (f",{split}" if with_split else ""))
+    csv_path.write_text("\n".join(lines) + "\n")
+    return csv_path
+
+
+def write_mnist_like_npz(path: Path, train: int = 300, test: int = 60, seed: int = 0) -> Path:
+    """MNIST's layout (uint8 x_train (n, 28, 28), integer y_train, x_test, y_test) with ten
+    learnable classes: class k lights up the k-th of ten horizontal bands."""
+    rng = np.random.default_rng(seed)
+
+    def digits(count: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.arange(count) % 10
+        images = rng.integers(0, 60, (count, 28, 28)).astype("uint8")
+        for i, label in enumerate(labels):
+            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 250
+        return images, labels.astype("uint8")
+
+    (x_train, y_train), (x_test, y_test) = digits(train), digits(test)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+def data_overrides(option: str, tmp: Path) -> list[str]:
+    """Overrides that give a `data` option something to load from `tmp`; none for digits."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    if option in ("folder", "csv"):
+        folder = write_image_folder(tmp / "images", {"cats": 10, "dogs": 10}, size=(16, 16))
+        path = folder if option == "folder" else write_image_csv(folder, tmp / "images.csv")
+        return [f"data.path={path}", "data.image_size=[16,16]"]
+    if option in ("npz", "mnist"):
+        return [f"data.path={write_mnist_like_npz(tmp / 'mnist.npz')}"]
+    return []

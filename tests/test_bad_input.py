@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from blueprint.errors import ConfigError
 from blueprint.schema import GROUPS, schema_for
 from blueprint.validation import validate
-from tests.helpers import error_lines, group_options
+from tests.helpers import data_overrides, error_lines, group_options
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
@@ -49,9 +49,10 @@ def test_schema_names_the_key_and_a_valid_example(compose_cfg, override, fragmen
         assert fragment in str(caught.value), (fragment, str(caught.value))
 
 
-def test_every_shipped_option_has_a_schema_and_passes_it(compose_cfg) -> None:
+def test_every_shipped_option_has_a_schema_and_passes_it(compose_cfg, tmp_path: Path) -> None:
     for group, option in group_options():
-        cfg = compose_cfg(f"{group}={option}")
+        needs = data_overrides(option, tmp_path / option) if group == "data" else []
+        cfg = compose_cfg(f"{group}={option}", *needs)
         validate(cfg)
         node = OmegaConf.to_container(cfg[group], resolve=True) if group in cfg else None
         if group in ("data", "model", "loss", "diagnostics", *GROUPS):
@@ -89,8 +90,8 @@ def test_splits_that_leave_nothing_to_train_on(run_cli) -> None:
 
 
 def test_data_that_disagrees_with_its_config(run_cli) -> None:
-    result = run_cli("data.classes=[0,1]")
-    assert_one_line_error(result, "2 classes", "data.num_classes=2")
+    result = run_cli("data.classes=[0,1]", "data.num_classes=10")
+    assert_one_line_error(result, "2 classes", "data.num_classes=2", "or null")
 
 
 def test_unknown_group_option_lists_the_choices(run_cli) -> None:
@@ -127,3 +128,11 @@ def test_dead_tracking_server_is_reported(run_cli) -> None:
         port = sock.getsockname()[1]
     result = run_cli(f"tracking.uri=http://127.0.0.1:{port}", "model=mlp", "trainer.epochs=1")
     assert_one_line_error(result, "cannot open the MLflow store", f"127.0.0.1:{port}")
+
+
+def test_bad_data_stops_the_cli_before_anything_is_written(run_cli, tmp_path: Path) -> None:
+    result = run_cli("data=folder", f"data.path={tmp_path / 'no-such-folder'}")
+    assert_one_line_error(result, "data.path=", "does not exist", "one sub-folder per class")
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "inventories").exists()
+    result = run_cli("data=folder")
+    assert_one_line_error(result, "data.path has no value", "data.path=<value>")

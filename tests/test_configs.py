@@ -6,9 +6,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from blueprint.components import build
+from blueprint.data.facts import load_data
 from blueprint.training.callbacks import build_callbacks
 from blueprint.training.compile import compile_model
-from tests.helpers import CONF_DIR, ROOT, group_options
+from tests.helpers import CONF_DIR, ROOT, data_overrides, group_options
 
 
 def test_every_group_has_options() -> None:
@@ -20,10 +21,11 @@ def test_every_group_has_options() -> None:
 
 @pytest.mark.parametrize(("group", "option"), group_options())
 def test_option_composes_and_builds(compose_cfg, group: str, option: str, tmp_path: Path) -> None:
-    cfg = compose_cfg(f"{group}={option}")
+    data_option = option if group == "data" else "digits"
+    cfg = compose_cfg(f"{group}={option}", *data_overrides(data_option, tmp_path))
     allowed = list(cfg.allowed_targets)
 
-    data = build(cfg.data, allowed)
+    data = load_data(cfg.data, allowed)
     model = build(cfg.model, allowed)
     compile_model(model, cfg, allowed)
     build_callbacks(cfg, allowed)

@@ -19,7 +19,8 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from blueprint.components import build
-from blueprint.data.splits import ImageSplits
+from blueprint.data.facts import load_data
+from blueprint.data.splits import ImageData
 from blueprint.diagnostics import plotting
 from blueprint.diagnostics.architecture import write_architecture
 from blueprint.diagnostics.histograms import KINDS, dead_fraction, describe
@@ -103,7 +104,7 @@ def test_default_logs_per_layer_summaries_at_every_epoch_and_few_keys(digits_run
 
 def test_full_logs_every_statistic_of_every_tensor(tmp_path: Path) -> None:
     cfg = compose_into(tmp_path, "diagnostics=full")
-    data = build(cfg.data, list(cfg.allowed_targets))
+    data = load_data(cfg.data, list(cfg.allowed_targets))
     model = dense_model(keras.layers.Dense(16, activation="relu", name="hidden"))
     run = fit_with_diagnostics(cfg, data, model, keras.optimizers.Adam(1e-3), epochs=2)
     for layer in ("hidden", "head"):
@@ -191,14 +192,14 @@ def test_images_are_valid_png_and_gif_files(digits_run: Run) -> None:
             assert gif.width >= 200 and gif.height >= 100
 
 
-def small_digits(tmp: Path) -> tuple[DictConfig, ImageSplits]:
+def small_digits(tmp: Path) -> tuple[DictConfig, ImageData]:
     cfg = compose_into(tmp)
-    return cfg, build(cfg.data, list(cfg.allowed_targets))
+    return cfg, load_data(cfg.data, list(cfg.allowed_targets))
 
 
 def fit_with_diagnostics(
     cfg: DictConfig,
-    data: ImageSplits,
+    data: ImageData,
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
     epochs: int,
@@ -331,7 +332,7 @@ def test_a_recorder_process_that_dies_warns_once_and_the_run_finishes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = compose_into(tmp_path, "diagnostics.process=true")
-    data = build(cfg.data, list(cfg.allowed_targets))
+    data = load_data(cfg.data, list(cfg.allowed_targets))
     model = dense_model(keras.layers.Dense(16, activation="relu", name="hidden"))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     [diagnostics] = build(cfg.diagnostics, list(cfg.allowed_targets), _partial_=True)(data)

@@ -38,6 +38,7 @@ class Listing:
 
     root: Path
     source: Path  # the folder or CSV the user pointed at
+    classes: list[str]  # every class the source names, with images or not
     labels: dict[str, str]
     splits: dict[str, str] | None = None  # a CSV's own split column
     skipped: list[list[str]] = field(default_factory=list)  # [path, reason]
@@ -131,7 +132,7 @@ def list_folder(root: Path, class_names: list[str] | None) -> Listing:
             f"data.path={root} has no class sub-folders; put each class's images in a sub-folder "
             "named after the class (cats/, dogs/, ...)"
         )
-    listing = Listing(root=root, source=root, labels={})
+    listing = Listing(root=root, source=root, classes=folders, labels={})
     for label in folders:
         for file in sorted((root / label).rglob("*")):
             if file.is_file():
@@ -158,9 +159,8 @@ def read_csv_listing(csv_path: Path, class_names: list[str] | None) -> Listing:
             f"(unknown: {unknown or 'none'})"
         )
     root = csv_path.parent
-    listing = Listing(
-        root=root, source=csv_path, labels={}, splits={} if "split" in columns else None
-    )
+    splits = {} if "split" in columns else None
+    listing = Listing(root=root, source=csv_path, classes=[], labels={}, splits=splits)
     for number, record in enumerate(records, start=2):
         path, label = (record.get("path") or "").strip(), (record.get("label") or "").strip()
         where = f"{csv_path} line {number}"
@@ -179,6 +179,7 @@ def read_csv_listing(csv_path: Path, class_names: list[str] | None) -> Listing:
                 raise DataError(f"{where} has split {split!r}; use one of {', '.join(SPLITS)}")
             listing.splits[path] = split
         listing.labels[path] = label
+    listing.classes = class_names or sorted(set(listing.labels.values()))
     missing = [path for path in listing.labels if not (root / path).is_file()]
     if missing:
         raise DataError(
@@ -195,7 +196,7 @@ def _load(listing: Listing, split: SplitRequest, images: ImageSettings) -> Image
     """The saved inventory for this source (written first if there is none), as three splits."""
     directory = inventory.directory_for(Path(split.inventory_dir), listing.source)
     settings = _split_settings(listing, split)
-    with lock_beside(directory / "inventory.json"):
+    with lock_beside(directory):  # one process lists and saves; the others wait, then reuse
         saved = None if split.rebuild else inventory.read(directory)
         if saved is None:
             saved = _new_inventory(listing, directory, settings)
@@ -245,7 +246,7 @@ def _new_inventory(listing: Listing, directory: Path, settings: dict) -> Invento
     skipped = listing.skipped + [[paths[i], reason] for i, reason in failed.items()]
     paths = [p for i, p in enumerate(paths) if i not in failed]
     labels = [listing.labels[p] for p in paths]
-    _check_classes(labels, set(listing.labels.values()), listing.source)
+    _check_classes(labels, listing.classes, listing.source)
     label_ids = np.unique(labels, return_inverse=True)[1]
     if listing.splits is not None:
         split_of = [listing.splits[p] for p in paths]
@@ -273,9 +274,9 @@ def _new_inventory(listing: Listing, directory: Path, settings: dict) -> Invento
     return saved
 
 
-def _check_classes(labels: list[str], named: set[str], source: Path) -> None:
+def _check_classes(labels: list[str], classes: list[str], source: Path) -> None:
     counts = Counter(labels)
-    empty = sorted(named - set(counts))
+    empty = [name for name in classes if name not in counts]
     if empty:
         raise DataError(
             f"class {empty[0]!r} in {source} has no readable image; add images, or leave it out "

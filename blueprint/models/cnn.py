@@ -18,10 +18,10 @@ def build_cnn(
 ) -> keras.Model:
     """Conv2D(3x3, ReLU, same) + 2x2 max-pool per filter count, Flatten, dense layers, head.
 
-    Pooling pads ('same'), so each stage rounds up and even 8x8 inputs survive three stages;
+    Pooling pads ('same'), so each stage rounds up and even 7x7 inputs survive three stages;
     smaller ones would pool 1x1 maps, which is a config mistake, not a model.
     """
-    smallest = 2 ** len(filters)
+    smallest = 2 ** (len(filters) - 1) + 1  # the last stage still pools a 2x2 map
     if min(input_shape[:2]) < smallest:
         raise ValueError(
             f"{input_shape[0]}x{input_shape[1]} images are too small for {len(filters)} pooling "
