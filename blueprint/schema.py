@@ -124,7 +124,6 @@ class ImageModel(Component):
     input_shape: Shape | None
     num_classes: NumClasses | None
     input_scale: Annotated[float | None, Field(gt=0, allow_inf_nan=False, examples=[255.0])]
-    augment: dict[str, Any] | None  # the augment group's node, checked as that group
     dropout: Dropout
 
 

@@ -35,6 +35,7 @@ def train(cfg: DictConfig) -> float:
     import numpy as np
 
     from blueprint.data.pipeline import images_at, to_dataset
+    from blueprint.models.build import build_model
     from blueprint.tracking.dataset import log_dataset
     from blueprint.tracking.epoch_logger import MlflowEpochLogger
     from blueprint.tracking.outcome import (
@@ -52,7 +53,7 @@ def train(cfg: DictConfig) -> float:
     sweep = SweepTrial(cfg)  # this job's Optuna trial in a sweep; a no-op in single runs
     sweep.limit_threads()
     seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
-    model = build(cfg.model, allowed)
+    model = build_model(cfg, allowed)
     compile_model(model, cfg, allowed)
     check_objective_is_produced(model, data, cfg.objective.metric)
     diagnostics = build(cfg.diagnostics, allowed, _partial_=True)

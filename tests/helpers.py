@@ -157,3 +157,21 @@ def data_overrides(option: str, tmp: Path) -> list[str]:
     if option in ("npz", "mnist"):
         return [f"data.path={write_mnist_like_npz(tmp / 'mnist.npz')}"]
     return []
+
+
+def write_photo_folder(root: Path, per_class: int = 12, seed: int = 0) -> Path:
+    """Real photos of mixed sizes and modes: random crops of scikit-learn's two sample JPEGs
+    (china/ and flower/), saved as RGB JPEG, greyscale PNG or RGBA PNG in turn."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(seed)
+    for name, photo in zip(("china", "flower"), load_sample_images().images, strict=True):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            height, width = rng.integers(60, 400), rng.integers(60, 600)
+            top, left = rng.integers(0, 427 - height + 1), rng.integers(0, 640 - width + 1)
+            crop = Image.fromarray(photo[top : top + height, left : left + width])
+            mode, suffix = (("RGB", ".jpg"), ("L", ".png"), ("RGBA", ".png"))[i % 3]
+            crop.convert(mode).save(root / name / f"{name}_{i:02d}{suffix}")
+    return root

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from blueprint.components import build
 from blueprint.data.facts import load_data
+from blueprint.models.build import build_model
 from blueprint.training.callbacks import build_callbacks
 from blueprint.training.compile import compile_model
 from tests.helpers import CONF_DIR, ROOT, data_overrides, group_options
@@ -26,7 +26,7 @@ def test_option_composes_and_builds(compose_cfg, group: str, option: str, tmp_pa
     allowed = list(cfg.allowed_targets)
 
     data = load_data(cfg.data, allowed)
-    model = build(cfg.model, allowed)
+    model = build_model(cfg, allowed)
     compile_model(model, cfg, allowed)
     build_callbacks(cfg, allowed)
 

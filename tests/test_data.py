@@ -4,6 +4,8 @@ import csv
 import json
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +13,19 @@ import pytest
 from mlflow import MlflowClient
 from PIL import Image
 
-from blueprint.components import build
 from blueprint.data.facts import load_data
 from blueprint.data.pipeline import images_at, to_dataset
 from blueprint.data.splits import FileSplit, ImageData
 from blueprint.errors import ConfigError, DataError
+from blueprint.models.build import build_model
 from blueprint.training.fit import class_weights
 from tests.helpers import (
+    ROOT,
     compose_into,
     write_image_csv,
     write_image_folder,
     write_mnist_like_npz,
+    write_photo_folder,
 )
 
 CLASSES = {"cats": 12, "dogs": 12, "owls": 12}
@@ -362,7 +366,7 @@ def test_image_size_too_small_for_the_model_names_the_key(tmp_path, folder) -> N
     cfg = compose_into(tmp_path, "data=folder", f"data.path={folder}", "data.image_size=[4,4]")
     load_data(cfg.data, list(cfg.allowed_targets))
     with pytest.raises(ConfigError, match=r"too small .* data.image_size of at least \[5,5\]"):
-        build(cfg.model, list(cfg.allowed_targets))
+        build_model(cfg, list(cfg.allowed_targets))
 
 
 # --- augmentation ---------------------------------------------------------------------------------
@@ -372,7 +376,7 @@ def test_image_size_too_small_for_the_model_names_the_key(tmp_path, folder) -> N
 def test_augmentation_is_inside_the_model_and_active_in_training_only(tmp_path, option) -> None:
     cfg = compose_into(tmp_path, f"augment={option}")
     load_data(cfg.data, list(cfg.allowed_targets))
-    model = build(cfg.model, list(cfg.allowed_targets))
+    model = build_model(cfg, list(cfg.allowed_targets))
     augment = model.get_layer("augment")
     images = np.random.default_rng(0).uniform(0, 16, (8, 8, 8, 1)).astype("float32")
     np.testing.assert_allclose(augment(images, training=False), images)
@@ -383,7 +387,7 @@ def test_augmentation_is_inside_the_model_and_active_in_training_only(tmp_path, 
 def build_plain_model(tmp: Path):
     cfg = compose_into(tmp)
     load_data(cfg.data, list(cfg.allowed_targets))
-    return build(cfg.model, list(cfg.allowed_targets))
+    return build_model(cfg, list(cfg.allowed_targets))
 
 
 # --- end to end -------------------------------------------------------------------------------
@@ -416,6 +420,39 @@ def test_runs_on_a_folder_log_the_inventory_and_reuse_the_split(run_cli, tmp_pat
         local = client.download_artifacts(run.info.run_id, "data", str(tmp_path / run.info.run_id))
         inventories.append((Path(local) / "inventory.csv").read_text())
         counts = json.loads((Path(local) / "class_counts.json").read_text())
-        assert counts["columns"] == ["class", "train", "val", "test"]
-        assert [row[0] for row in counts["data"]] == ["cats", "dogs"]
+        assert {name: sum(c.values()) for name, c in counts.items()} == {"cats": 15, "dogs": 15}
+        assert counts["cats"]["train"] == counts["dogs"]["train"] == 10
     assert inventories[0] == inventories[1] == inventories[2]
+
+
+@pytest.mark.slow  # trains a run on real photos
+def test_training_on_real_photos_of_mixed_sizes(run_cli, tmp_path) -> None:
+    photos = write_photo_folder(tmp_path / "photos")
+    result = run_cli("data=folder", f"data.path={photos}", "trainer.epochs=2", "augment=light")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "data: photos, 16/4/4 images (train/val/test), 2 classes" in result.stdout
+
+
+def test_processes_starting_together_share_one_saved_split(tmp_path, folder) -> None:
+    """Parallel sweep trials on a new folder: one lists and saves, the others wait and reuse."""
+    script = (
+        "import sys, json; from tests.helpers import compose_into; from pathlib import Path\n"
+        "from blueprint.data.facts import load_data\n"
+        f"cfg = compose_into(Path(sys.argv[1]), 'data=folder', 'data.path={folder}')\n"
+        "data = load_data(cfg.data, list(cfg.allowed_targets))\n"
+        "print(json.dumps(sorted(data.val.paths)))\n"
+    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [worker.communicate(timeout=300) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), [err[-2000:] for _, err in outputs]
+    assert len({out for out, _ in outputs}) == 1
+    assert len(list((tmp_path / "inventories").glob("*/inventory.csv"))) == 1

@@ -27,6 +27,7 @@ from blueprint.diagnostics.histograms import KINDS, dead_fraction, describe
 from blueprint.diagnostics.plotting import range_text
 from blueprint.diagnostics.recorder import METRIC_PREFIXES
 from blueprint.errors import ConfigError
+from blueprint.models.build import build_model
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from blueprint.train import train
 from tests.helpers import compose_into
@@ -76,7 +77,7 @@ def steps(run: Run, key: str) -> list[int]:
 
 def tensor_sizes(cfg: DictConfig) -> dict[str, int]:
     """Values per captured tensor: weights by variable path, activations on the probe batch."""
-    model = build(cfg.model, list(cfg.allowed_targets))
+    model = build_model(cfg, list(cfg.allowed_targets))
     sizes = {f"weights/{v.path}": int(np.prod(v.shape)) for v in model.weights}
     sizes |= {f"gradients/{v.path}": int(np.prod(v.shape)) for v in model.trainable_weights}
     probe = cfg.diagnostics.probe_size
@@ -146,7 +147,7 @@ def test_end_of_run_artifacts(digits_run: Run) -> None:
     table = json.loads((digits_run.artifacts / "diagnostics" / "per_class.json").read_text())
     rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]  # log_table
     assert [row["class"] for row in rows] == [str(d) for d in range(10)]
-    data = build(digits_run.cfg.data, list(digits_run.cfg.allowed_targets))
+    data = load_data(digits_run.cfg.data, list(digits_run.cfg.allowed_targets))
     assert sum(row["support"] for row in rows) == len(data.val)
     best = rows[0]["best_epoch"]
     best_metric = digits_run.client.get_run(digits_run.run_id).data.metrics["best_epoch"]

@@ -1,6 +1,6 @@
 """The MLflow UI as a user meets it, in headless Chromium: the address `make ui` prints lands on the
-runs table (the run and the sweep with its children), and a run's metric charts open on its own
-training curves. Screenshots land in the test's tmp dir."""
+runs table (the run with its dataset, and the sweep with its children), and a run's metric charts
+open on its own training curves. Screenshots land in the test's tmp dir."""
 
 import os
 import signal
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, free_port, run_train
+from tests.helpers import ROOT, free_port, run_train, write_image_folder
 
 pytestmark = pytest.mark.slow  # trains a run and a 2-trial sweep, then drives a browser
 
@@ -30,9 +30,19 @@ TINY = ["model=mlp", "model.hidden_units=[16]", "trainer.epochs=2", "tracking.lo
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
-    """One single run (with diagnostics, whose charts must not come first) and a 2-point sweep."""
+    """One single run on an image folder (with diagnostics, whose charts must not come first)
+    and a 2-point sweep on the digits."""
     tmp = tmp_path_factory.mktemp("ui")
-    single = run_train(tmp, *TINY, "experiment_name=ui", "tracking.run_name=single")
+    photos = write_image_folder(tmp / "photos", {"cats": 15, "dogs": 15}, size=(16, 16))
+    single = run_train(
+        tmp,
+        *TINY,
+        "data=folder",
+        f"data.path={photos}",
+        "data.image_size=[16,16]",
+        "experiment_name=ui",
+        "tracking.run_name=single",
+    )
     assert single.returncode == 0, single.stderr
     sweep = run_train(
         tmp,
@@ -99,6 +109,8 @@ def test_the_printed_address_lists_the_run_and_the_sweep_with_its_children(
     parent = page.locator("[role=gridcell]", has_text="sweep-ui-")
     parent.first.wait_for(timeout=60_000)
     page.get_by_text("single", exact=True).wait_for()
+    # the Dataset column: the folder's name for the single run, the digits for the sweep's
+    page.locator("[role=gridcell]", has_text="photos").first.wait_for(timeout=20_000)
     page.screenshot(path=tmp_path / "runs.png")
     children = [r.info.run_name for r in runs_in(store) if "mlflow.parentRunId" in r.data.tags]
     assert len(children) == 2

@@ -298,6 +298,7 @@ def wait_for_running_trial(tmp_path: Path, proc: subprocess.Popen, timeout: floa
     raise AssertionError("no trial started training in time")
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (make test-all)
 def test_resume_after_sigkill_runs_each_trial_once(tmp_path: Path) -> None:
     overrides = ["hparams_search=random", "hydra.sweeper.n_trials=4", "trainer.epochs=4"]
     proc = subprocess.Popen(
@@ -392,6 +393,7 @@ def test_sweep_settings_are_checked_before_the_first_trial(
     assert not (tmp_path / "optuna.db").exists() and not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (make test-all)
 def test_a_point_that_cannot_compose_ends_fail_and_interrupted_trials_count(
     tmp_path: Path,
 ) -> None:
@@ -443,6 +445,7 @@ def test_a_resumed_sweep_in_a_fixed_directory_overwrites_no_trial_folder(tmp_pat
     assert len(the_study(tmp_path).trials) == 2
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (make test-all)
 def test_hydra_basic_sweeper_stays_available(tmp_path: Path) -> None:
     command = [
         a

@@ -73,6 +73,7 @@ def test_an_unusable_artifact_folder_stops_the_run_before_it_starts(tmp_path) ->
     assert not (tmp_path / "mlflow.db").exists()  # refused before the store was touched
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (make test-all)
 def test_a_killed_run_reads_killed_once_the_next_run_starts(tmp_path) -> None:
     cmd = [sys.executable, "-m", "blueprint.train", *TINY, "trainer.epochs=100000"]
     cmd += [f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"hydra.run.dir={tmp_path}/killed"]

@@ -33,6 +33,7 @@ def runs_of(cfg) -> list:
     )
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (make test-all)
 def test_same_seed_gives_identical_validation_metrics(compose_cfg) -> None:
     overrides = [*SMALL_CNN, "trainer.deterministic=true", "callbacks=none"]
     first = train(compose_cfg(*overrides))

@@ -6,11 +6,7 @@ import keras
 def image_input(
     input_shape: list[int], input_scale: float, augment: keras.Layer | None = None
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    """Returns the model input and its (augmented, in training) output rescaled to [0, 1].
-
-    `augment` is the augment group's layer; `augment=none` composes to an empty node, which
-    Hydra passes on as an empty dict: no augmentation either.
-    """
+    """Returns the model input and its (augmented, in training) output rescaled to [0, 1]."""
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = augment(inputs) if augment else inputs
+    x = augment(inputs) if augment is not None else inputs
     return inputs, keras.layers.Rescaling(1.0 / input_scale, name="rescale")(x)

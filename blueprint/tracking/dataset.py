@@ -17,17 +17,18 @@ log = logging.getLogger(__name__)
 
 def log_dataset(data: ImageData) -> None:
     """The dataset input (name, source, digest: the UI's Dataset column), the inventory files
-    under `data/`, and images per class and split as a table (`data/class_counts.json`)."""
+    under `data/`, and images per class and split (`data/class_counts.json`)."""
     record = data.record
     dataset = MetaDataset(_source(record.source), name=record.name, digest=record.digest)
     mlflow.log_input(dataset, context="training")
     for file in record.files:
         mlflow.log_artifact(str(file), "data")
     counts = data.class_counts()
-    mlflow.log_table(
-        {"class": data.class_names, **{split: counts[split] for split in SPLITS}},
-        "data/class_counts.json",
-    )
+    per_class = {
+        name: {split: counts[split][i] for split in SPLITS}
+        for i, name in enumerate(data.class_names)
+    }
+    mlflow.log_dict(per_class, "data/class_counts.json")
     log.info(
         "data: %s, %s images (train/val/test), %d classes, digest %s",
         record.name,
