@@ -109,8 +109,10 @@ def test_the_printed_address_lists_the_run_and_the_sweep_with_its_children(
     parent = page.locator("[role=gridcell]", has_text="sweep-ui-")
     parent.first.wait_for(timeout=60_000)
     page.get_by_text("single", exact=True).wait_for()
-    # the Dataset column: the folder's name for the single run, the digits for the sweep's
-    page.locator("[role=gridcell]", has_text="photos").first.wait_for(timeout=20_000)
+    # the Dataset column: the folder's name and digest for the single run
+    (single,) = [r for r in runs_in(store) if r.info.run_name == "single"]
+    digest = single.inputs.dataset_inputs[0].dataset.digest
+    page.locator("[role=gridcell]", has_text=f"photos ({digest})").wait_for(timeout=20_000)
     page.screenshot(path=tmp_path / "runs.png")
     children = [r.info.run_name for r in runs_in(store) if "mlflow.parentRunId" in r.data.tags]
     assert len(children) == 2
