@@ -10,6 +10,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,66 +46,43 @@ class Listing:
 
 
 @dataclass(frozen=True)
-class SplitRequest:
-    """The config keys that decide which files form which split."""
+class FileOptions:
+    """The keys of conf/data/folder.yaml (and csv.yaml) past `path`: conf documents each."""
 
     val_fraction: float
     test_fraction: float
     seed: int
-    class_names: list[str] | None
-    rebuild: bool
     inventory_dir: str
+    class_names: list[str] | None = None
+    image_size: tuple[int, int] = (64, 64)
+    color_mode: str = "rgb"
+    rebuild: bool = False
+    cache: str = "none"  # none | memory | a path prefix
+
+    @property
+    def channels(self) -> int:
+        return COLOR_MODES[self.color_mode]
+
+    @property
+    def cache_prefix(self) -> str:
+        """`cache` with a path made absolute, so the run's working directory does not matter."""
+        if self.cache in ("none", "memory"):
+            return self.cache
+        return str(Path(self.cache).expanduser().resolve())
 
 
-@dataclass(frozen=True)
-class ImageSettings:
-    """How files become model input, and where decoded images may be cached."""
-
-    image_size: tuple[int, int]
-    channels: int
-    cache: str  # none | memory | an absolute path prefix
-
-    @classmethod
-    def from_config(cls, image_size: list[int], color_mode: str, cache: str) -> "ImageSettings":
-        if cache not in ("none", "memory"):
-            cache = str(Path(cache).expanduser().resolve())
-        return cls(tuple(image_size), COLOR_MODES[color_mode], cache)
-
-
-def load_folder(
-    path: str,
-    val_fraction: float,
-    test_fraction: float,
-    seed: int,
-    inventory_dir: str,
-    class_names: list[str] | None = None,
-    image_size: list[int] = (64, 64),
-    color_mode: str = "rgb",
-    rebuild: bool = False,
-    cache: str = "none",
-) -> ImageData:
+def load_folder(path: str, **options: Any) -> ImageData:
     """Images in `path/<class>/...` (sub-folders searched too); `class_names` picks and orders."""
-    listing = list_folder(_existing(path, want_folder=True), class_names)
-    split = SplitRequest(val_fraction, test_fraction, seed, class_names, rebuild, inventory_dir)
-    return _load(listing, split, ImageSettings.from_config(image_size, color_mode, cache))
+    settings = FileOptions(**options)
+    listing = list_folder(_existing(path, want_folder=True), settings.class_names)
+    return _load(listing, settings)
 
 
-def load_csv(
-    path: str,
-    val_fraction: float,
-    test_fraction: float,
-    seed: int,
-    inventory_dir: str,
-    class_names: list[str] | None = None,
-    image_size: list[int] = (64, 64),
-    color_mode: str = "rgb",
-    rebuild: bool = False,
-    cache: str = "none",
-) -> ImageData:
+def load_csv(path: str, **options: Any) -> ImageData:
     """Images listed in a CSV with columns `path,label[,split]`, paths relative to the CSV."""
-    listing = read_csv_listing(_existing(path, want_folder=False), class_names)
-    split = SplitRequest(val_fraction, test_fraction, seed, class_names, rebuild, inventory_dir)
-    return _load(listing, split, ImageSettings.from_config(image_size, color_mode, cache))
+    settings = FileOptions(**options)
+    listing = read_csv_listing(_existing(path, want_folder=False), settings.class_names)
+    return _load(listing, settings)
 
 
 def _existing(path: str, want_folder: bool) -> Path:
@@ -192,31 +170,31 @@ def read_csv_listing(csv_path: Path, class_names: list[str] | None) -> Listing:
     return listing
 
 
-def _load(listing: Listing, split: SplitRequest, images: ImageSettings) -> ImageData:
+def _load(listing: Listing, options: FileOptions) -> ImageData:
     """The saved inventory for this source (written first if there is none), as three splits."""
-    directory = inventory.directory_for(Path(split.inventory_dir), listing.source)
-    settings = _split_settings(listing, split)
+    directory = inventory.directory_for(Path(options.inventory_dir), listing.source)
+    settings = _split_settings(listing, options)
     with lock_beside(directory):  # one process lists and saves; the others wait, then reuse
-        saved = None if split.rebuild else inventory.read(directory)
+        saved = None if options.rebuild else inventory.read(directory)
         if saved is None:
             saved = _new_inventory(listing, directory, settings)
             rows = saved.rows
         else:
             _check_settings(saved, settings, directory)
-            rows = _usable_rows(saved, listing, split.class_names)
-    return _image_data(listing, saved, rows, split.class_names, images)
+            rows = _usable_rows(saved, listing, options.class_names)
+    return _image_data(listing, saved, rows, options)
 
 
-def _split_settings(listing: Listing, split: SplitRequest) -> dict:
+def _split_settings(listing: Listing, options: FileOptions) -> dict:
     """What decides the split; a change needs data.rebuild=true, or splits would drift."""
     if listing.splits is not None:
         return {"source": str(listing.source), "split": "csv column"}
     return {
         "source": str(listing.source),
         "split": "stratified",
-        "val_fraction": split.val_fraction,
-        "test_fraction": split.test_fraction,
-        "seed": split.seed,
+        "val_fraction": options.val_fraction,
+        "test_fraction": options.test_fraction,
+        "seed": options.seed,
     }
 
 
@@ -351,9 +329,9 @@ def _image_data(
     listing: Listing,
     saved: Inventory,
     rows: list[Row],
-    class_names: list[str] | None,
-    images: ImageSettings,
+    options: FileOptions,
 ) -> ImageData:
+    class_names = options.class_names
     names = list(class_names) if class_names is not None else sorted({r.label for r in saved.rows})
     ids = {name: i for i, name in enumerate(names)}
     labels = np.array([ids[r.label] for r in rows], dtype="int64")
@@ -365,7 +343,8 @@ def _image_data(
             "new split from the files on disk"
         )
     digest = Inventory(saved.directory, rows, saved.settings).digest()
-    height, width = images.image_size
+    height, width = options.image_size
+    channels, cache = options.channels, options.cache_prefix
     splits = []
     for name in SPLITS:
         chosen = [i for i, r in enumerate(rows) if r.split == name]
@@ -373,18 +352,18 @@ def _image_data(
             FileSplit(
                 paths=tuple(str(listing.root / rows[i].path) for i in chosen),
                 labels=labels[chosen],
-                image_size=images.image_size,
-                channels=images.channels,
-                cache=images.cache,
-                cache_key=f"{name}-{digest}-{height}x{width}x{images.channels}",
+                image_size=(height, width),
+                channels=channels,
+                cache=cache,
+                cache_key=f"{name}-{digest}-{height}x{width}x{channels}",
             )
         )
-    if images.cache not in ("none", "memory"):
-        Path(images.cache).parent.mkdir(parents=True, exist_ok=True)
+    if cache not in ("none", "memory"):
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
     return ImageData(
         *splits,
         class_names=names,
-        image_shape=(height, width, images.channels),
+        image_shape=(height, width, channels),
         max_pixel_value=255.0,
         record=DatasetRecord(
             name=listing.source.name,
