@@ -225,16 +225,16 @@ def _new_inventory(listing: Listing, directory: Path, settings: dict) -> Invento
     paths = [p for i, p in enumerate(paths) if i not in failed]
     labels = [listing.labels[p] for p in paths]
     _check_classes(labels, listing.classes, listing.source)
-    label_ids = np.unique(labels, return_inverse=True)[1]
+    names = np.array(labels)  # errors name the class, not its id
     if listing.splits is not None:
         split_of = [listing.splits[p] for p in paths]
         parts = [np.flatnonzero(np.array(split_of) == name) for name in SPLITS]
-        gap = missing_class(label_ids, parts)
+        gap = missing_class(names, parts)
         if gap:
             raise DataError(f"{listing.source}: {gap}; give every class rows in every split")
     else:
         parts = stratified_split(
-            label_ids, settings["val_fraction"], settings["test_fraction"], settings["seed"]
+            names, settings["val_fraction"], settings["test_fraction"], settings["seed"]
         )
         split_of = [""] * len(paths)
         for name, part in zip(SPLITS, parts, strict=True):
@@ -336,7 +336,7 @@ def _image_data(
     ids = {name: i for i, name in enumerate(names)}
     labels = np.array([ids[r.label] for r in rows], dtype="int64")
     split_of = np.array([r.split for r in rows])
-    gap = missing_class(labels, [np.flatnonzero(split_of == s) for s in SPLITS])
+    gap = missing_class(np.array([r.label for r in rows]), [split_of == s for s in SPLITS])
     if gap:
         raise DataError(
             f"{listing.source}: {gap} now that files were removed; data.rebuild=true makes a "
