@@ -8,18 +8,9 @@ from omegaconf import OmegaConf
 
 from blueprint.errors import ConfigError
 from blueprint.schema import GROUPS, schema_for
+from blueprint.train import train
 from blueprint.validation import validate
-from tests.helpers import data_overrides, error_lines, group_options
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = error_lines(result)
-    assert len(lines) == 1, lines
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-
+from tests.helpers import assert_one_line_error, data_overrides, group_options
 
 # One bad value per group and kind of rule; the schema (blueprint/schema.py) is the mechanism.
 BAD_VALUES = [
@@ -78,9 +69,18 @@ def test_bad_values_stop_the_cli_before_anything_is_written(run_cli, tmp_path: P
         ("metrics=[accuracy,f2score]", ["metrics", "'f2score' is not a Keras metric"]),
     ],
 )
-def test_components_that_cannot_be_built_name_their_key(run_cli, tmp_path, override, fragments):
-    result = run_cli(override, "model=mlp", "trainer.epochs=1")
-    assert_one_line_error(result, *fragments)
+def test_components_that_cannot_be_built_name_their_key(compose_cfg, tmp_path, override, fragments):
+    with pytest.raises(ConfigError) as caught:
+        train(compose_cfg(override, "model=mlp", "trainer.epochs=1"))
+    assert "\n" not in str(caught.value)
+    for fragment in fragments:
+        assert fragment in str(caught.value), str(caught.value)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_component_error_is_one_line_from_the_cli(run_cli, tmp_path) -> None:
+    result = run_cli("+callbacks.x._target_=os.system", "model=mlp", "trainer.epochs=1")
+    assert_one_line_error(result, "callbacks.x", "cannot build os.system")
     assert not (tmp_path / "mlflow.db").exists()
 
 

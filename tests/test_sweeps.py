@@ -338,6 +338,7 @@ def test_resume_after_sigkill_runs_each_trial_once(tmp_path: Path) -> None:
     assert finished == {str(t.number) for t in complete}
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (make test-all)
 def test_a_failed_trial_does_not_stop_the_sweep(tmp_path: Path) -> None:
     result = run_sweep(
         tmp_path,
@@ -517,6 +518,7 @@ def test_two_sweeps_started_together_on_a_fresh_mlflow_store_both_run(tmp_path: 
         assert proc.returncode == 0, out.decode()
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (make test-all)
 def test_a_pruned_trial_ends_pruned_in_optuna_and_mlflow(tmp_path: Path) -> None:
     # Seeded grid order: lr=1e-2 (learns fast) runs first, then lr=1e-4, which the median
     # pruner stops after its first epoch.

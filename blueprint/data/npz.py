@@ -1,5 +1,8 @@
 """Arrays in a NumPy `.npz` file (MNIST's format by default), and MNIST itself through Keras."""
 
+import contextlib
+import io
+import logging
 import os
 import zipfile
 from pathlib import Path
@@ -8,7 +11,9 @@ import numpy as np
 
 from blueprint.data.arrays import image_data_from_arrays
 from blueprint.data.splits import ImageData
-from blueprint.errors import DataError
+from blueprint.errors import DataError, first_line
+
+log = logging.getLogger(__name__)
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 
@@ -79,13 +84,16 @@ def load_mnist(val_fraction: float, seed: int, path: str | None = None) -> Image
 
 
 def _download_mnist(target: Path) -> Path:
+    """Keras' own download (its progress bar silenced: offline, the error is the one line)."""
     import keras  # imports TensorFlow: only when the file must be fetched
 
     try:
-        keras.datasets.mnist.load_data(path=target.name)
+        with contextlib.redirect_stdout(io.StringIO()):
+            keras.datasets.mnist.load_data(path=target.name)
     except Exception as err:  # urllib and Keras wrap network failures in several types
         raise DataError(
-            f"mnist.npz is not at {target} and cannot be downloaded ({type(err).__name__}); "
+            f"mnist.npz is not at {target} and cannot be downloaded ({first_line(err)[:160]}); "
             f"download {MNIST_URL} on a machine online and copy it to {target}"
         ) from None
+    log.info("data: downloaded mnist.npz to %s", target)
     return target
