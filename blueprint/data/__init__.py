@@ -1,1 +1,2 @@
-"""Data: sources that load labelled images into splits, and the tf.data pipeline that feeds them."""
+"""Data: sources that list or load labelled images, the saved inventory and split of image files,
+and the tf.data pipeline that streams them."""
