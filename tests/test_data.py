@@ -438,6 +438,7 @@ def test_training_on_real_photos_of_mixed_sizes(run_cli, tmp_path) -> None:
     assert "data: photos, 16/4/4 images (train/val/test), 2 classes" in result.stdout
 
 
+@pytest.mark.slow  # starts several Python processes at once: CI runs it
 def test_processes_starting_together_share_one_saved_split(tmp_path, folder) -> None:
     """Parallel sweep trials on a new folder: one lists and saves, the others wait and reuse."""
     script = (

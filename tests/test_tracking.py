@@ -126,6 +126,7 @@ print(open_experiment(OmegaConf.create({"uri": sys.argv[2], "artifact_location":
 """
 
 
+@pytest.mark.slow  # starts several Python processes at once: CI runs it
 def test_processes_starting_together_on_a_fresh_store_all_start(tmp_path) -> None:
     """Each would create MLflow's tables on the fresh file; without the setup lock all but one
     die with a UNIQUE or "table already exists" error."""
