@@ -296,6 +296,8 @@ def test_npz_without_the_named_arrays_or_corrupt(tmp_path) -> None:
     path = write_mnist_like_npz(tmp_path / "mnist.npz")
     with pytest.raises(DataError, match=r"no array 'images' for x_train.*data.arrays.x_train"):
         load(tmp_path, "data=npz", f"data.path={path}", "data.arrays.x_train=images")
+    with pytest.raises(DataError, match=r"10 label values .* names 2; give one name per value"):
+        load(tmp_path, "data=npz", f"data.path={path}", "data.class_names=[cat,dog]")
     (tmp_path / "corrupt.npz").write_bytes(path.read_bytes()[:100])
     with pytest.raises(DataError, match=r"not a readable \.npz"):
         load(tmp_path, "data=npz", f"data.path={tmp_path / 'corrupt.npz'}")

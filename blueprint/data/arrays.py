@@ -23,7 +23,7 @@ def image_data_from_arrays(
     """Stratified, seeded splits of `images`; `test` arrays, when given, are the test split.
 
     Images are (n, height, width) or (n, height, width, channels). Labels are any integers:
-    class ids follow their sorted values unless `class_names` names them (then they are 0..k-1).
+    class ids follow their sorted values, which `class_names` (one per value) names.
     The largest pixel value is 255 for uint8 images and the brightest pixel otherwise.
     """
     images = _as_images(images, source)
@@ -35,6 +35,11 @@ def image_data_from_arrays(
         _check_same_kind(images, test_images, values, test_labels, source)
     if class_names is None:
         class_names = [str(v) for v in values]
+    elif len(class_names) != len(values):
+        raise DataError(
+            f"{source} holds {len(values)} label values {values[:10].tolist()} but "
+            f"data.class_names names {len(class_names)}; give one name per value, in their order"
+        )
     if len(class_names) < 2:
         raise DataError(f"{source} holds one class only ({class_names}); a classifier needs two")
     parts = stratified_split(labels, val_fraction, 0 if test is not None else test_fraction, seed)
