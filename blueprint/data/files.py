@@ -342,7 +342,7 @@ def _image_data(
             f"{listing.source}: {gap} now that files were removed; data.rebuild=true makes a "
             "new split from the files on disk"
         )
-    digest = Inventory(saved.directory, rows, saved.settings).digest()
+    digest = inventory.digest(rows)  # of the rows in use: removed files change it
     height, width = options.image_size
     channels, cache = options.channels, options.cache_prefix
     splits = []

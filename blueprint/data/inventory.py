@@ -51,9 +51,13 @@ class Inventory:
         return self.directory / "inventory.json"
 
     def digest(self) -> str:
-        """Changes whenever a file's content, label or split does."""
-        text = "\n".join(f"{r.path},{r.label},{r.split},{r.sha256}" for r in self.rows)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return digest(self.rows)
+
+
+def digest(rows: Iterable[Row]) -> str:
+    """Changes whenever a file's content, label or split does."""
+    text = "\n".join(f"{r.path},{r.label},{r.split},{r.sha256}" for r in rows)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def directory_for(inventory_dir: Path, source: Path) -> Path:
