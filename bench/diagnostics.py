@@ -22,6 +22,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from omegaconf import DictConfig, open_dict
 
+from blueprint.tracking.epoch_logger import epoch_metric_key
 from blueprint.train import train
 from tests.helpers import compose_into
 
@@ -50,7 +51,7 @@ def timed_run(store: Path, overrides: list[str]) -> tuple[float, int, int]:
     [run] = client.search_runs(
         [experiment.experiment_id], order_by=["start_time DESC"], max_results=1
     )
-    epochs = len(client.get_metric_history(run.info.run_id, "loss"))
+    epochs = len(client.get_metric_history(run.info.run_id, epoch_metric_key("loss")))
     return seconds, epochs, len(run.data.metrics)
 
 

@@ -1,7 +1,9 @@
 """One captured epoch -> MLflow metrics, one picture per kind and the run's histogram history.
 
-It logs through an `MlflowClient` to an explicit run id, synchronously like the per-epoch Keras
-metrics: one batched write is cheap, and MLflow's async queue costs ~0.9 s to shut down per run.
+It logs through an `MlflowClient` to an explicit run id, synchronously (MLflow's async queue
+costs ~0.9 s to shut down per run), and as few writes as it can: one picture an epoch holding all
+three kinds (each upload also writes a tag and a thumbnail), and the metrics of several epochs in
+one batch, at most `FLUSH_SECONDS` apart and at the end.
 
 Metrics are what a user reads in the run's charts: per layer, the weight norm, the gradient/weight
 norm ratio and, for ReLU layers, the dead fraction. `all_metrics` (diagnostics=full) adds every
@@ -33,6 +35,9 @@ def metric_key(kind: str, *parts: str) -> str:
 
 
 ARTIFACT_DIR = "diagnostics"
+IMAGE_KEY = "histograms"  # the per-epoch picture's MLflow image key, and the GIF's name
+FLUSH_SECONDS = 10.0  # metrics are logged in one batch per this many seconds, and at the end
+MAX_METRICS_PER_BATCH = 1000  # MLflow's limit per log_batch call
 
 
 @dataclass(frozen=True)
@@ -60,11 +65,14 @@ class EpochRecorder:
         self.history = HistogramHistory()
         self._client = MlflowClient(settings.tracking_uri)
         self._panels: dict[str, plotting.HistogramPanels] = {}
-        self._frames = {kind: plotting.GifFrames() for kind in KINDS}
+        self._frames = plotting.GifFrames()
+        self._pending: list[Metric] = []  # metrics not logged yet
+        self._flushed_at = time.monotonic()
 
     def record(self, epoch: int, tensors: dict[str, dict[str, np.ndarray]]) -> None:
         """`tensors`: kind -> tensor name -> values (weights and gradients by variable path)."""
         stats: dict[str, dict[str, dict[str, float]]] = {kind: {} for kind in KINDS}
+        pictures = []
         for kind in KINDS:
             histograms = {}
             for name, values in tensors[kind].items():
@@ -74,8 +82,10 @@ class EpochRecorder:
             self.history.add(epoch, kind, histograms)
             if kind not in self._panels:
                 self._panels[kind] = plotting.HistogramPanels(kind, list(histograms))
-            frame = self._frames[kind].add(self._panels[kind].render(epoch, histograms))
-            self._client.log_image(self.run_id, frame, key=f"histograms/{kind}", step=epoch)
+            pictures.append(self._panels[kind].render(epoch, histograms))
+        if pictures:  # one upload an epoch: each costs a tag write and a thumbnail besides
+            frame = self._frames.add(plotting.stack(pictures))
+            self._client.log_image(self.run_id, frame, key=IMAGE_KEY, step=epoch)
         metrics = self._layer_metrics(stats, tensors["activations"])
         if self.all_metrics:
             for kind, by_name in stats.items():
@@ -85,8 +95,17 @@ class EpochRecorder:
                 ratio = values["norm"] / max(stats["weights"][name]["norm"], 1e-12)
                 metrics[metric_key("gradients", name, "grad_to_weight")] = ratio
         now = int(time.time() * 1000)
-        batch = [Metric(key, value, now, epoch) for key, value in metrics.items()]
-        self._client.log_batch(self.run_id, metrics=batch)
+        self._pending.extend(Metric(key, value, now, epoch) for key, value in metrics.items())
+        if time.monotonic() - self._flushed_at >= FLUSH_SECONDS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Logs the metrics of the epochs recorded since the last flush, in one batch."""
+        for start in range(0, len(self._pending), MAX_METRICS_PER_BATCH):
+            batch = self._pending[start : start + MAX_METRICS_PER_BATCH]
+            self._client.log_batch(self.run_id, metrics=batch)
+        self._pending = []
+        self._flushed_at = time.monotonic()
 
     def _layer_metrics(
         self, stats: dict[str, dict[str, dict[str, float]]], activations: dict[str, np.ndarray]
@@ -109,6 +128,7 @@ class EpochRecorder:
 
     def finish(self, evaluation: Evaluation | None) -> None:
         """The end-of-run artifacts under diagnostics/: `write`'s, and the evaluation's if any."""
+        self._flush()
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)
             if evaluation is not None:
@@ -120,12 +140,13 @@ class EpochRecorder:
         """Nothing to release in process; `RecorderProcess.close` ends its child."""
 
     def write(self, directory: Path) -> None:
-        """<kind>.gif, <kind>_overview.png and histograms.npz (counts and edges per epoch)."""
+        """histograms.gif, <kind>_overview.png and histograms.npz (counts and edges per epoch)."""
+        if self._frames.frames:
+            self._frames.save(directory / f"{IMAGE_KEY}.gif")
         for kind in KINDS:
             series = self.history.series[kind]
             if not series:
                 continue
-            self._frames[kind].save(directory / f"{kind}.gif")
             figure = plotting.overview(kind, self.history.epochs, series, self.bins, self.dpi)
             figure.savefig(directory / f"{kind}_overview.png")
         np.savez_compressed(directory / "histograms.npz", **self.history.arrays())
