@@ -1,5 +1,12 @@
 """User-facing errors: each carries one line that names the problem and the fix."""
 
+import logging
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class BlueprintError(Exception):
     """A problem the user can fix (config, data, store); reported as one line, no traceback."""
@@ -32,3 +39,12 @@ def first_line(err: BaseException) -> str:
         err = err.__cause__
     text = str(err).strip()
     return text.splitlines()[0][:300] if text else type(err).__name__
+
+
+def exit_on_error(work: Callable[[], T]) -> T:
+    """Runs a command's `work`; a BlueprintError ends it with its one line and exit status 2."""
+    try:
+        return work()
+    except BlueprintError as err:
+        logging.getLogger("blueprint").error("%s", err)
+        sys.exit(2)

@@ -19,6 +19,8 @@ Shape = Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=3, max_len
 NumClasses = Annotated[int, Field(ge=2, examples=[10])]
 Name = Annotated[str, Field(min_length=1, pattern=r"^[^/\\]+$", examples=["baseline"])]
 Direction = Literal["maximize", "minimize"]
+Dpi = Annotated[int, Field(ge=20, le=600, examples=[80])]
+WorstImages = Annotated[int, Field(ge=0, le=400, examples=[16])]
 # Keras activation names a dense layer takes by string.
 Activation = Literal[
     "relu", "gelu", "elu", "selu", "silu", "swish", "tanh", "sigmoid", "softplus", "leaky_relu",
@@ -170,10 +172,10 @@ class Diagnostics(Component):
     metrics: Literal["summary", "all"]
     process: bool
     bins: Annotated[int, Field(ge=2, le=1000, examples=[30])]
-    dpi: Annotated[int, Field(ge=20, le=600, examples=[80])]
+    dpi: Dpi
     diagram: bool
     evaluation: bool
-    worst_images: Annotated[int, Field(ge=0, le=400, examples=[16])]
+    worst_images: WorstImages
     monitor: Annotated[str, Field(min_length=1)]
     direction: Direction
 
@@ -196,6 +198,16 @@ class Tracking(Schema):
     experiment_name: Name
     run_name: Annotated[str, Field(min_length=1)] | None
     log_model: bool
+    register_model: Name | None
+
+    @model_validator(mode="after")
+    def _registers_a_logged_model(self) -> "Tracking":
+        if self.register_model and not self.log_model:
+            raise ValueError(
+                "tracking.register_model needs tracking.log_model=true: only a logged model "
+                "can be registered"
+            )
+        return self
 
 
 class Paths(Schema):
@@ -235,6 +247,31 @@ class Run(Schema):
                     f"entry {entry!r} is neither a Keras metric name nor a _target_ node"
                 )
         return entries
+
+
+class UseModel(Schema):
+    """The keys every command that uses a trained model shares (conf/commands/)."""
+
+    model: Annotated[str, Field(min_length=1, examples=["models:/digits@champion"])]
+    batch_size: Annotated[int, Field(ge=1, examples=[64])]
+    safe_mode: bool
+    log_to_mlflow: bool
+    tracking_uri: Annotated[str, Field(min_length=1)]
+
+
+class PredictRun(UseModel):
+    """conf/commands/predict.yaml."""
+
+    input: Annotated[str, Field(min_length=1, examples=["~/photos/new"])]
+    output: Annotated[str, Field(min_length=1, examples=["predictions.csv"])]
+    force: bool
+
+
+class EvaluateRun(UseModel):
+    """conf/commands/evaluate.yaml."""
+
+    worst_images: WorstImages
+    dpi: Dpi
 
 
 # Schemas of groups whose keys do not depend on the option.

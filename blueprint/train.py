@@ -42,7 +42,9 @@ def train(cfg: DictConfig) -> float:
         log_model_summary,
         log_objective,
         log_run_files,
+        register_model,
         weights_epoch,
+        write_class_names,
     )
     from blueprint.tracking.run import tracked_run
     from blueprint.training.callbacks import build_callbacks
@@ -64,6 +66,7 @@ def train(cfg: DictConfig) -> float:
         *sweep.callbacks(),
     ]
 
+    write_class_names(Path(cfg.paths.output_dir), data.class_names)
     with tracked_run(cfg, parent_run_id=sweep.parent_run_id) as run:
         sweep.attach(run.info.run_id)
         log_dataset(data)
@@ -77,7 +80,9 @@ def train(cfg: DictConfig) -> float:
         step = weights_epoch(history, callbacks)  # the epoch the evaluated and logged model is
         mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()}, step=step)
         example = images_at(data.val, np.arange(min(5, len(data.val))))
-        log_model_summary(model, example, cfg.tracking.log_model, step)
+        info = log_model_summary(model, example, cfg.tracking.log_model, step)
+        if info is not None and cfg.tracking.register_model:
+            register_model(info, cfg.tracking.register_model, cfg.objective.metric, value)
         log_run_files(Path(cfg.paths.output_dir))
     return value
 

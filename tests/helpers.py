@@ -44,8 +44,9 @@ def compose_into(tmp: Path, *overrides: str) -> DictConfig:
     return cfg
 
 
-# Groups whose options configure Hydra itself or a sweep; test_sweeps covers hparams_search.
-NOT_TRAINING_GROUPS = {"hydra", "hparams_search"}
+# Folders that are not training groups: Hydra itself and sweeps (test_sweeps covers
+# hparams_search), and the entry configs of predict and evaluate (test_serving).
+NOT_TRAINING_GROUPS = {"hydra", "hparams_search", "commands"}
 
 
 def group_options() -> list[tuple[str, str]]:
@@ -185,3 +186,11 @@ def write_photo_folder(root: Path, per_class: int = 12, seed: int = 0) -> Path:
             mode, suffix = (("RGB", ".jpg"), ("L", ".png"), ("RGBA", ".png"))[i % 3]
             crop.convert(mode).save(root / name / f"{name}_{i:02d}{suffix}")
     return root
+
+
+def run_command(module: str, *overrides: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """`python -m blueprint.<module> <overrides>` in a subprocess (predict, evaluate)."""
+    cmd = [sys.executable, "-m", f"blueprint.{module}", *overrides]
+    return subprocess.run(
+        cmd, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=300
+    )

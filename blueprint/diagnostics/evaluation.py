@@ -1,5 +1,6 @@
-"""Classification evaluation on the validation split: confusion matrix, per-class precision and
-recall (one table), their macro averages (metrics), and the most confident mistakes.
+"""Classification evaluation of a split (validation in training, test in `blueprint.evaluate`):
+confusion matrix, per-class precision and recall (one table), their macro averages (metrics), and
+the most confident mistakes.
 
 `evaluate` runs where the model is (the training process) and keeps only what the pictures need;
 `log_evaluation` draws and logs it, wherever the recorder runs.
@@ -28,6 +29,7 @@ class Evaluation:
     per_class: dict[str, dict[str, float]]  # class name -> precision, recall, f1, support
     worst_images: np.ndarray  # misclassified examples, most confident mistake first
     worst_titles: list[str]  # "true -> predicted (p)" for each
+    split: str = "val"  # the split evaluated: names the metrics and titles the pictures
 
 
 def class_probabilities(outputs: np.ndarray) -> np.ndarray:
@@ -44,6 +46,7 @@ def evaluate(
     class_names: Sequence[str],
     epoch: int,
     worst: int,
+    split: str = "val",
 ) -> Evaluation:
     classes = np.arange(len(class_names))
     predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
@@ -66,27 +69,35 @@ def evaluate(
             f"{class_names[labels[i]]} -> {class_names[predicted[i]]} ({confidence[i]:.2f})"
             for i in chosen
         ],
+        split=split,
     )
 
 
 def log_evaluation(
-    client: MlflowClient, run_id: str, result: Evaluation, dpi: int, out: Path
+    client: MlflowClient,
+    run_id: str,
+    result: Evaluation,
+    dpi: int,
+    out: Path,
+    artifact_dir: str = "diagnostics",
 ) -> None:
-    """Metrics val_macro_{precision,recall,f1} at step = best epoch, the per-class figures as one
-    table (diagnostics/per_class.json: one row per class, where a metric per class would give the
-    UI a single-dot chart each), and confusion_matrix.png plus worst_misclassified.png in `out`."""
+    """Metrics <split>_macro_{precision,recall,f1} at step = best epoch, the per-class figures as
+    one table (<artifact_dir>/per_class.json: one row per class, where a metric per class would
+    give the UI a single-dot chart each), and confusion_matrix.png plus worst_misclassified.png
+    in `out`."""
     now = int(time.time() * 1000)
     rows = result.per_class.values()
     macro = [
-        Metric(f"val_macro_{s}", float(np.mean([c[s] for c in rows])), now, result.epoch)
+        Metric(f"{result.split}_macro_{s}", float(np.mean([c[s] for c in rows])), now, result.epoch)
         for s in STATS
     ]
     client.log_batch(run_id, metrics=macro)
     table = {"class": list(result.per_class), "best_epoch": [result.epoch] * len(rows)}
     table |= {c: [values[c] for values in rows] for c in (*STATS, "support")}
-    client.log_table(run_id, table, "diagnostics/per_class.json")
-    figure = plotting.confusion_matrix_figure(result.matrix, result.class_names, dpi)
+    client.log_table(run_id, table, f"{artifact_dir}/per_class.json")
+    title = plotting.SPLIT_TITLES[result.split]
+    figure = plotting.confusion_matrix_figure(result.matrix, result.class_names, dpi, title)
     figure.savefig(out / "confusion_matrix.png")
     if len(result.worst_titles):
-        grid = plotting.image_grid(result.worst_images, result.worst_titles, dpi)
+        grid = plotting.image_grid(result.worst_images, result.worst_titles, dpi, title)
         grid.savefig(out / "worst_misclassified.png")

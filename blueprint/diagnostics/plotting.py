@@ -25,6 +25,7 @@ TITLE_BAND, LABEL_BAND, MARGIN = 36, 24, 10  # pixels above the panels, above th
 FONT_SIZE, TITLE_SIZE = 14, 17
 BAR_COLOUR = "#1f77b4"
 FRAME_COLOUR = "#999999"
+SPLIT_TITLES = {"val": "validation", "test": "test"}  # how pictures name a split
 
 
 def _new_figure(width: float, height: float, dpi: int) -> Figure:
@@ -103,6 +104,16 @@ class HistogramPanels:
             anchor="mm",
         )
         return image
+
+
+def stack(pictures: Sequence[Image.Image]) -> Image.Image:
+    """Pictures of one width one above the other: an epoch's kinds in one picture, one upload."""
+    out = Image.new("RGB", (pictures[0].width, sum(p.height for p in pictures)), "white")
+    top = 0
+    for picture in pictures:
+        out.paste(picture, (0, top))
+        top += picture.height
+    return out
 
 
 class GifFrames:
@@ -194,7 +205,9 @@ def overview(
     return figure
 
 
-def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], dpi: int) -> Figure:
+def confusion_matrix_figure(
+    matrix: np.ndarray, class_names: Sequence[str], dpi: int, split: str = SPLIT_TITLES["val"]
+) -> Figure:
     """Counts with true class on rows and predicted class on columns, annotated when small."""
     size = max(4.0, 0.45 * len(class_names) + 2)
     figure = _new_figure(size, size, dpi)
@@ -205,7 +218,7 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], dpi:
     ax.set_yticks(ticks, class_names, fontsize=7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("validation confusion matrix (best epoch)", fontsize=9)
+    ax.set_title(f"{split} confusion matrix", fontsize=9)
     if len(class_names) <= 20:
         threshold = matrix.max() / 2
         for (row, col), count in np.ndenumerate(matrix):
@@ -215,7 +228,9 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], dpi:
     return figure
 
 
-def image_grid(images: np.ndarray, titles: Sequence[str], dpi: int) -> Figure:
+def image_grid(
+    images: np.ndarray, titles: Sequence[str], dpi: int, split: str = SPLIT_TITLES["val"]
+) -> Figure:
     """Images (n, h, w, channels) tiled into one montage, one caption each (one axes: cheap)."""
     count, height, width = images.shape[:3]
     columns = max(1, math.ceil(math.sqrt(count)))
@@ -229,7 +244,7 @@ def image_grid(images: np.ndarray, titles: Sequence[str], dpi: int) -> Figure:
         top, left = row * (height + pad) + pad, column * (width + pad)
         montage[top : top + height, left : left + width] = tile
     figure = _new_figure(1.6 * columns, 1.8 * rows + 0.3, dpi)
-    figure.suptitle("worst-misclassified validation images (true -> predicted, p)", fontsize=9)
+    figure.suptitle(f"worst-misclassified {split} images (true -> predicted, p)", fontsize=9)
     ax = figure.add_axes((0.01, 0.01, 0.98, 1 - 0.45 / (1.8 * rows + 0.3)))
     ax.set_axis_off()
     pixels = montage[..., 0] if montage.shape[-1] == 1 else montage

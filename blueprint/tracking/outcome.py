@@ -1,15 +1,18 @@
 """What a finished run adds to its MLflow record: objective, size, files and the model."""
 
+import json
 import re
 from pathlib import Path
 
 import keras
 import mlflow
 import numpy as np
+from mlflow.models.model import ModelInfo
 
 from blueprint.tracking.keras_model import log_keras_model
 
-RUN_FILES = ("epochs.csv", "train.log")  # written by the CSV logger and Hydra, when present
+CLASS_NAMES_FILE = "class_names.json"  # the model's output order; predict and evaluate read it
+RUN_FILES = (CLASS_NAMES_FILE, "epochs.csv", "train.log")  # in the run directory, when present
 
 
 def log_objective(metric: str, epoch: int, value: float) -> None:
@@ -30,8 +33,15 @@ def weights_epoch(history: keras.callbacks.History, callbacks: list) -> int:
     return int(history.epoch[-1])
 
 
+def write_class_names(output_dir: Path, class_names: list[str]) -> None:
+    """The class of each model output, beside the checkpoints, before training: a model used
+    later (predict, evaluate) names its classes as its training data did."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / CLASS_NAMES_FILE).write_text(json.dumps(class_names) + "\n")
+
+
 def log_run_files(output_dir: Path) -> None:
-    """The composed config and overrides (Hydra's .hydra/ folder), the epoch CSV and the log."""
+    """The composed config and overrides (Hydra's .hydra/ folder), class names, epoch CSV, log."""
     hydra_dir = output_dir / ".hydra"
     if hydra_dir.is_dir():
         mlflow.log_artifacts(str(hydra_dir), "hydra")
@@ -45,11 +55,22 @@ def model_name(run_name: str) -> str:
     return re.sub(r"[/:.%\"']", "_", run_name)
 
 
-def log_model_summary(model: keras.Model, example: np.ndarray, log_model: bool, step: int) -> None:
+def log_model_summary(
+    model: keras.Model, example: np.ndarray, log_model: bool, step: int
+) -> ModelInfo | None:
     """The parameter count, and the model logged at `step` (the epoch of its weights), so its
     page in MLflow shows that epoch's metrics; named after the run, so each model says whose."""
     mlflow.log_param("model.param_count", model.count_params())
-    if log_model:
-        run = mlflow.active_run()
-        run_name = mlflow.MlflowClient().get_run(run.info.run_id).info.run_name
-        log_keras_model(model, example, name=model_name(run_name), step=step)
+    if not log_model:
+        return None
+    run = mlflow.active_run()
+    run_name = mlflow.MlflowClient().get_run(run.info.run_id).info.run_name
+    return log_keras_model(model, example, name=model_name(run_name), step=step)
+
+
+def register_model(info: ModelInfo, name: str, objective: str, value: float) -> str:
+    """A new version of registered model `name` (created on first use), tagged with the run's
+    objective value; returns the version. Promote one with an alias (README, "Registry")."""
+    version = mlflow.register_model(info.model_uri, name, tags={objective: f"{value:.6g}"})
+    mlflow.set_tag("registered_model", f"models:/{name}/{version.version}")
+    return version.version

@@ -1,0 +1,235 @@
+"""Using a trained model: references (run id, registry, file, run directory), predict, evaluate,
+the registry, and their bad inputs. One small image-folder model is trained for the module."""
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import yaml
+from mlflow import MlflowClient
+from omegaconf import OmegaConf
+
+from blueprint.errors import ConfigError
+from blueprint.evaluate import evaluate, split_data_overrides
+from blueprint.predict import predict
+from blueprint.schema import EvaluateRun, PredictRun
+from blueprint.serving.command import COMMANDS_DIR, compose_command
+from blueprint.serving.reference import load_trained
+from tests.helpers import (
+    CONF_DIR,
+    assert_one_line_error,
+    run_command,
+    run_train,
+    write_image_folder,
+)
+
+CLASSES = ["a", "b", "c"]
+
+
+@dataclass(frozen=True)
+class Trained:
+    tmp: Path
+    uri: str
+    run_id: str
+    run_dir: Path
+    new_images: Path  # 2 classes of new images and one broken file
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    tmp = tmp_path_factory.mktemp("serving")
+    photos = write_image_folder(tmp / "photos", dict.fromkeys(CLASSES, 24))
+    result = run_train(
+        tmp,
+        "data=folder",
+        f"data.path={photos}",
+        "data.image_size=[16,16]",
+        "trainer.epochs=2",
+        "trainer.verbose=0",
+        "diagnostics=off",
+        "tracking.register_model=photos",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    [run] = MlflowClient(uri).search_runs(["1"])
+    new = write_image_folder(tmp / "new", {"x": 3, "y": 3}, seed=5)
+    (new / "x" / "broken.png").write_bytes(b"not an image")
+    return Trained(tmp, uri, run.info.run_id, tmp / "run", new)
+
+
+def predict_config(trained: Trained, *overrides: str) -> OmegaConf:
+    return compose_command(
+        "predict",
+        [f"tracking_uri={trained.uri}", f"input={trained.new_images}", *overrides],
+        PredictRun,
+    )
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_predict_writes_a_row_per_image_with_the_training_class_names(
+    trained: Trained, tmp_path: Path
+) -> None:
+    output = predict(predict_config(trained, f"model={trained.run_id}", f"output={tmp_path}/p.csv"))
+    rows = read_rows(output)
+    assert len(rows) == 7  # six images and the broken file, which does not stop the job
+    assert list(rows[0]) == ["file", "predicted", "confidence", "p_a", "p_b", "p_c", "error"]
+    [broken] = [r for r in rows if r["file"].endswith("broken.png")]
+    assert broken["error"] and not broken["predicted"]
+    for row in (r for r in rows if r is not broken):
+        probabilities = [float(row[f"p_{c}"]) for c in CLASSES]
+        assert row["predicted"] == CLASSES[int(np.argmax(probabilities))]
+        assert float(row["confidence"]) == max(probabilities)
+        assert sum(probabilities) == pytest.approx(1, abs=1e-4)
+
+
+def test_every_reference_form_loads_the_same_model(trained: Trained) -> None:
+    client = MlflowClient(trained.uri)
+    client.set_registered_model_alias("photos", "champion", "1")
+    references = [
+        trained.run_id,
+        "models:/photos/1",
+        "models:/photos@champion",
+        str(trained.run_dir),
+        str(trained.run_dir / "checkpoints" / "best.keras"),
+    ]
+    probe = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
+    loaded = [load_trained(reference, trained.uri) for reference in references]
+    expected = loaded[0].model.predict(probe, verbose=0)
+    for reference, model in zip(references, loaded, strict=True):
+        assert model.class_names == CLASSES, reference
+        np.testing.assert_allclose(model.model.predict(probe, verbose=0), expected, atol=1e-6)
+    assert {m.run_id for m in loaded[:3]} == {trained.run_id}
+
+
+def test_registered_versions_carry_the_objective(trained: Trained) -> None:
+    client = MlflowClient(trained.uri)
+    version = client.get_model_version("photos", "1")
+    run = client.get_run(trained.run_id)
+    assert version.run_id == trained.run_id
+    assert float(version.tags["val_accuracy"]) == pytest.approx(
+        run.data.metrics["best_val_accuracy"], abs=1e-5
+    )
+    assert run.data.tags["registered_model"] == "models:/photos/1"
+
+
+def test_predictions_of_a_run_are_logged_to_a_run_under_it(
+    trained: Trained, tmp_path: Path
+) -> None:
+    predict(predict_config(trained, f"model={trained.run_id}", f"output={tmp_path}/q.csv"))
+    client = MlflowClient(trained.uri)
+    children = client.search_runs(
+        ["1"],
+        f"tags.mlflow.parentRunId = '{trained.run_id}' and tags.`blueprint.command` = 'predict'",
+    )
+    assert children
+    child = children[0]
+    assert child.info.status == "FINISHED"
+    assert child.data.metrics["predicted"] == 6 and child.data.metrics["failed"] == 1
+    assert "q.csv" in [a.path for a in client.list_artifacts(child.info.run_id)]
+
+
+def test_an_existing_output_is_refused_unless_forced(trained: Trained, tmp_path: Path) -> None:
+    output = tmp_path / "kept.csv"
+    output.write_text("mine\n")
+    result = run_command(
+        "predict",
+        f"model={trained.run_dir}",
+        f"input={trained.new_images}",
+        f"output={output}",
+        f"tracking_uri={trained.uri}",
+    )
+    assert_one_line_error(result, "output=", "force=true")
+    assert output.read_text() == "mine\n"
+    predict(predict_config(trained, f"model={trained.run_dir}", f"output={output}", "force=true"))
+    assert len(read_rows(output)) == 7
+
+
+@pytest.mark.parametrize(
+    ("model", "fragment"),
+    [
+        ("0123456789abcdef0123456789abcdef", "no run with that id"),
+        ("models:/nobody/3", "no such registered model version"),
+        ("models:/photos", "not a registered model URI"),
+        ("{tmp}/not_a_model.keras", "is not a Keras model"),
+        ("{tmp}/missing.keras", "no such file or run directory"),
+    ],
+)
+def test_a_model_that_is_not_there_is_one_line(
+    trained: Trained, tmp_path: Path, model: str, fragment: str
+) -> None:
+    (tmp_path / "not_a_model.keras").write_text("hello")
+    output = tmp_path / "p.csv"
+    with pytest.raises(ConfigError, match=fragment) as err:
+        predict(predict_config(trained, f"model={model.format(tmp=tmp_path)}", f"output={output}"))
+    assert "\n" not in str(err.value)
+    assert not output.exists()
+
+
+def test_an_empty_input_folder_is_one_line(trained: Trained, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    cfg = predict_config(trained, f"model={trained.run_dir}", f"input={tmp_path}/empty")
+    with pytest.raises(ConfigError, match="holds no PNG"):
+        predict(cfg)
+
+
+def test_a_model_file_with_code_loads_only_outside_safe_mode(
+    trained: Trained, tmp_path: Path
+) -> None:
+    inputs = keras.Input((16, 16, 3))
+    outputs = keras.layers.Lambda(lambda x: keras.ops.mean(x, axis=(1, 2)), output_shape=(3,))(
+        inputs
+    )
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(outputs)).save(path)
+    with pytest.raises(ConfigError, match="safe_mode=false"):
+        load_trained(str(path), trained.uri)
+    assert load_trained(str(path), trained.uri, safe_mode=False).class_names == ["0", "1", "2"]
+
+
+def test_evaluate_scores_the_run_s_own_test_split(trained: Trained) -> None:
+    cfg = compose_command(
+        "evaluate", [f"model={trained.run_id}", f"tracking_uri={trained.uri}"], EvaluateRun
+    )
+    metrics = evaluate(cfg, [])
+    client = MlflowClient(trained.uri)
+    training = client.get_run(trained.run_id).data.metrics
+    # the same weights on the same saved split as the training run's own test evaluation
+    assert metrics["test_accuracy"] == pytest.approx(training["test_accuracy"], abs=1e-6)
+    assert metrics["test_loss"] == pytest.approx(training["test_loss"], rel=1e-4)
+    [child] = client.search_runs(
+        ["1"],
+        f"tags.mlflow.parentRunId = '{trained.run_id}' and tags.`blueprint.command` = 'evaluate'",
+    )
+    assert child.data.metrics["test_accuracy"] == metrics["test_accuracy"]
+    assert {"test_macro_precision", "test_macro_recall", "test_macro_f1"} <= set(child.data.metrics)
+    files = {a.path for a in client.list_artifacts(child.info.run_id, "evaluation")}
+    assert {"evaluation/per_class.json", "evaluation/confusion_matrix.png"} <= files
+
+
+def test_evaluate_on_data_with_other_classes_is_one_line(trained: Trained) -> None:
+    result = run_command(
+        "evaluate", f"model={trained.run_dir}", "data=digits", f"tracking_uri={trained.uri}"
+    )
+    assert_one_line_error(result, "are not the model's")
+
+
+def test_data_overrides_go_to_the_training_config() -> None:
+    own, data = split_data_overrides(["model=x", "data=folder", "data.path=/p", "+data.extra=1"])
+    assert own == ["model=x"] and data == ["data=folder", "data.path=/p", "+data.extra=1"]
+
+
+def test_commands_read_the_store_training_writes() -> None:
+    """conf/commands/ repeats conf/tracking's default store (the model group is not theirs)."""
+    tracking = yaml.safe_load((CONF_DIR / "tracking" / "mlflow.yaml").read_text())["uri"]
+    commands = list(COMMANDS_DIR.glob("*.yaml"))
+    assert len(commands) >= 2
+    for command in commands:
+        uri = yaml.safe_load(command.read_text())["tracking_uri"]
+        assert uri == tracking.replace("${paths.root_dir}", "${project_root:}"), command.name
