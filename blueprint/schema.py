@@ -267,6 +267,16 @@ class PredictRun(UseModel):
     force: bool
 
 
+class ExportRun(UseModel):
+    """conf/commands/export.yaml."""
+
+    format: Literal["keras", "saved_model", "tflite", "tflite_int8", "onnx"]
+    output: Annotated[str, Field(min_length=1, examples=["model.tflite"])] | None
+    force: bool
+    verify_images: Annotated[int, Field(ge=1, le=100_000, examples=[200])]
+    calibration_images: Annotated[int, Field(ge=1, le=100_000, examples=[300])]
+
+
 class EvaluateRun(UseModel):
     """conf/commands/evaluate.yaml."""
 

@@ -2,6 +2,7 @@
 the registry, and their bad inputs. One small image-folder model is trained for the module."""
 
 import csv
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,12 +13,15 @@ import yaml
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from blueprint.errors import ConfigError
-from blueprint.evaluate import evaluate, split_data_overrides
+from blueprint.errors import ConfigError, TrainingError
+from blueprint.evaluate import evaluate
+from blueprint.export import export
 from blueprint.predict import predict
-from blueprint.schema import EvaluateRun, PredictRun
+from blueprint.schema import EvaluateRun, ExportRun, PredictRun
+from blueprint.serving import exporters
 from blueprint.serving.command import COMMANDS_DIR, compose_command
 from blueprint.serving.reference import load_trained
+from blueprint.serving.training_data import split_data_overrides
 from tests.helpers import (
     CONF_DIR,
     assert_one_line_error,
@@ -233,3 +237,72 @@ def test_commands_read_the_store_training_writes() -> None:
     for command in commands:
         uri = yaml.safe_load(command.read_text())["tracking_uri"]
         assert uri == tracking.replace("${paths.root_dir}", "${project_root:}"), command.name
+
+
+def export_config(trained: Trained, *overrides: str) -> OmegaConf:
+    return compose_command(
+        "export", [f"model={trained.run_id}", f"tracking_uri={trained.uri}", *overrides], ExportRun
+    )
+
+
+@pytest.mark.parametrize("name", list(exporters.FORMATS))
+def test_every_export_is_verified_with_its_own_runtime(
+    trained: Trained, tmp_path: Path, name: str
+) -> None:
+    file_name = exporters.FORMATS[name].file_name
+    output = export(export_config(trained, f"format={name}", f"output={tmp_path}/{file_name}"), [])
+    assert output.exists() and not list(tmp_path.glob("*partial*"))
+    again = exporters.load(name, output)  # the file as a deployment would load it
+    probe = np.random.default_rng(1).uniform(0, 255, (3, 16, 16, 3)).astype("float32")
+    reference = load_trained(trained.run_id, trained.uri).model.predict(probe, verbose=0)
+    assert again(probe).shape == reference.shape
+    client = MlflowClient(trained.uri)
+    [child] = client.search_runs(
+        ["1"],
+        f"tags.mlflow.parentRunId = '{trained.run_id}' and params.format = '{name}'",
+    )
+    assert child.data.metrics["agreement"] >= exporters.FORMATS[name].min_agreement
+    assert child.data.metrics["size_bytes"] == exporters.size_bytes(output)
+
+
+def test_an_export_that_disagrees_keeps_nothing(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def reversed_classes(name: str, path: Path) -> exporters.Predictor:
+        model = keras.saving.load_model(path)
+        return lambda images: model.predict(images, verbose=0)[:, ::-1]
+
+    monkeypatch.setattr(exporters, "load", reversed_classes)
+    cfg = export_config(trained, "format=keras", f"output={tmp_path}/model.keras")
+    with pytest.raises(TrainingError, match="nothing was kept"):
+        export(cfg, [])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_converter_is_one_line_naming_the_package(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "tf2onnx" else real(name)
+    )
+    cfg = export_config(trained, "format=onnx", f"output={tmp_path}/model.onnx")
+    with pytest.raises(ConfigError, match=r"format=onnx needs tf2onnx: pip install tf2onnx"):
+        export(cfg, [])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_output_is_checked_before_anything_is_written(
+    trained: Trained, tmp_path: Path
+) -> None:
+    (tmp_path / "model.tflite").write_text("mine")
+    result = run_command(
+        "export",
+        f"model={trained.run_dir}",
+        "format=tflite",
+        f"output={tmp_path}/model.tflite",
+    )
+    assert_one_line_error(result, "exists", "force=true")
+    with pytest.raises(ConfigError, match=r"end the name in \.onnx"):
+        export(export_config(trained, "format=onnx", f"output={tmp_path}/model.tflite"), [])
+    assert (tmp_path / "model.tflite").read_text() == "mine"

@@ -1,0 +1,152 @@
+"""Write a trained model for deployment and verify it: `python -m blueprint.export model=<...>
+format=<keras|saved_model|tflite|tflite_int8|onnx> [output=...] [data=<option> data.<key>=...]`.
+
+The exported file is loaded back with its own runtime (`blueprint.serving.exporters`) and its
+predicted classes compared with the Keras model's on `verify_images` images of the model's own
+data (validation first, then training images): float formats must agree on every image, int8 on
+98%. Agreement, largest probability difference and file size are printed and, for a model from a
+run, logged with the export to a new run under the training run. A failed check keeps nothing.
+"""
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+
+from blueprint.errors import ConfigError, TrainingError
+from blueprint.resolvers import PROJECT_ROOT
+from blueprint.schema import ExportRun
+from blueprint.serving.command import run_command
+from blueprint.serving.training_data import split_data_overrides
+
+log = logging.getLogger(__name__)
+EXPORTS_DIR = PROJECT_ROOT / "experiments" / "exports"
+
+
+def export(cfg: DictConfig, data_overrides: list[str]) -> Path:
+    """Writes, verifies and (for a model from a run) logs the export; returns its path."""
+    from blueprint.serving import exporters
+
+    exporters.check_packages(cfg.format)
+    from blueprint.serving.reference import load_trained
+    from blueprint.serving.training_data import training_data
+
+    trained = load_trained(cfg.model, cfg.tracking_uri, cfg.safe_mode)
+    output = _output_path(cfg, trained.run_id or _file_model_name(Path(trained.source)))
+    data = training_data(trained, data_overrides, cfg.model)
+
+    from blueprint.data.pipeline import images_at
+
+    images = _verification_images(data, cfg.verify_images)
+    calibration = images_at(data.train, _first(len(data.train), cfg.calibration_images, seed=1))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(
+        f"{output.stem}.partial{output.suffix}"
+    )  # suffix kept: Keras checks it
+    _remove(partial)
+    exporters.write(cfg.format, trained.model, partial, calibration)
+    try:
+        expected = trained.model.predict(images, batch_size=cfg.batch_size, verbose=0)
+        got = exporters.load(cfg.format, partial)(images)
+        agreement = float(np.mean(expected.argmax(axis=-1) == got.argmax(axis=-1)))
+        difference = float(np.max(np.abs(expected - got)))
+        minimum = exporters.FORMATS[cfg.format].min_agreement
+        if agreement < minimum:
+            raise TrainingError(
+                f"the {cfg.format} export agrees with the Keras model on {agreement:.1%} of "
+                f"{len(images)} images, under the {minimum:.0%} required; nothing was kept"
+            )
+    except BaseException:
+        _remove(partial)
+        raise
+    if output.exists():  # only with force=true: checked before anything was done
+        _remove(output)
+    partial.rename(output)
+    size = exporters.size_bytes(output)
+    log.info(
+        "%s: %s, %.2f MB; predicted classes agree with the Keras model on %.1f%% of %d images "
+        "(largest probability difference %.2g)",
+        cfg.format,
+        output,
+        size / 1e6,
+        100 * agreement,
+        len(images),
+        difference,
+    )
+    if trained.run_id is not None and cfg.log_to_mlflow:
+        _log(cfg, trained.run_id, output, agreement, difference, size, len(images))
+    return output
+
+
+def _output_path(cfg: DictConfig, model_name: str) -> Path:
+    from blueprint.serving.exporters import FORMATS
+
+    suffix = FORMATS[cfg.format].suffix
+    default = EXPORTS_DIR / model_name / FORMATS[cfg.format].file_name
+    output = Path(cfg.output).expanduser().resolve() if cfg.output else default
+    if output.suffix != suffix:
+        raise ConfigError(
+            f"output={output}: format={cfg.format} writes "
+            + (
+                f"a {suffix} file; end the name in {suffix}"
+                if suffix
+                else "a folder; drop the suffix"
+            )
+        )
+    if output.exists() and not cfg.force:
+        raise ConfigError(f"output={output} exists; choose another path or pass force=true")
+    return output
+
+
+def _file_model_name(file: Path) -> str:
+    """A run folder's name for its checkpoint, else the file's own name."""
+    return file.parent.parent.name if file.parent.name == "checkpoints" else file.stem
+
+
+def _first(total: int, count: int, seed: int) -> np.ndarray:
+    """`count` indices of `total`, drawn once with `seed`, in order."""
+    chosen = np.random.default_rng(seed).permutation(total)[: min(count, total)]
+    return np.sort(chosen)
+
+
+def _verification_images(data, count: int) -> np.ndarray:
+    """Validation images first, topped up with training images when there are too few."""
+    from blueprint.data.pipeline import images_at
+
+    val = images_at(data.val, _first(len(data.val), count, seed=0))
+    if len(val) >= count:
+        return val
+    extra = images_at(data.train, _first(len(data.train), count - len(val), seed=2))
+    return np.concatenate([val, extra])
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def _log(cfg, run_id, output, agreement, difference, size, count) -> None:
+    import mlflow
+
+    from blueprint.serving.linked_run import linked_run
+    from blueprint.serving.store import existing_store
+
+    with linked_run(existing_store(cfg.tracking_uri), run_id, "export", cfg.model):
+        mlflow.log_params({"format": cfg.format, "verify_images": count})
+        mlflow.log_metrics(
+            {"agreement": agreement, "max_probability_difference": difference, "size_bytes": size}
+        )
+        if output.is_dir():
+            mlflow.log_artifacts(str(output), f"export/{output.name}")
+        else:
+            mlflow.log_artifact(str(output), "export")
+
+
+if __name__ == "__main__":
+    own, data_overrides = split_data_overrides(sys.argv[1:])
+    run_command("export", ExportRun, lambda cfg: export(cfg, data_overrides), own)
