@@ -7,7 +7,7 @@ PORT   ?= 5000
 STORE  ?= $(CURDIR)# folder holding mlflow.db and mlruns/
 ARGS   ?=
 
-.PHONY: help install train test test-all lint format ui sweeps clean
+.PHONY: help install train test test-all lint format ui runs sweeps clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -37,6 +37,9 @@ lint: $(STAMP) ## ruff check and ruff format --check
 format: $(STAMP) ## ruff fix and format in place
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+runs: $(STAMP) ## the latest runs: status (dead processes marked KILLED), best value, resume command
+	$(PY) -m blueprint.runs $(ARGS)
 
 sweeps: $(STAMP) ## the studies in the sweep store: trials per state, best value and params
 	$(PY) -m blueprint.sweeps $(ARGS)

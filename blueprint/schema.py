@@ -231,6 +231,7 @@ class Run(Schema):
     """The run-wide keys of conf/train.yaml; each group is checked by its own schema."""
 
     experiment_name: Name
+    resume: Annotated[str, Field(min_length=1, examples=["last"])] | None
     metrics: Annotated[list[Any], Field(examples=["[accuracy]"])]
     objective: Objective
     sweep: Sweep | None

@@ -24,9 +24,16 @@ from blueprint.validation import validate
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig) -> float:
-    """Trains, evaluates and tracks one run; returns the best epoch's objective value."""
+def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
+    """Trains, evaluates and tracks one run; returns the best epoch's objective value.
+    `overrides`: the command line's, which `resume=` checks."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # resume reads one
     validate(cfg)
+    if cfg.resume and cfg.get("sweep") is None:
+        from blueprint.tracking.resumable import resumed_config
+
+        cfg = resumed_config(cfg, overrides or [])
+        validate(cfg)
     allowed = list(cfg.allowed_targets)
     data = load_data(cfg.data, allowed)  # fills in data.num_classes etc. for the model and loss
 
@@ -37,10 +44,11 @@ def train(cfg: DictConfig) -> float:
     from blueprint.data.pipeline import images_at, to_dataset
     from blueprint.models.build import build_model
     from blueprint.tracking.dataset import log_dataset
-    from blueprint.tracking.epoch_logger import MlflowEpochLogger
+    from blueprint.tracking.epoch_logger import MlflowEpochLogger, logged_epochs
     from blueprint.tracking.outcome import (
         log_model_summary,
         log_objective,
+        log_run_config,
         log_run_files,
         register_model,
         weights_epoch,
@@ -51,6 +59,7 @@ def train(cfg: DictConfig) -> float:
     from blueprint.training.compile import compile_model
     from blueprint.training.fit import best_epoch, check_objective_is_produced, fit
     from blueprint.training.reproducibility import seed_everything
+    from blueprint.training.resume import resume_callbacks, usable_backup
 
     sweep = SweepTrial(cfg)  # this job's Optuna trial in a sweep; a no-op in single runs
     sweep.limit_threads()
@@ -59,19 +68,24 @@ def train(cfg: DictConfig) -> float:
     compile_model(model, cfg, allowed)
     check_objective_is_produced(model, data, cfg.objective.metric)
     diagnostics = build(cfg.diagnostics, allowed, _partial_=True)
+    output_dir = Path(cfg.paths.output_dir)
+    earlier = logged_epochs(cfg.resume, cfg.objective.metric) if cfg.resume else {}
     callbacks = [
-        MlflowEpochLogger(),
+        MlflowEpochLogger(logged_through=max(earlier, default=-1)),
         *build_callbacks(cfg, allowed),
         *diagnostics(data),
         *sweep.callbacks(),
+        *resume_callbacks(output_dir),
     ]
 
-    write_class_names(Path(cfg.paths.output_dir), data.class_names)
+    write_class_names(output_dir, data.class_names)
     with tracked_run(cfg, parent_run_id=sweep.parent_run_id) as run:
         sweep.attach(run.info.run_id)
-        log_dataset(data)
-        history = fit(model, data, cfg.trainer, callbacks)
-        epoch, value = best_epoch(history, cfg.objective)
+        if not cfg.resume:
+            log_run_config(output_dir)
+            log_dataset(data)
+        history = fit(model, data, cfg.trainer, callbacks, usable_backup(output_dir))
+        epoch, value = best_epoch(history, cfg.objective, earlier)
         log_objective(cfg.objective.metric, epoch, value)
         log.info("best %s = %.4f at epoch %d", cfg.objective.metric, value, epoch)
         test = model.evaluate(
@@ -94,7 +108,7 @@ def _in_multirun() -> bool:
 @hydra.main(config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     try:
-        return train(cfg)
+        return train(cfg, list(HydraConfig.get().overrides.task))
     except BlueprintError as err:
         if _in_multirun():  # the sweeper records the failed trial and carries on
             raise

@@ -18,6 +18,12 @@ def epoch_metric_key(name: str) -> str:
     return EPOCH_PREFIX + name
 
 
+def logged_epochs(run_id: str, name: str) -> dict[int, float]:
+    """Epoch -> value of a Keras log the run has logged (a resumed run's earlier epochs)."""
+    history = mlflow.MlflowClient().get_metric_history(run_id, epoch_metric_key(name))
+    return {m.step: m.value for m in history}
+
+
 class MlflowEpochLogger(keras.callbacks.Callback):
     """Logs every numeric value Keras reports at the end of an epoch, with step = epoch (0-based).
 
@@ -25,7 +31,16 @@ class MlflowEpochLogger(keras.callbacks.Callback):
     costs ~0.9 s to shut down at the end of every run (measured), which dominates short trials.
     """
 
+    def __init__(self, logged_through: int = -1) -> None:
+        """`logged_through`: in a resumed run, the last step already logged. An epoch logged
+        but not backed up before the process died is trained again; its first values stay, so
+        every step holds one value."""
+        super().__init__()
+        self.logged_through = logged_through
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch <= self.logged_through:
+            return
         metrics = {
             epoch_metric_key(k): float(v) for k, v in (logs or {}).items() if isinstance(v, Real)
         }

@@ -40,11 +40,16 @@ def write_class_names(output_dir: Path, class_names: list[str]) -> None:
     (output_dir / CLASS_NAMES_FILE).write_text(json.dumps(class_names) + "\n")
 
 
-def log_run_files(output_dir: Path) -> None:
-    """The composed config and overrides (Hydra's .hydra/ folder), class names, epoch CSV, log."""
+def log_run_config(output_dir: Path) -> None:
+    """The composed config and overrides (Hydra's .hydra/ folder), as the run starts: what
+    `resume=` and `evaluate` read back, even from a run that never reached its end."""
     hydra_dir = output_dir / ".hydra"
     if hydra_dir.is_dir():
         mlflow.log_artifacts(str(hydra_dir), "hydra")
+
+
+def log_run_files(output_dir: Path) -> None:
+    """Class names, the epoch CSV and the log, as the run ends."""
     for name in RUN_FILES:
         if (output_dir / name).is_file():
             mlflow.log_artifact(str(output_dir / name))

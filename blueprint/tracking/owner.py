@@ -60,7 +60,12 @@ def mark_orphaned_runs(client: MlflowClient, experiment_ids: list[str]) -> list[
         pid = run.data.tags.get(PID_TAG, "")
         if not pid.isdigit() or is_alive(int(pid), run.data.tags.get(START_TAG)):
             continue
-        client.set_tag(run.info.run_id, ORPHAN_TAG, f"its process (pid {pid} on {host}) had died")
+        client.set_tag(
+            run.info.run_id,
+            ORPHAN_TAG,
+            f"its process (pid {pid} on {host}) had died; continue it with "
+            f"python -m blueprint.train resume={run.info.run_id}",
+        )
         client.set_terminated(run.info.run_id, "KILLED")
         marked.append(run.info.run_id)
     return marked

@@ -12,7 +12,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 MAX_PARAM_LENGTH = 6000  # MLflow rejects longer param values
-PLUMBING_GROUPS = ("sweep",)  # filled by the sweeper for each trial, never chosen by the user
+# Filled by the sweeper for each trial, or naming the run to resume: never a hyperparameter.
+PLUMBING_GROUPS = ("sweep", "resume")
 
 
 def flatten_config(cfg: DictConfig) -> dict[str, str]:

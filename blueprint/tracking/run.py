@@ -89,18 +89,24 @@ def end_failed(err: BaseException) -> None:
 
 @contextmanager
 def tracked_run(cfg: DictConfig, parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
-    """Starts a run with params, provenance and owner tags; ends it FAILED on exceptions."""
+    """Starts a run with params, provenance and owner tags, or, with `cfg.resume` (a run id),
+    reopens that run under this process; ends it FAILED on exceptions."""
     experiment_id = open_experiment(cfg.tracking)
-    params, location_tags = split_config(cfg)
-    run = mlflow.start_run(
-        experiment_id=experiment_id,
-        parent_run_id=parent_run_id,
-        tags={**provenance_tags(Path(cfg.paths.root_dir)), **owner_tags(), **location_tags},
-    )
+    if cfg.get("resume"):
+        run = mlflow.start_run(run_id=cfg.resume)
+        mlflow.set_tags({**owner_tags(), "resumed": "true"})  # the process that owns it now
+    else:
+        params, location_tags = split_config(cfg)
+        run = mlflow.start_run(
+            experiment_id=experiment_id,
+            parent_run_id=parent_run_id,
+            tags={**provenance_tags(Path(cfg.paths.root_dir)), **owner_tags(), **location_tags},
+        )
     try:
-        name = cfg.tracking.run_name or readable_run_name(cfg, run.info.run_id)
-        mlflow.set_tag("mlflow.runName", name)
-        mlflow.log_params(params)
+        if not cfg.get("resume"):
+            name = cfg.tracking.run_name or readable_run_name(cfg, run.info.run_id)
+            mlflow.set_tag("mlflow.runName", name)
+            mlflow.log_params(params)
         yield run
     except TrialPruned:
         mlflow.end_run()  # stopped early on purpose: its epochs are valid; tagged PRUNED

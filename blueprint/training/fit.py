@@ -6,6 +6,7 @@ from omegaconf import DictConfig
 
 from blueprint.data.pipeline import to_dataset
 from blueprint.data.splits import ImageData
+from blueprint.training.resume import skip_epochs
 from blueprint.validation import check_objective_metric
 
 
@@ -24,9 +25,14 @@ def fit(
     data: ImageData,
     trainer: DictConfig,
     callbacks: list[keras.callbacks.Callback],
+    epochs_done: int = 0,
 ) -> keras.callbacks.History:
+    """`epochs_done`: epochs a backup restores (the backup callback among `callbacks` restores
+    them); the data order resumes at the next one."""
+    train = to_dataset(data.train, trainer.batch_size, shuffle_seed=trainer.seed)
+    skip_epochs(train, epochs_done)
     return model.fit(
-        to_dataset(data.train, trainer.batch_size, shuffle_seed=trainer.seed),
+        train,
         validation_data=to_dataset(data.val, trainer.batch_size),
         epochs=trainer.epochs,
         callbacks=callbacks,
@@ -44,8 +50,14 @@ def class_weights(data: ImageData) -> dict[int, float]:
     return {i: float(w) for i, w in enumerate(weights)}
 
 
-def best_epoch(history: keras.callbacks.History, objective: DictConfig) -> tuple[int, float]:
-    """The index and value of the best epoch for the objective (not the last epoch's)."""
-    values = np.asarray(history.history[objective.metric], dtype="float64")
-    index = int(np.nanargmax(values) if objective.direction == "maximize" else np.nanargmin(values))
-    return index, float(values[index])
+def best_epoch(
+    history: keras.callbacks.History, objective: DictConfig, earlier: dict[int, float] | None = None
+) -> tuple[int, float]:
+    """The best epoch and its value for the objective (not the last epoch's). `earlier`: the
+    values of epochs trained before a resume (epoch -> value), which this fit's history lacks."""
+    trained = dict(zip(history.epoch, history.history[objective.metric], strict=True))
+    values = {**(earlier or {}), **trained}
+    epochs = sorted(values)
+    series = np.asarray([values[e] for e in epochs], dtype="float64")
+    index = int(np.nanargmax(series) if objective.direction == "maximize" else np.nanargmin(series))
+    return epochs[index], float(series[index])

@@ -1,0 +1,89 @@
+"""Training that survives its process: a backup every epoch, and a resumed fit that sees the same
+data order as an uninterrupted one.
+
+Keras' `BackupAndRestore` saves the weights, the optimizer state and the next epoch's number into
+`<run folder>/backup/` at the end of every epoch, restores them when `fit` starts, and deletes
+them once training ends normally. What it does not hold is made a function of the epoch: the
+training set's order (`skip_epochs`) and the dropout and augmentation draws (`EpochSeeds`), so a
+resumed run ends where an uninterrupted one with the same seed ends.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+BACKUP_DIR = "backup"  # under the run folder
+
+
+WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"  # BackupAndRestore's files
+PREVIOUS = ".bkp"  # its copy of the epoch before (double_checkpoint=True)
+
+
+ITERATORS_PER_EPOCH = 2  # training-set iterators Keras 3.15's fit opens per epoch (measured)
+DRAWS_PER_EPOCH = 2**32  # room for an epoch's random draws per seed generator
+
+
+def resume_callbacks(output_dir: Path) -> list[keras.callbacks.Callback]:
+    """Per-epoch random state, and the backup: put them last, so that an epoch is backed up
+    once every other callback has seen it. The backup keeps the previous epoch's too, so that a
+    kill while one is written loses one epoch, not the run."""
+    backup = keras.callbacks.BackupAndRestore(str(output_dir / BACKUP_DIR), double_checkpoint=True)
+    return [EpochSeeds(), backup]
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """Sets every seed generator (dropout, augmentation) to (its first state, epoch) as an epoch
+    begins: an epoch's random draws then do not depend on the epochs run before it in this
+    process, and a resumed epoch draws what it would have drawn. The backup does not hold these
+    states (they are not weights)."""
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._states = [v for v in self.model.variables if v.name == "seed_generator_state"]
+        self._first = [keras.ops.convert_to_numpy(v.value).copy() for v in self._states]
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        for variable, first in zip(self._states, self._first, strict=True):
+            variable.assign(first + np.array([0, epoch * DRAWS_PER_EPOCH], dtype=first.dtype))
+
+
+def epochs_done(output_dir: Path) -> int:
+    """Epochs the backup in `output_dir` holds, 0 without a readable one; reads only."""
+    return _epoch(output_dir / BACKUP_DIR / METADATA) or 0
+
+
+def usable_backup(output_dir: Path) -> int:
+    """Makes the backup in `output_dir` one Keras can restore and returns its epochs: where a
+    resumed fit starts.
+
+    A process killed while writing the metadata leaves it torn; the previous epoch's pair of
+    files then replaces the torn pair (Keras falls back by itself only for unreadable weights).
+    Without a usable pair, the backup goes and training starts from the beginning.
+    """
+    backup = output_dir / BACKUP_DIR
+    if not backup.exists() or _epoch(backup / METADATA) is not None:
+        return epochs_done(output_dir)
+    if _epoch(backup / (METADATA + PREVIOUS)) is not None:
+        for name in (WEIGHTS, METADATA):
+            shutil.copyfile(backup / (name + PREVIOUS), backup / name)
+    else:
+        shutil.rmtree(backup)
+    return epochs_done(output_dir)
+
+
+def _epoch(metadata: Path) -> int | None:
+    try:
+        return int(json.loads(metadata.read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def skip_epochs(dataset: tf.data.Dataset, epochs: int) -> None:
+    """Advances the dataset's reshuffling past `epochs` epochs without reading any element: each
+    new iterator draws the next order, and fit opens ITERATORS_PER_EPOCH of them an epoch
+    (tests/test_resume.py fails if a Keras release changes that)."""
+    for _ in range(epochs * ITERATORS_PER_EPOCH):
+        iter(dataset)

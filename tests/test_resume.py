@@ -1,0 +1,97 @@
+"""Resume: a run SIGKILLed mid-training continues in the same folder and MLflow run, with every
+epoch logged once, and ends where an uninterrupted run with the same seed ends."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from blueprint.runs import run_lines
+from blueprint.serving.reference import load_trained
+from blueprint.training.resume import BACKUP_DIR, epochs_done
+from tests.helpers import ROOT, assert_one_line_error, clean_env, run_train, store_overrides
+
+# Deterministic, no early stopping (its restored weights would hide a difference), small batches
+# so that an epoch lasts long enough to be interrupted.
+RECIPE = (
+    "trainer.epochs=5",
+    "trainer.deterministic=true",
+    "trainer.batch_size=8",
+    "callbacks=none",
+    "diagnostics=off",
+    "trainer.verbose=0",
+)
+
+
+def final_weights(tmp: Path) -> tuple[str, list[np.ndarray]]:
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    [run] = MlflowClient(uri).search_runs(["1"])
+    return run.info.run_id, load_trained(run.info.run_id, uri).model.get_weights()
+
+
+def kill_after_epochs(tmp: Path, epochs: int) -> None:
+    """Starts training and SIGKILLs it once its backup holds `epochs` epochs."""
+    cmd = [sys.executable, "-m", "blueprint.train", *store_overrides(tmp), *RECIPE]
+    process = subprocess.Popen(cmd, cwd=ROOT, env=clean_env(), stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while epochs_done(tmp / "run") < epochs:
+        assert process.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline, "no backup appeared"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_into_the_same_run_and_ends_as_an_uninterrupted_one(
+    tmp_path: Path,
+) -> None:
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    whole.mkdir()
+    cut.mkdir()
+    assert run_train(whole, *RECIPE).returncode == 0
+    kill_after_epochs(cut, 3)
+    assert (cut / "run" / BACKUP_DIR).is_dir()
+    [_, listed] = run_lines(f"sqlite:///{cut}/mlflow.db", None, 20)  # `make runs`
+    assert "KILLED" in listed and "python -m blueprint.train resume=" in listed
+
+    # the resume gets its own log folder, as a new timestamped one would be without the override
+    result = run_train(cut, "resume=last", "trainer.verbose=0", f"hydra.run.dir={cut}/resume")
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{cut}/mlflow.db")
+    runs = client.search_runs(["1"])
+    assert len(runs) == 1  # the same run, continued
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    for key in ("epoch/loss", "epoch/val_accuracy"):
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+        assert sorted(steps) == [0, 1, 2, 3, 4], (key, steps)  # each epoch once, no gap
+    assert not (cut / "run" / BACKUP_DIR).exists()  # removed once training ended
+
+    _, expected = final_weights(whole)
+    _, resumed = final_weights(cut)
+    difference = max(float(np.max(np.abs(a - b))) for a, b in zip(expected, resumed, strict=True))
+    print(f"largest weight difference, resumed vs uninterrupted: {difference:.3g}")
+    assert difference < 1e-5
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_not_resumed(tmp_path: Path) -> None:
+    assert run_train(tmp_path, "trainer.epochs=1", "diagnostics=off").returncode == 0
+    result = run_train(tmp_path, "resume=last")
+    assert_one_line_error(result, "FINISHED", "never overwritten")
+
+
+@pytest.mark.slow
+def test_a_resume_that_changes_the_config_is_refused(tmp_path: Path) -> None:
+    assert run_train(tmp_path, "trainer.epochs=1", "diagnostics=off").returncode == 0
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    [run] = client.search_runs(["1"])
+    client.set_terminated(run.info.run_id, "FAILED")  # as if it had crashed: resumable
+    result = run_train(tmp_path, "resume=last", "optimizer.lr=0.5")
+    assert_one_line_error(result, "optimizer.lr=0.5", "its own config")
