@@ -306,3 +306,66 @@ def test_export_output_is_checked_before_anything_is_written(
     with pytest.raises(ConfigError, match=r"end the name in \.onnx"):
         export(export_config(trained, "format=onnx", f"output={tmp_path}/model.tflite"), [])
     assert (tmp_path / "model.tflite").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_predict_evaluate_and_export_a_digits_model(tmp_path: Path) -> None:
+    """The bundled digits (8x8 greyscale arrays): evaluate and export read the run's own split,
+    predict reads the same digits written as PNG files."""
+    from PIL import Image
+
+    from blueprint.data.facts import load_data
+    from tests.helpers import compose_into
+
+    result = run_train(tmp_path, "trainer.epochs=2", "trainer.verbose=0", "diagnostics=off")
+    assert result.returncode == 0, result.stderr[-3000:]
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    [run] = MlflowClient(uri).search_runs(["1"])
+    run_id = run.info.run_id
+
+    metrics = evaluate(
+        compose_command("evaluate", [f"model={run_id}", f"tracking_uri={uri}"], EvaluateRun), []
+    )
+    assert metrics["test_accuracy"] == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
+
+    output = export(
+        compose_command(
+            "export",
+            [
+                f"model={run_id}",
+                f"tracking_uri={uri}",
+                "format=tflite_int8",
+                f"output={tmp_path}/d.tflite",
+            ],
+            ExportRun,
+        ),
+        [],
+    )
+    [child] = MlflowClient(uri).search_runs(["1"], "params.format = 'tflite_int8'")
+    assert child.data.metrics["agreement"] >= 0.98 and output.stat().st_size > 0
+    assert child.data.params["verify_images"] == "200"  # all from the validation split
+
+    (tmp_path / "compose").mkdir()
+    data = load_data(compose_into(tmp_path / "compose").data, ["blueprint.*"])
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    images = data.test.images[:10]
+    for i, image in enumerate(images):  # the dataset's own 0..16 values, which the model takes
+        Image.fromarray(image[..., 0].astype("uint8"), mode="L").save(folder / f"{i:02d}.png")
+    rows = read_rows(
+        predict(
+            compose_command(
+                "predict",
+                [
+                    f"model={run_id}",
+                    f"tracking_uri={uri}",
+                    f"input={folder}",
+                    f"output={tmp_path}/p.csv",
+                ],
+                PredictRun,
+            )
+        )
+    )
+    model = load_trained(run_id, uri).model
+    expected = model.predict(images, verbose=0).argmax(axis=1)
+    assert [r["predicted"] for r in rows] == [str(d) for d in expected]
