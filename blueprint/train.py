@@ -75,7 +75,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         *build_callbacks(cfg, allowed),
         *diagnostics(data),
         *sweep.callbacks(),
-        *resume_callbacks(output_dir),
+        *resume_callbacks(output_dir if cfg.get("sweep") is None else None),
     ]
 
     write_class_names(output_dir, data.class_names)

@@ -59,9 +59,14 @@ def group_options() -> list[tuple[str, str]]:
     )
 
 
+# Set by mlflow.set_tracking_uri / set_registry_uri in this process (an earlier test's store);
+# a child would take them over its own tracking.uri.
+MLFLOW_STORE_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 def clean_env() -> dict[str, str]:
-    """This process's environment without MLFLOW_TRACKING_URI, which would beat tracking.uri."""
-    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    """This process's environment without the MLflow store variables an earlier test set."""
+    return {k: v for k, v in os.environ.items() if k not in MLFLOW_STORE_VARIABLES}
 
 
 def run_train(tmp: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -33,6 +33,11 @@ from tests.helpers import (
 CLASSES = ["a", "b", "c"]
 
 
+def store(uri: str) -> MlflowClient:
+    """A client whose model registry is this store too, whatever an earlier test set globally."""
+    return MlflowClient(uri, registry_uri=uri)
+
+
 @dataclass(frozen=True)
 class Trained:
     tmp: Path
@@ -58,7 +63,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     uri = f"sqlite:///{tmp}/mlflow.db"
-    [run] = MlflowClient(uri).search_runs(["1"])
+    [run] = store(uri).search_runs(["1"])
     new = write_image_folder(tmp / "new", {"x": 3, "y": 3}, seed=5)
     (new / "x" / "broken.png").write_bytes(b"not an image")
     return Trained(tmp, uri, run.info.run_id, tmp / "run", new)
@@ -94,7 +99,7 @@ def test_predict_writes_a_row_per_image_with_the_training_class_names(
 
 
 def test_every_reference_form_loads_the_same_model(trained: Trained) -> None:
-    client = MlflowClient(trained.uri)
+    client = store(trained.uri)
     client.set_registered_model_alias("photos", "champion", "1")
     references = [
         trained.run_id,
@@ -113,7 +118,7 @@ def test_every_reference_form_loads_the_same_model(trained: Trained) -> None:
 
 
 def test_registered_versions_carry_the_objective(trained: Trained) -> None:
-    client = MlflowClient(trained.uri)
+    client = store(trained.uri)
     version = client.get_model_version("photos", "1")
     run = client.get_run(trained.run_id)
     assert version.run_id == trained.run_id
@@ -127,7 +132,7 @@ def test_predictions_of_a_run_are_logged_to_a_run_under_it(
     trained: Trained, tmp_path: Path
 ) -> None:
     predict(predict_config(trained, f"model={trained.run_id}", f"output={tmp_path}/q.csv"))
-    client = MlflowClient(trained.uri)
+    client = store(trained.uri)
     children = client.search_runs(
         ["1"],
         f"tags.mlflow.parentRunId = '{trained.run_id}' and tags.`blueprint.command` = 'predict'",
@@ -202,7 +207,7 @@ def test_evaluate_scores_the_run_s_own_test_split(trained: Trained) -> None:
         "evaluate", [f"model={trained.run_id}", f"tracking_uri={trained.uri}"], EvaluateRun
     )
     metrics = evaluate(cfg, [])
-    client = MlflowClient(trained.uri)
+    client = store(trained.uri)
     training = client.get_run(trained.run_id).data.metrics
     # the same weights on the same saved split as the training run's own test evaluation
     assert metrics["test_accuracy"] == pytest.approx(training["test_accuracy"], abs=1e-6)
@@ -256,7 +261,7 @@ def test_every_export_is_verified_with_its_own_runtime(
     probe = np.random.default_rng(1).uniform(0, 255, (3, 16, 16, 3)).astype("float32")
     reference = load_trained(trained.run_id, trained.uri).model.predict(probe, verbose=0)
     assert again(probe).shape == reference.shape
-    client = MlflowClient(trained.uri)
+    client = store(trained.uri)
     [child] = client.search_runs(
         ["1"],
         f"tags.mlflow.parentRunId = '{trained.run_id}' and params.format = '{name}'",
@@ -320,7 +325,7 @@ def test_predict_evaluate_and_export_a_digits_model(tmp_path: Path) -> None:
     result = run_train(tmp_path, "trainer.epochs=2", "trainer.verbose=0", "diagnostics=off")
     assert result.returncode == 0, result.stderr[-3000:]
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    [run] = MlflowClient(uri).search_runs(["1"])
+    [run] = store(uri).search_runs(["1"])
     run_id = run.info.run_id
 
     metrics = evaluate(
@@ -341,7 +346,7 @@ def test_predict_evaluate_and_export_a_digits_model(tmp_path: Path) -> None:
         ),
         [],
     )
-    [child] = MlflowClient(uri).search_runs(["1"], "params.format = 'tflite_int8'")
+    [child] = store(uri).search_runs(["1"], "params.format = 'tflite_int8'")
     assert child.data.metrics["agreement"] >= 0.98 and output.stat().st_size > 0
     assert child.data.params["verify_images"] == "200"  # all from the validation split
 

@@ -27,10 +27,13 @@ ITERATORS_PER_EPOCH = 2  # training-set iterators Keras 3.15's fit opens per epo
 DRAWS_PER_EPOCH = 2**32  # room for an epoch's random draws per seed generator
 
 
-def resume_callbacks(output_dir: Path) -> list[keras.callbacks.Callback]:
-    """Per-epoch random state, and the backup: put them last, so that an epoch is backed up
-    once every other callback has seen it. The backup keeps the previous epoch's too, so that a
-    kill while one is written loses one epoch, not the run."""
+def resume_callbacks(output_dir: Path | None) -> list[keras.callbacks.Callback]:
+    """Per-epoch random state, and the backup into `output_dir` (None: no backup, as in sweep
+    trials, which the sweeper re-runs rather than resumes). Put them last, so that an epoch is
+    backed up once every other callback has seen it. The backup keeps the previous epoch's too,
+    so that a kill while one is written loses one epoch, not the run."""
+    if output_dir is None:
+        return [EpochSeeds()]
     backup = keras.callbacks.BackupAndRestore(str(output_dir / BACKUP_DIR), double_checkpoint=True)
     return [EpochSeeds(), backup]
 
