@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
+from blueprint.data.splits import ImageData
 from blueprint.errors import ConfigError, TrainingError
 from blueprint.resolvers import PROJECT_ROOT
 from blueprint.schema import ExportRun
@@ -112,7 +113,7 @@ def _first(total: int, count: int, seed: int) -> np.ndarray:
     return np.sort(chosen)
 
 
-def _verification_images(data, count: int) -> np.ndarray:
+def _verification_images(data: ImageData, count: int) -> np.ndarray:
     """Validation images first, topped up with training images when there are too few."""
     from blueprint.data.pipeline import images_at
 
@@ -130,7 +131,16 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _log(cfg, run_id, output, agreement, difference, size, count) -> None:
+def _log(
+    cfg: DictConfig,
+    run_id: str,
+    output: Path,
+    agreement: float,
+    difference: float,
+    size: int,
+    count: int,
+) -> None:
+    """The export, its check and its size, in a new run under the training run."""
     import mlflow
 
     from blueprint.serving.linked_run import linked_run

@@ -59,7 +59,9 @@ def _failed(paths: list[Path]) -> Iterator[Prediction]:
         yield Prediction(path, None, reasons.get(i, "could not be decoded"))
 
 
-def write_csv(predictions: Iterator[Prediction], class_names: list[str], output: Path) -> dict:
+def write_csv(
+    predictions: Iterator[Prediction], class_names: list[str], output: Path
+) -> dict[str, int]:
     """Writes one row per image (file, predicted class, confidence, a probability per class,
     error) as it arrives; returns counts of the images predicted and failed."""
     counts = {"predicted": 0, "failed": 0}
