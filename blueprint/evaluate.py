@@ -33,7 +33,11 @@ def evaluate(cfg: DictConfig, data_overrides: list[str]) -> dict[str, float]:
     import numpy as np
 
     from blueprint.data.pipeline import images_at, to_dataset
-    from blueprint.diagnostics.evaluation import class_probabilities, log_evaluation
+    from blueprint.diagnostics.evaluation import (
+        class_probabilities,
+        log_evaluation,
+        macro_averages,
+    )
     from blueprint.diagnostics.evaluation import evaluate as evaluate_split
     from blueprint.serving.linked_run import linked_run
     from blueprint.serving.store import existing_store
@@ -42,10 +46,10 @@ def evaluate(cfg: DictConfig, data_overrides: list[str]) -> dict[str, float]:
     outputs = trained.model.predict(test, verbose=0)
     probabilities = class_probabilities(outputs)
     labels = data.test.labels
-    metrics = {"test_accuracy": float(np.mean(probabilities.argmax(axis=1) == labels))}
+    scores = {"test_accuracy": float(np.mean(probabilities.argmax(axis=1) == labels))}
     if getattr(trained.model, "compiled", False):  # a model saved with its loss
-        scores = trained.model.evaluate(test, verbose=0, return_dict=True)
-        metrics["test_loss"] = float(scores["loss"])
+        evaluated = trained.model.evaluate(test, verbose=0, return_dict=True)
+        scores["test_loss"] = float(evaluated["loss"])
     result = evaluate_split(
         probabilities,
         labels,
@@ -55,9 +59,7 @@ def evaluate(cfg: DictConfig, data_overrides: list[str]) -> dict[str, float]:
         worst=cfg.worst_images,
         split="test",
     )
-    rows = result.per_class.values()
-    for stat in ("precision", "recall", "f1"):
-        metrics[f"test_macro_{stat}"] = float(np.mean([row[stat] for row in rows]))
+    metrics = {**scores, **macro_averages(result)}
     log.info(
         "%s on %d test images of %s: %s",
         cfg.model,
@@ -69,7 +71,7 @@ def evaluate(cfg: DictConfig, data_overrides: list[str]) -> dict[str, float]:
         client = existing_store(cfg.tracking_uri)
         with linked_run(client, trained.run_id, "evaluate", cfg.model) as run:
             mlflow.log_params({"data": data.record.name, "data.digest": data.record.digest})
-            mlflow.log_metrics({k: v for k, v in metrics.items() if "macro" not in k})
+            mlflow.log_metrics(scores)  # log_evaluation logs the macro averages
             with tempfile.TemporaryDirectory() as tmp:
                 log_evaluation(client, run.info.run_id, result, cfg.dpi, Path(tmp), "evaluation")
                 mlflow.log_artifacts(tmp, "evaluation")

@@ -7,14 +7,12 @@ still has its folder names the command that continues it (from its last backup, 
 """
 
 import argparse
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
 from blueprint.resolvers import PROJECT_ROOT
 
-DEFAULT_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"  # as conf/tracking/mlflow.yaml resolves it
 RESUMABLE = ("KILLED", "FAILED")  # a training run that stopped before its end, folder still there
 
 
@@ -67,11 +65,20 @@ def run_lines(uri: str, experiment: str | None, limit: int) -> list[str]:
     ]
 
 
+def default_uri() -> str:
+    """conf/tracking/mlflow.yaml's store (its one home), resolved as a run would: the project's
+    mlflow.db, or MLFLOW_TRACKING_URI."""
+    from omegaconf import OmegaConf
+
+    tracking = OmegaConf.load(PROJECT_ROOT / "conf" / "tracking" / "mlflow.yaml")
+    uri = OmegaConf.to_container(tracking)["uri"]  # unresolved: ${paths.root_dir} below
+    node = OmegaConf.create({"paths": {"root_dir": str(PROJECT_ROOT)}, "uri": uri})
+    return str(node.uri)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m blueprint.runs", description=__doc__)
-    parser.add_argument(
-        "--uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI), help="MLflow store"
-    )
+    parser.add_argument("--uri", default=default_uri(), help="MLflow store")
     parser.add_argument("--experiment", help="this experiment's runs only")
     parser.add_argument("--limit", type=int, default=20, help="newest runs shown (default 20)")
     args = parser.parse_args(argv)

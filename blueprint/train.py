@@ -97,7 +97,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         info = log_model_summary(model, example, cfg.tracking.log_model, step)
         if info is not None and cfg.tracking.register_model:
             register_model(info, cfg.tracking.register_model, cfg.objective.metric, value)
-        log_run_files(Path(cfg.paths.output_dir))
+        log_run_files(output_dir)
     return value
 
 

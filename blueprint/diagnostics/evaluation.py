@@ -73,6 +73,12 @@ def evaluate(
     )
 
 
+def macro_averages(result: Evaluation) -> dict[str, float]:
+    """<split>_macro_{precision,recall,f1}: the per-class figures averaged, every class alike."""
+    rows = result.per_class.values()
+    return {f"{result.split}_macro_{s}": float(np.mean([row[s] for row in rows])) for s in STATS}
+
+
 def log_evaluation(
     client: MlflowClient,
     run_id: str,
@@ -87,10 +93,7 @@ def log_evaluation(
     in `out`."""
     now = int(time.time() * 1000)
     rows = result.per_class.values()
-    macro = [
-        Metric(f"{result.split}_macro_{s}", float(np.mean([c[s] for c in rows])), now, result.epoch)
-        for s in STATS
-    ]
+    macro = [Metric(k, v, now, result.epoch) for k, v in macro_averages(result).items()]
     client.log_batch(run_id, metrics=macro)
     table = {"class": list(result.per_class), "best_epoch": [result.epoch] * len(rows)}
     table |= {c: [values[c] for values in rows] for c in (*STATS, "support")}

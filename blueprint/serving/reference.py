@@ -18,11 +18,13 @@ from pathlib import Path
 import keras
 import yaml
 from mlflow import MlflowClient
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
 from blueprint.errors import ConfigError
 from blueprint.serving.store import existing_store
 from blueprint.tracking.outcome import CLASS_NAMES_FILE
+from blueprint.tracking.resumable import OUTPUT_DIR_TAG
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +77,7 @@ def _registered(
             "tracking.register_model=<name>"
         ) from None
     model = _load_logged(found.source, client, safe_mode, reference)
-    names = _run_class_names(found.run_id, client, model)
-    overrides = _run_overrides(found.run_id, client)
-    return TrainedModel(model, names, found.run_id, reference, overrides)
+    return _of_run(model, client.get_run(found.run_id), reference)
 
 
 def _from_run(run_id: str, client: MlflowClient, safe_mode: bool) -> TrainedModel:
@@ -86,26 +86,22 @@ def _from_run(run_id: str, client: MlflowClient, safe_mode: bool) -> TrainedMode
     except MlflowException:
         raise ConfigError(
             f"model={run_id}: no run with that id in {client.tracking_uri}; copy a run id from "
-            "`make ui` or `make sweeps`, or set tracking.uri to the store that holds it"
+            "`make runs` or `make ui`, or set tracking_uri to the store that holds it"
         ) from None
     logged = client.search_logged_models(
         [run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'", max_results=1
     )
     if logged:
         uri = f"models:/{logged[0].model_id}"
-        model = _load_logged(uri, client, safe_mode, run_id)
-        names = _run_class_names(run_id, client, model)
-        return TrainedModel(model, names, run_id, uri, _run_overrides(run_id, client))
-    output_dir = run.data.tags.get("paths.output_dir")
+        return _of_run(_load_logged(uri, client, safe_mode, run_id), run, uri)
+    output_dir = run.data.tags.get(OUTPUT_DIR_TAG)
     checkpoint = Path(output_dir) / CHECKPOINT if output_dir else None
     if checkpoint is None or not checkpoint.is_file():
         raise ConfigError(
             f"model={run_id}: the run logged no model (tracking.log_model=false) and its "
             f"checkpoint {checkpoint} is gone; give a .keras file instead"
         )
-    model = _load_file(checkpoint, safe_mode, run_id)
-    names = _run_class_names(run_id, client, model)
-    return TrainedModel(model, names, run_id, str(checkpoint), _run_overrides(run_id, client))
+    return _of_run(_load_file(checkpoint, safe_mode, run_id), run, str(checkpoint))
 
 
 def _from_path(path: Path, safe_mode: bool) -> TrainedModel:
@@ -162,28 +158,26 @@ def _load_file(file: Path, safe_mode: bool, reference: str) -> keras.Model:
         ) from None
 
 
-def _run_class_names(run_id: str, client: MlflowClient, model: keras.Model) -> list[str]:
+def _of_run(model: keras.Model, run: Run, source: str) -> TrainedModel:
+    """The model with its training run's class names and overrides, read from the run's
+    artifacts (`class_names.json`, `hydra/overrides.yaml`)."""
     import mlflow.artifacts
 
+    root = run.info.artifact_uri
     try:
-        names = mlflow.artifacts.load_dict(
-            client.get_run(run_id).info.artifact_uri + "/" + CLASS_NAMES_FILE
-        )
+        listed = mlflow.artifacts.load_dict(f"{root}/{CLASS_NAMES_FILE}")
     except Exception:  # a run logged before class names were recorded
-        log.warning("run %s has no %s: classes are named by index", run_id, CLASS_NAMES_FILE)
-        return _index_names(model)
-    return _checked(names, model)
-
-
-def _run_overrides(run_id: str, client: MlflowClient) -> list[str] | None:
-    """The overrides the run was started with (Hydra's overrides.yaml, logged under hydra/)."""
-    import mlflow.artifacts
-
+        log.warning(
+            "run %s has no %s: classes are named by index", run.info.run_id, CLASS_NAMES_FILE
+        )
+        names = _index_names(model)
+    else:
+        names = _checked(listed, model)
     try:
-        root = client.get_run(run_id).info.artifact_uri
-        return _overrides(mlflow.artifacts.load_text(f"{root}/hydra/overrides.yaml"))
-    except Exception:  # a run killed before the end, or logged by something else
-        return None
+        overrides = _overrides(mlflow.artifacts.load_text(f"{root}/hydra/overrides.yaml"))
+    except Exception:  # logged by something other than blueprint.train
+        overrides = None
+    return TrainedModel(model, names, run.info.run_id, source, overrides)
 
 
 def _overrides(text: str) -> list[str]:

@@ -2,8 +2,9 @@
 folder and its own MLflow run, with the config it started with.
 
 `resume=` takes the run's folder, its MLflow run id, or `last` (the experiment's latest run). A
-run that FINISHED is refused: it is never overwritten. Command-line overrides that would change
-what is trained are refused too; only how it is shown or where the store is may differ.
+run that FINISHED is refused: it is never overwritten. A command-line override whose value differs
+from the run's logged config is refused too; only how it is shown (`trainer.verbose`) and where
+the store is (`tracking.uri`) may differ.
 """
 
 from pathlib import Path
@@ -14,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from blueprint.errors import ConfigError
 from blueprint.tracking.run import open_experiment
 
-# Overrides a resumed run may be given: the reference itself, and what does not change training.
+# Keys a resumed run may be given other values for: the reference, and what does not change it.
 RESUME_KEYS = ("resume", "trainer.verbose", "tracking.uri")
 OUTPUT_DIR_TAG = "paths.output_dir"  # the run's folder, a location tag (tracking/params.py)
 

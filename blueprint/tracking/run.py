@@ -92,9 +92,9 @@ def tracked_run(cfg: DictConfig, parent_run_id: str | None = None) -> Iterator[m
     """Starts a run with params, provenance and owner tags, or, with `cfg.resume` (a run id),
     reopens that run under this process; ends it FAILED on exceptions."""
     experiment_id = open_experiment(cfg.tracking)
-    if cfg.get("resume"):
+    resuming = bool(cfg.get("resume"))
+    if resuming:
         run = mlflow.start_run(run_id=cfg.resume)
-        mlflow.set_tags({**owner_tags(), "resumed": "true"})  # the process that owns it now
     else:
         params, location_tags = split_config(cfg)
         run = mlflow.start_run(
@@ -103,7 +103,9 @@ def tracked_run(cfg: DictConfig, parent_run_id: str | None = None) -> Iterator[m
             tags={**provenance_tags(Path(cfg.paths.root_dir)), **owner_tags(), **location_tags},
         )
     try:
-        if not cfg.get("resume"):
+        if resuming:
+            mlflow.set_tags({**owner_tags(), "resumed": "true"})  # the process that owns it now
+        else:
             name = cfg.tracking.run_name or readable_run_name(cfg, run.info.run_id)
             mlflow.set_tag("mlflow.runName", name)
             mlflow.log_params(params)

@@ -17,12 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 BACKUP_DIR = "backup"  # under the run folder
-
-
 WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"  # BackupAndRestore's files
 PREVIOUS = ".bkp"  # its copy of the epoch before (double_checkpoint=True)
-
-
 ITERATORS_PER_EPOCH = 2  # training-set iterators Keras 3.15's fit opens per epoch (measured)
 DRAWS_PER_EPOCH = 2**32  # room for an epoch's random draws per seed generator
 
