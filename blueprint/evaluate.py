@@ -73,7 +73,7 @@ def evaluate(cfg: DictConfig, data_overrides: list[str]) -> dict[str, float]:
             mlflow.log_params({"data": data.record.name, "data.digest": data.record.digest})
             mlflow.log_metrics(scores)  # log_evaluation logs the macro averages
             with tempfile.TemporaryDirectory() as tmp:
-                log_evaluation(client, run.info.run_id, result, cfg.dpi, Path(tmp), "evaluation")
+                log_evaluation(client, run.info.run_id, result, Path(tmp), "evaluation")
                 mlflow.log_artifacts(tmp, "evaluation")
         log.info("logged to run %s, under the training run %s", run.info.run_id, trained.run_id)
     return metrics

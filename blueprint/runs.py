@@ -21,7 +21,7 @@ def run_lines(uri: str, experiment: str | None, limit: int) -> list[str]:
     from mlflow import MlflowClient
 
     from blueprint.tracking.owner import mark_orphaned_runs
-    from blueprint.tracking.resumable import OUTPUT_DIR_TAG
+    from blueprint.tracking.params import OUTPUT_DIR_TAG
 
     client = MlflowClient(uri)
     experiments = {e.experiment_id: e.name for e in client.search_experiments()}

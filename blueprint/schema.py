@@ -232,6 +232,7 @@ class Run(Schema):
 
     experiment_name: Name
     resume: Annotated[str, Field(min_length=1, examples=["last"])] | None
+    force: bool
     metrics: Annotated[list[Any], Field(examples=["[accuracy]"])]
     objective: Objective
     sweep: Sweep | None
@@ -282,7 +283,6 @@ class EvaluateRun(UseModel):
     """conf/commands/evaluate.yaml."""
 
     worst_images: WorstImages
-    dpi: Dpi
 
 
 # Schemas of groups whose keys do not depend on the option.

@@ -18,6 +18,7 @@ import blueprint.resolvers  # noqa: F401  (registers ${project_root:} and ${kera
 from blueprint.components import build
 from blueprint.data.facts import load_data
 from blueprint.errors import BlueprintError
+from blueprint.run_folder import HYDRA_CALLBACKS
 from blueprint.sweeps.trial import SweepTrial, free_keras_state
 from blueprint.validation import validate
 
@@ -70,10 +71,11 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     diagnostics = build(cfg.diagnostics, allowed, _partial_=True)
     output_dir = Path(cfg.paths.output_dir)
     earlier = logged_epochs(cfg.resume, cfg.objective.metric) if cfg.resume else {}
+    logged_through = max(earlier, default=-1)  # a resumed run's last epoch in MLflow
     callbacks = [
-        MlflowEpochLogger(logged_through=max(earlier, default=-1)),
+        MlflowEpochLogger(logged_through=logged_through),
         *build_callbacks(cfg, allowed),
-        *diagnostics(data),
+        *diagnostics(data, logged_through=logged_through),
         *sweep.callbacks(),
         *resume_callbacks(output_dir if cfg.get("sweep") is None else None),
     ]
@@ -105,7 +107,9 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-@hydra.main(config_path="../conf", config_name="train")
+# Hydra instantiates conf/hydra/default.yaml's callbacks under this whitelist; `build` gives every
+# other `_target_` its own, from `allowed_targets`.
+@hydra.main(config_path="../conf", config_name="train", execution_whitelist=HYDRA_CALLBACKS)
 def main(cfg: DictConfig) -> float:
     try:
         return train(cfg, list(HydraConfig.get().overrides.task))

@@ -204,10 +204,12 @@ def fit_with_diagnostics(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
     epochs: int,
+    logged_through: int = -1,
 ) -> Run:
     """Fits `model` with the configured diagnostics callback inside an MLflow run of a tmp store."""
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    callbacks = build(cfg.diagnostics, list(cfg.allowed_targets), _partial_=True)(data)
+    diagnostics = build(cfg.diagnostics, list(cfg.allowed_targets), _partial_=True)
+    callbacks = diagnostics(data, logged_through=logged_through)
     mlflow.set_tracking_uri(cfg.tracking.uri)
     with mlflow.start_run():
         model.fit(
@@ -248,6 +250,17 @@ def test_a_dead_relu_layer_reports_dead_fraction_one(tmp_path: Path) -> None:
     alive = run.client.get_metric_history(run.run_id, "outputs/alive/dead_fraction")
     assert [m.value for m in dead] == [1.0, 1.0]
     assert all(m.value < 0.5 for m in alive)
+
+
+def test_a_resumed_run_records_only_the_epochs_not_recorded_before(tmp_path: Path) -> None:
+    cfg, data = small_digits(tmp_path)
+    model = dense_model(keras.layers.Dense(16, activation="relu", name="hidden"))
+    optimizer = keras.optimizers.Adam(1e-3)
+    run = fit_with_diagnostics(cfg, data, model, optimizer, epochs=3, logged_through=1)
+    norms = run.client.get_metric_history(run.run_id, "weights/hidden/norm")
+    assert [m.step for m in norms] == [2]  # epochs 0 and 1 were recorded before the cut
+    pictures = run.artifacts.rglob("histograms+step+*.png")
+    assert [int(IMAGE_NAME.search(p.name).group(1)) for p in pictures] == [2]
 
 
 def test_zero_learning_rate_keeps_weights_while_gradients_flow(tmp_path: Path) -> None:

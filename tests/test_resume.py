@@ -7,12 +7,17 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 
 from blueprint.runs import run_lines
 from blueprint.serving.reference import load_trained
+from blueprint.tracking.params import OUTPUT_DIR_TAG
+from blueprint.tracking.resumable import append_csv_logs
+from blueprint.tracking.run import REPLACED_BY_TAG
+from blueprint.training.callbacks import build_callbacks
 from blueprint.training.resume import BACKUP_DIR, epochs_done
 from tests.helpers import ROOT, assert_one_line_error, clean_env, run_train, store_overrides
 
@@ -81,10 +86,40 @@ def test_a_killed_run_resumes_into_the_same_run_and_ends_as_an_uninterrupted_one
 
 
 @pytest.mark.slow
-def test_a_finished_run_is_not_resumed(tmp_path: Path) -> None:
+def test_a_finished_run_is_resumed_only_with_force_and_then_as_a_new_run(tmp_path: Path) -> None:
     assert run_train(tmp_path, "trainer.epochs=1", "diagnostics=off").returncode == 0
-    result = run_train(tmp_path, "resume=last")
-    assert_one_line_error(result, "FINISHED", "never overwritten")
+    again = f"hydra.run.dir={tmp_path}/again"  # this command's own log folder
+    assert_one_line_error(
+        run_train(tmp_path, "resume=last", again), "FINISHED", "never overwritten", "force=true"
+    )
+    result = run_train(tmp_path, "resume=last", "force=true", again)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    new, old = client.search_runs(["1"], order_by=["attributes.start_time DESC"])
+    assert new.info.status == old.info.status == "FINISHED"
+    assert new.data.tags[OUTPUT_DIR_TAG] == old.data.tags[OUTPUT_DIR_TAG] == str(tmp_path / "run")
+    assert old.data.tags[REPLACED_BY_TAG] == new.info.run_id
+    assert new.data.params == old.data.params  # the finished run's config, trained again
+
+
+@pytest.mark.slow
+def test_a_used_run_folder_is_kept_unless_forced(tmp_path: Path) -> None:
+    recipe = ("trainer.epochs=1", "diagnostics=off")
+    assert run_train(tmp_path, *recipe).returncode == 0
+    folder = tmp_path / "run"
+    kept = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    refused = run_train(tmp_path, *recipe, "optimizer.lr=0.01")
+    assert_one_line_error(
+        refused, f"hydra.run.dir={folder} was used before", "earlier run", "force=true"
+    )
+    assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == kept
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    [first] = client.search_runs(["1"])
+
+    assert run_train(tmp_path, *recipe, "optimizer.lr=0.01", "force=true").returncode == 0
+    assert "lr: 0.01" in (folder / ".hydra" / "config.yaml").read_text()
+    second = next(r for r in client.search_runs(["1"]) if r.info.run_id != first.info.run_id)
+    assert client.get_run(first.info.run_id).data.tags[REPLACED_BY_TAG] == second.info.run_id
 
 
 @pytest.mark.slow
@@ -93,5 +128,13 @@ def test_a_resume_that_changes_the_config_is_refused(tmp_path: Path) -> None:
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     [run] = client.search_runs(["1"])
     client.set_terminated(run.info.run_id, "FAILED")  # as if it had crashed: resumable
-    result = run_train(tmp_path, "resume=last", "optimizer.lr=0.5")
+    result = run_train(tmp_path, "resume=last", "optimizer.lr=0.5", f"hydra.run.dir={tmp_path}/r")
     assert_one_line_error(result, "optimizer.lr=0.5", "its own config")
+
+
+def test_a_resumed_run_appends_to_its_csv_log(compose_cfg) -> None:
+    cfg = compose_cfg()
+    append_csv_logs(cfg)
+    callbacks = build_callbacks(cfg, list(cfg.allowed_targets))
+    [csv_logger] = [c for c in callbacks if isinstance(c, keras.callbacks.CSVLogger)]
+    assert csv_logger.append  # Keras' default rewrites the file, losing the epochs before the cut

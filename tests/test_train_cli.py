@@ -53,7 +53,7 @@ def test_every_config_leaf_is_a_param_or_a_location_tag(finished_run) -> None:
     assert tags["callbacks.csv_logger.filename"].endswith("epochs.csv")
     assert not [key for key, value in params.items() if is_location(value)]
     assert not [key for key in params if key.startswith("sweep")]
-    leaves = set(_leaf_keys(composed)) - {"sweep", "resume"}  # null plumbing in a fresh run
+    leaves = set(_leaf_keys(composed)) - {"sweep", "resume", "force"}  # plumbing that is off
     assert leaves <= set(params) | set(tags), sorted(leaves - set(params) - set(tags))
     assert not set(params) & set(tags)
 

@@ -1,8 +1,8 @@
 """Diagnostics: weight, gradient and activation histograms, architecture and evaluation plots.
 
 Imports run one way. capture (backend-neutral) <- tf_capture (the only TensorFlow module) <-
-backends (picks the capture for the running backend); histograms (numpy) and plotting (PIL per
-epoch, matplotlib Agg per run) <- evaluation <- recorder (MLflow metrics, images, artifacts) <-
-worker (the recorder in a child process) <- callback (ties them to `fit`) <- factory (what the
-`diagnostics` config group names).
+backends (picks the capture for the running backend); histograms (numpy) and plotting (PIL) <-
+evaluation_pictures <- evaluation <- recorder (MLflow metrics, images, artifacts) <- worker (the
+recorder in a child process) <- callback (ties them to `fit`) <- factory (what the `diagnostics`
+config group names).
 """

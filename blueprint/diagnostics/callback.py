@@ -75,10 +75,13 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     improvement of `monitor`, so it does not depend on EarlyStopping restoring them.
     """
 
-    def __init__(self, data: ImageData, options: Options) -> None:
+    def __init__(self, data: ImageData, options: Options, logged_through: int = -1) -> None:
+        """`logged_through`: in a resumed run, the last epoch already recorded; an epoch trained
+        again after the cut keeps its first pictures and metrics, as the training curves do."""
         super().__init__()
         self.data = data
         self.options = options
+        self.logged_through = logged_through
         rng = np.random.default_rng(options.probe_seed)
         size = min(options.probe_size, len(data.train))
         chosen = np.sort(rng.choice(len(data.train), size=size, replace=False))
@@ -128,7 +131,6 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             run_id=run_id,
             tracking_uri=mlflow.get_tracking_uri(),
             bins=self.options.bins,
-            dpi=self.options.dpi,
             all_metrics=self.options.metrics == "all",
             relu_layers=relu,
         )
@@ -142,6 +144,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if self.options.evaluation:
             self._remember_if_best(epoch, (logs or {}).get(self.options.monitor))
         last = epoch == self.params.get("epochs", 0) - 1
+        if epoch <= self.logged_through:
+            return
         if epoch % self.options.every_n_epochs == 0 or last:
             self._safely(f"epoch {epoch}", lambda: self._record(epoch))
 

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from blueprint.diagnostics import plotting
+from blueprint.diagnostics import evaluation_pictures
 
 STATS = ("precision", "recall", "f1")
 
@@ -83,7 +83,6 @@ def log_evaluation(
     client: MlflowClient,
     run_id: str,
     result: Evaluation,
-    dpi: int,
     out: Path,
     artifact_dir: str = "diagnostics",
 ) -> None:
@@ -98,9 +97,9 @@ def log_evaluation(
     table = {"class": list(result.per_class), "best_epoch": [result.epoch] * len(rows)}
     table |= {c: [values[c] for values in rows] for c in (*STATS, "support")}
     client.log_table(run_id, table, f"{artifact_dir}/per_class.json")
-    title = plotting.SPLIT_TITLES[result.split]
-    figure = plotting.confusion_matrix_figure(result.matrix, result.class_names, dpi, title)
-    figure.savefig(out / "confusion_matrix.png")
+    title = evaluation_pictures.SPLIT_TITLES[result.split]
+    matrix = evaluation_pictures.confusion_matrix_picture(result.matrix, result.class_names, title)
+    matrix.save(out / "confusion_matrix.png")
     if len(result.worst_titles):
-        grid = plotting.image_grid(result.worst_images, result.worst_titles, dpi, title)
-        grid.savefig(out / "worst_misclassified.png")
+        grid = evaluation_pictures.image_grid(result.worst_images, result.worst_titles, title)
+        grid.save(out / "worst_misclassified.png")

@@ -10,12 +10,15 @@ import keras
 from blueprint.data.splits import ImageData
 
 
-def build_diagnostics(data: ImageData, **options: Any) -> list[keras.callbacks.Callback]:
-    """The diagnostics callback; `options` are the keys of conf/diagnostics/default.yaml."""
+def build_diagnostics(
+    data: ImageData, logged_through: int = -1, **options: Any
+) -> list[keras.callbacks.Callback]:
+    """The diagnostics callback; `options` are the keys of conf/diagnostics/default.yaml, and
+    `logged_through` the last epoch a resumed run recorded already."""
     from blueprint.diagnostics.callback import DiagnosticsCallback, Options
 
-    return [DiagnosticsCallback(data, Options(**options))]
+    return [DiagnosticsCallback(data, Options(**options), logged_through)]
 
 
-def no_diagnostics(data: ImageData) -> list[keras.callbacks.Callback]:
+def no_diagnostics(data: ImageData, logged_through: int = -1) -> list[keras.callbacks.Callback]:
     return []

@@ -19,11 +19,12 @@ def describe(values: np.ndarray, bins: int) -> tuple[dict[str, float], Histogram
     The `bins` equal-width bins span this epoch's own range, so every value is counted: a fixed
     range would clip gradients, whose scale shrinks by orders of magnitude during training. The
     edges are kept with the counts; the overview re-bins onto a common axis. Statistics stay in
-    the tensor's dtype (no float64 copy of a large kernel) and take four passes over it.
+    the tensor's dtype (no float64 copy of a large kernel), and the histogram is a bincount of
+    scaled values: five passes, where `np.histogram` takes twice as many.
     """
     flat = values.ravel()
     low, high = float(flat.min()), float(flat.max())
-    norm, mean = float(np.linalg.norm(flat)), float(flat.mean())
+    norm, mean = float(np.sqrt(np.dot(flat, flat))), float(flat.mean())
     variance = max(norm * norm / flat.size - mean * mean, 0.0)  # no pass for (x - mean)
     stats = {"norm": norm, "mean": mean, "std": variance**0.5, "min": low, "max": high}
     if not np.isfinite(low + high):  # NaN or inf (a diverging run): histogram the finite values
@@ -31,8 +32,13 @@ def describe(values: np.ndarray, bins: int) -> tuple[dict[str, float], Histogram
         low, high = (float(flat.min()), float(flat.max())) if flat.size else (0.0, 0.0)
     if low == high:  # a constant tensor (e.g. a zero-initialised bias): one bin around the value
         low, high = low - 0.5, high + 0.5
-    counts, edges = np.histogram(flat, bins=bins, range=(low, high))
-    return stats, Histogram(counts.astype("int64"), edges)
+    dtype = np.result_type(flat.dtype, np.float32)  # float32, or float64 for float64 tensors
+    scaled = np.subtract(flat, low, dtype=dtype)  # a new array, scaled in place below
+    scaled *= dtype.type(bins / (high - low))
+    index = scaled.astype(np.intp)
+    np.minimum(index, bins - 1, out=index)  # the maximum itself goes in the last bin
+    counts = np.bincount(index, minlength=bins).astype("int64")
+    return stats, Histogram(counts, np.linspace(low, high, bins + 1, dtype=dtype))
 
 
 def dead_fraction(activations: np.ndarray) -> float:

@@ -1,20 +1,20 @@
-"""Pictures of histograms and evaluations.
+"""Pictures of histograms: a small-multiples picture per kind and epoch, the run's GIF of them
+and an overview heat-map per kind, drawn with PIL straight into palette pixels.
 
-The per-epoch histogram pictures (`HistogramPanels`) are drawn with PIL, as they are drawn inside
-training; the once-per-run ones (overviews, confusion matrix, image grid) with matplotlib's Agg
-canvas (no pyplot, no GUI), in one tick-free axes where possible, as glyphs and axes cost most.
+Every picture is a grid of the same few elements (bars, coloured cells, short labels in one
+FreeType font), which PIL draws in milliseconds where matplotlib took ~0.1-0.3 s a figure with its
+axes, ticks and layout. `evaluation_pictures` draws the evaluation's the same way.
 """
 
+import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-from PIL import Image, ImageDraw, ImageFont
+from matplotlib import colormaps
+from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
 from blueprint.diagnostics.histograms import Histogram
 
@@ -23,15 +23,31 @@ PICTURE_WIDTH = 1000  # pixels: legible in the MLflow UI's full image view
 PANEL_HEIGHT = 150  # pixels per row of small multiples
 TITLE_BAND, LABEL_BAND, MARGIN = 36, 24, 10  # pixels above the panels, above the bars, around
 FONT_SIZE, TITLE_SIZE = 14, 17
-BAR_COLOUR = "#1f77b4"
-FRAME_COLOUR = "#999999"
-SPLIT_TITLES = {"val": "validation", "test": "test"}  # how pictures name a split
+MAX_LABELS = 4096  # text masks a panel layout keeps
+
+# The histogram pictures are palette images: index 0..GRAYS-1 runs from white to black, so text
+# antialiased onto white blends into the right gray (PIL mixes the indices as numbers), then the
+# bar colour, then the overviews' colour scale. A palette PNG encodes in a third of the time of an
+# RGB one, and GIF frames need no quantising.
+GRAYS, HEAT = 64, 128  # palette entries: grays, then the overviews' colour scale
+BAR, HEAT_START = GRAYS, GRAYS + 1  # palette indices of the bars and of the scale's first colour
+PALETTE = [round(255 * (1 - i / (GRAYS - 1))) for i in range(GRAYS) for _ in range(3)]
+PALETTE += [0x1F, 0x77, 0xB4]  # bar colour, matplotlib's default blue
+PALETTE += (
+    (colormaps["viridis"](np.linspace(0, 1, HEAT))[:, :3] * 255)
+    .round()
+    .astype(int)
+    .ravel()
+    .tolist()
+)
 
 
-def _new_figure(width: float, height: float, dpi: int) -> Figure:
-    figure = Figure(figsize=(width, height), dpi=dpi)
-    FigureCanvasAgg(figure)
-    return figure
+def _gray(level: int) -> int:
+    """The palette index of the gray with this 0 (black) .. 255 (white) level."""
+    return round((GRAYS - 1) * (1 - level / 255))
+
+
+BLACK, LABEL_GRAY, FRAME_GRAY = _gray(0), _gray(105), _gray(153)
 
 
 def _grid(count: int) -> tuple[int, int]:
@@ -47,68 +63,120 @@ def range_text(low: float, high: float) -> str:
     return f"{low:.{digits}g}, {high:.{digits}g}"
 
 
+def _palette_image(width: int, height: int) -> Image.Image:
+    image = Image.new("P", (width, height), 0)
+    image.putpalette(PALETTE)
+    return image
+
+
+def _draw(image: Image.Image) -> ImageDraw.ImageDraw:
+    draw = ImageDraw.Draw(image)
+    draw.fontmode = "L"  # antialiased: see PALETTE
+    return draw
+
+
+class PanelLayout:
+    """Small multiples in a palette picture `width` pixels wide, whatever the number of tensors,
+    so the MLflow UI's full view shows it legibly: a title band, then a panel per name, four a
+    row, each the name above a framed box and room for its value range below. The static parts
+    are drawn once into `background`, which each picture copies."""
+
+    def __init__(self, title: str, names: Sequence[str], width: int = PICTURE_WIDTH) -> None:
+        self.names = list(names)
+        rows, columns = _grid(len(self.names))
+        panel_width = width // PANEL_COLUMNS
+        self.font = ImageFont.load_default(size=FONT_SIZE)
+        self._title_font = ImageFont.load_default(size=TITLE_SIZE)
+        self._labels: dict[tuple[str, int], Image.Image] = {}  # see `_label`
+        self.background = _palette_image(width, TITLE_BAND + rows * PANEL_HEIGHT)
+        draw = _draw(self.background)
+        draw.text(
+            (width // 2, TITLE_BAND // 2), title, fill=BLACK, font=self._title_font, anchor="mm"
+        )
+        self.boxes = []  # (left, top, right, bottom) of each panel's box, in pixels
+        for i, name in enumerate(self.names):
+            row, column = divmod(i, columns)
+            left = column * panel_width + MARGIN
+            top = TITLE_BAND + row * PANEL_HEIGHT
+            box = (left, top + LABEL_BAND, left + panel_width - 2 * MARGIN, top + PANEL_HEIGHT - 22)
+            self.boxes.append(box)
+            draw.rectangle(box, outline=FRAME_GRAY)
+            draw.text((left, top + 4), name, fill=BLACK, font=self.font)
+
+    def picture(self, corner: str = "") -> Image.Image:
+        """A copy of the background, `corner` (e.g. the epoch) at the title band's left."""
+        image = self.background.copy()
+        if corner:
+            label = self._label(corner, self._title_font)
+            image.paste(BLACK, (MARGIN, (TITLE_BAND - label.height) // 2), label)
+        return image
+
+    def label_range(self, image: Image.Image, box: tuple, text: str) -> None:
+        """ "low, high" under a panel's box, at its left and right ends."""
+        left, _, right, bottom = box
+        low, high = (self._label(part, self.font) for part in text.split(", "))
+        image.paste(LABEL_GRAY, (left, bottom + 1), low)
+        image.paste(LABEL_GRAY, (right - high.width, bottom + 1), high)
+
+    def _label(self, text: str, font: ImageFont.FreeTypeFont) -> Image.Image:
+        """`text` as an antialiasing mask, drawn once: ranges recur from epoch to epoch, and
+        drawing text is most of what a picture costs."""
+        key = (text, int(font.size))
+        mask = self._labels.get(key)
+        if mask is None:
+            if len(self._labels) >= MAX_LABELS:
+                self._labels.clear()
+            _, _, right, bottom = font.getbbox(text)
+            mask = Image.new("L", (right, bottom), 0)
+            ImageDraw.Draw(mask).text((0, 0), text, fill=255, font=font)
+            self._labels[key] = mask
+        return mask
+
+
 class HistogramPanels:
     """One picture per kind and epoch: a small multiple per tensor, each on its own value range.
 
-    Drawn with PIL straight into pixels, since it runs inside training: bars are rectangles and
-    the few labels one FreeType font, a few milliseconds a picture where matplotlib took ~30 ms.
-    The picture is `width` pixels wide whatever the number of tensors, so the MLflow UI's full
-    view shows it legibly; the static parts (frames, tensor names) are drawn once and copied.
+    Drawn with PIL straight into palette pixels, since it runs inside training: bars are
+    rectangles and the few labels one FreeType font, a couple of milliseconds a picture where
+    matplotlib took ~30 ms.
     """
 
     def __init__(self, kind: str, names: Sequence[str], width: int = PICTURE_WIDTH) -> None:
-        self.kind = kind
-        self.names = list(names)
-        rows, columns = _grid(len(self.names))
-        self._panel = (width // PANEL_COLUMNS, PANEL_HEIGHT)
-        self._font = ImageFont.load_default(size=FONT_SIZE)
-        self._title_font = ImageFont.load_default(size=TITLE_SIZE)
-        self._background = Image.new("RGB", (width, TITLE_BAND + rows * PANEL_HEIGHT), "white")
-        draw = ImageDraw.Draw(self._background)
-        self._boxes = []  # (left, top, right, bottom) of each panel's bar area, in pixels
-        for i, name in enumerate(self.names):
-            row, column = divmod(i, columns)
-            left = column * self._panel[0] + MARGIN
-            top = TITLE_BAND + row * PANEL_HEIGHT
-            box = (
-                left,
-                top + LABEL_BAND,
-                left + self._panel[0] - 2 * MARGIN,
-                top + PANEL_HEIGHT - 22,
-            )
-            self._boxes.append(box)
-            draw.rectangle(box, outline=FRAME_COLOUR)
-            draw.text((left, top + 4), name, fill="black", font=self._font)
+        title = f"{kind}: histogram per tensor, each over its own min..max"
+        self.layout = PanelLayout(title, names, width)
 
     def render(self, epoch: int, histograms: dict[str, Histogram]) -> Image.Image:
-        image = self._background.copy()
-        draw = ImageDraw.Draw(image)
-        for name, (left, top, right, bottom) in zip(self.names, self._boxes, strict=True):
+        image = self.layout.picture(f"epoch {epoch}")
+        for name, box in zip(self.layout.names, self.layout.boxes, strict=True):
             hist = histograms[name]
-            x = np.linspace(left + 1, right, len(hist.counts) + 1).round().astype(int)
-            heights = (bottom - top - 2) * hist.counts / max(int(hist.counts.max()), 1)
-            for x0, x1, h in zip(x[:-1], x[1:], heights.round().astype(int), strict=True):
-                if h > 0:
-                    draw.rectangle(
-                        (x0, bottom - 1 - h, max(x0, x1 - 1), bottom - 1), fill=BAR_COLOUR
-                    )
-            low, high = float(hist.edges[0]), float(hist.edges[-1])
-            low_text, high_text = range_text(low, high).split(", ")
-            draw.text((left, bottom + 1), low_text, fill="dimgray", font=self._font)
-            draw.text((right, bottom + 1), high_text, fill="dimgray", font=self._font, anchor="ra")
-        draw.text(
-            (image.width // 2, TITLE_BAND // 2),
-            f"{self.kind}, epoch {epoch}: histogram per tensor, each over its own min..max",
-            fill="black",
-            font=self._title_font,
-            anchor="mm",
-        )
+            left, top, right, bottom = box
+            image.paste(bars(hist.counts, right - left - 1, bottom - top - 1), (left + 1, top + 1))
+            self.layout.label_range(image, box, range_text(*map(float, hist.edges[[0, -1]])))
         return image
+
+
+def bars(counts: np.ndarray, width: int, height: int) -> Image.Image:
+    """A bar per count, the highest `height` - 1 pixels tall, a pixel apart, `width` pixels in
+    all: one numpy comparison, where a rectangle per bar costs a PIL call each."""
+    tops = height - 1 - ((height - 1) * counts / max(int(counts.max()), 1)).round().astype(int)
+    tops[counts == 0] = height  # an empty bin shows nothing, any other at least a pixel
+    column_tops = np.append(tops, height)[_bar_columns(len(counts), width)]
+    pixels = np.multiply(np.arange(height)[:, None] >= column_tops, BAR, dtype="uint8")
+    return Image.frombytes("P", (width, height), pixels.tobytes())
+
+
+@functools.lru_cache(maxsize=16)
+def _bar_columns(bins: int, width: int) -> np.ndarray:
+    """Each pixel column's bin, or `bins` (no bar) for the column before each bar."""
+    edges = np.linspace(0, width, bins + 1).round().astype(int)
+    columns = np.repeat(np.arange(bins), np.diff(edges))
+    columns[edges[1:-1][np.diff(edges)[:-1] > 1] - 1] = bins
+    return columns
 
 
 def stack(pictures: Sequence[Image.Image]) -> Image.Image:
     """Pictures of one width one above the other: an epoch's kinds in one picture, one upload."""
-    out = Image.new("RGB", (pictures[0].width, sum(p.height for p in pictures)), "white")
+    out = _palette_image(pictures[0].width, sum(p.height for p in pictures))
     top = 0
     for picture in pictures:
         out.paste(picture, (0, top))
@@ -116,33 +184,32 @@ def stack(pictures: Sequence[Image.Image]) -> Image.Image:
     return out
 
 
-class GifFrames:
-    """Frames kept at one byte per pixel until the GIF is written at the end of the run.
+class GifWriter:
+    """An animated GIF written a frame at a time as the frames come, with Pillow's `getheader` and
+    `getdata`: no frame is kept in memory, and nothing is left to encode at the end of the run.
+    Every frame must have the first one's palette, as `HistogramPanels` pictures do."""
 
-    The first frame's 64-colour palette is reused for the others (well under a millisecond each,
-    where an adaptive palette per frame costs ~10 ms), as every frame has the same few colours.
-    """
+    def __init__(self, path: Path, seconds_per_frame: float = 0.5) -> None:
+        self.path = path
+        self.frames = 0
+        self._milliseconds = int(seconds_per_frame * 1000)
+        self._file: BinaryIO | None = None
 
-    def __init__(self) -> None:
-        self.frames: list[Image.Image] = []
+    def add(self, image: Image.Image) -> None:
+        if self._file is None:
+            self._file = self.path.open("wb")
+            info = {"loop": 0, "duration": self._milliseconds}
+            header, _ = GifImagePlugin.getheader(image.copy(), info=info)  # it may change its image
+            self._file.writelines(header)
+        self._file.writelines(GifImagePlugin.getdata(image, duration=self._milliseconds))
+        self.frames += 1
 
-    def add(self, image: Image.Image) -> Image.Image:
-        """Keeps the picture as a 64-colour frame, and returns it: a palette PNG of it encodes in
-        half the time of the RGB picture, with the same pixels."""
-        if self.frames:
-            self.frames.append(image.quantize(palette=self.frames[0], dither=Image.Dither.NONE))
-        else:
-            self.frames.append(image.quantize(colors=64))
-        return self.frames[-1]
-
-    def save(self, path: Path, seconds_per_frame: float = 0.5) -> None:
-        self.frames[0].save(
-            path,
-            save_all=True,
-            append_images=self.frames[1:],
-            duration=int(seconds_per_frame * 1000),
-            loop=0,
-        )
+    def close(self) -> None:
+        """Ends the file (the GIF trailer); a GIF with no frames has no file."""
+        if self._file is not None:
+            self._file.write(b";")
+            self._file.close()
+            self._file = None
 
 
 def common_grid(series: Sequence[Histogram], bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -162,95 +229,24 @@ def common_grid(series: Sequence[Histogram], bins: int) -> tuple[np.ndarray, np.
 
 
 def overview(
-    kind: str, epochs: Sequence[int], series: dict[str, list[Histogram]], bins: int, dpi: int
-) -> Figure:
+    kind: str, epochs: Sequence[int], series: dict[str, list[Histogram]], bins: int
+) -> Image.Image:
     """A heat-map per tensor: value across, epochs upwards, count as log colour: drift at a glance.
 
-    Panels share one tick-free axes, like the per-epoch pictures: tick labels on a dozen axes would
-    cost more to draw than the rest of the run's end together.
+    Drawn like the per-epoch pictures (PIL, palette), each map scaled up from its epochs x bins.
     """
-    rows, columns = _grid(len(series))
-    width, height = 3.0, 2.0  # inches per panel
-    figure = _new_figure(width * columns, height * rows + 0.45, dpi)
-    top = 0.45 / height  # the title band, in panel units
-    ax = figure.add_axes((0, 0, 1, 1))
-    ax.set_axis_off()
-    ax.set_xlim(0, columns)
-    ax.set_ylim(rows + top, 0)
-    ax.text(
-        columns / 2,
-        top / 2,
-        f"{kind}: value across, epochs {epochs[0]}..{epochs[-1]} upwards, colour = count (log)",
-        fontsize=9,
-        ha="center",
-        va="center",
-    )
-    for i, (name, hists) in enumerate(series.items()):
+    title = f"{kind}: value across, epochs {epochs[0]}..{epochs[-1]} upwards, colour = count (log)"
+    layout = PanelLayout(title, list(series))
+    image = layout.picture()
+    for hists, box in zip(series.values(), layout.boxes, strict=True):
         grid, edges = common_grid(hists, bins)
-        row, column = divmod(i, columns)
-        left, upper = column + 0.05, top + row + 0.15
-        ax.imshow(
-            np.ma.masked_equal(grid, 0),
-            extent=(left, left + 0.9, upper + 0.7, upper),
-            origin="lower",  # row 0, the first epoch, at the bottom (extent's first y)
-            aspect="auto",
-            interpolation="nearest",
-            norm=LogNorm(vmin=1, vmax=max(int(grid.max()), 2)),
-            cmap="viridis",
+        scale = np.log(grid.clip(min=1)) / np.log(max(int(grid.max()), 2))  # 1 -> 0, max -> 1
+        pixels = np.where(grid > 0, HEAT_START + (scale * (HEAT - 1)).round(), 0).astype("uint8")
+        heat = Image.frombytes("P", grid.shape[::-1], pixels[::-1].tobytes())  # epoch 0 lowest
+        left, top, right, bottom = box
+        image.paste(
+            heat.resize((right - left - 1, bottom - top - 1), Image.Resampling.NEAREST),
+            (left + 1, top + 1),
         )
-        ax.add_patch(Rectangle((left, upper), 0.9, 0.7, fill=False, lw=0.5, ec="0.6"))
-        ax.text(left, upper - 0.02, name, fontsize=7, va="bottom", ha="left")
-        ax.text(left, upper + 0.72, f"{edges[0]:.3g}", fontsize=6, va="top", ha="left")
-        ax.text(left + 0.9, upper + 0.72, f"{edges[-1]:.3g}", fontsize=6, va="top", ha="right")
-    return figure
-
-
-def confusion_matrix_figure(
-    matrix: np.ndarray, class_names: Sequence[str], dpi: int, split: str = SPLIT_TITLES["val"]
-) -> Figure:
-    """Counts with true class on rows and predicted class on columns, annotated when small."""
-    size = max(4.0, 0.45 * len(class_names) + 2)
-    figure = _new_figure(size, size, dpi)
-    ax = figure.subplots()
-    ax.imshow(matrix, cmap="Blues")
-    ticks = range(len(class_names))
-    ax.set_xticks(ticks, class_names, fontsize=7, rotation=90 if len(class_names) > 10 else 0)
-    ax.set_yticks(ticks, class_names, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"{split} confusion matrix", fontsize=9)
-    if len(class_names) <= 20:
-        threshold = matrix.max() / 2
-        for (row, col), count in np.ndenumerate(matrix):
-            colour = "white" if count > threshold else "black"
-            ax.text(col, row, str(count), ha="center", va="center", fontsize=7, color=colour)
-    figure.tight_layout()
-    return figure
-
-
-def image_grid(
-    images: np.ndarray, titles: Sequence[str], dpi: int, split: str = SPLIT_TITLES["val"]
-) -> Figure:
-    """Images (n, h, w, channels) tiled into one montage, one caption each (one axes: cheap)."""
-    count, height, width = images.shape[:3]
-    columns = max(1, math.ceil(math.sqrt(count)))
-    rows = max(1, math.ceil(count / columns))
-    scale = np.max(images.reshape(count, -1), axis=1).clip(min=1e-12)
-    tiles = images / scale[:, None, None, None]  # each image on its own 0..1 scale
-    pad = max(1, math.ceil(height / 4))  # the gap above each tile holds its caption
-    montage = np.ones((rows * (height + pad), columns * (width + pad), images.shape[3]))
-    for i, tile in enumerate(tiles):
-        row, column = divmod(i, columns)
-        top, left = row * (height + pad) + pad, column * (width + pad)
-        montage[top : top + height, left : left + width] = tile
-    figure = _new_figure(1.6 * columns, 1.8 * rows + 0.3, dpi)
-    figure.suptitle(f"worst-misclassified {split} images (true -> predicted, p)", fontsize=9)
-    ax = figure.add_axes((0.01, 0.01, 0.98, 1 - 0.45 / (1.8 * rows + 0.3)))
-    ax.set_axis_off()
-    pixels = montage[..., 0] if montage.shape[-1] == 1 else montage
-    ax.imshow(pixels, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect="auto")
-    for i, title in enumerate(titles):
-        row, column = divmod(i, columns)
-        x, y = column * (width + pad) + width / 2, row * (height + pad) + pad - 0.5
-        ax.text(x, y, title, fontsize=7, ha="center", va="bottom", clip_on=False)
-    return figure
+        layout.label_range(image, box, f"{edges[0]:.3g}, {edges[-1]:.3g}")
+    return image

@@ -1,13 +1,13 @@
 """The recorder in a child process (diagnostics.process=true), so that the training thread pays
 for the probe pass and little else.
 
-Statistics, pictures, MLflow writes and the end-of-run GIFs, overviews and evaluation pictures all
+Statistics, pictures, MLflow writes and the end-of-run GIF, overviews and evaluation pictures all
 run in `python -m blueprint.diagnostics.worker`, started when training starts. It pays where a
-core is spare: on 2 shared cores it measured slower than recording in process, as the child's CPU
-time (its imports, ~0.2 s an epoch) is taken from training and the end waits for its backlog. A
-thread was measured slower still: its Python work holds the GIL the training loop needs. A child
-started with `python -m` imports only numpy, PIL, matplotlib and MLflow, where multiprocessing's
-spawn would re-import the training script and TensorFlow with it.
+core is spare: on 2 shared cores it measured slower than recording in process (1.37x against
+1.06x the run without diagnostics), as the child's CPU time (~6 s a run, most of it importing
+MLflow, pandas and matplotlib) is taken from training. A child started with `python -m` imports
+only numpy, PIL, matplotlib and MLflow, where multiprocessing's spawn would re-import the training
+script and TensorFlow with it.
 
 Messages are pickled onto the child's stdin by a writer thread, so training never waits for the
 child (its imports take a few seconds, during the first epochs). The child's exit status and the
@@ -15,7 +15,6 @@ one line it prints say whether everything it was sent was recorded.
 """
 
 import contextlib
-import io
 import pickle
 import queue
 import subprocess
@@ -25,7 +24,6 @@ from typing import IO, Any
 
 import numpy as np
 
-from blueprint.diagnostics import plotting
 from blueprint.diagnostics.evaluation import Evaluation
 from blueprint.diagnostics.recorder import EpochRecorder, RecorderSettings
 
@@ -101,11 +99,9 @@ class RecorderProcess:
 
 
 def warm_up() -> None:
-    """Pays the end-of-run one-offs (pandas for the table, matplotlib's fonts) while training runs,
-    not while training waits for the recorder to finish."""
+    """Pays the end-of-run one-off (pandas, for the table) while training runs, not while
+    training waits for the recorder to finish."""
     import pandas  # noqa: F401  # MlflowClient.log_table imports it
-
-    plotting.confusion_matrix_figure(np.eye(2, dtype=int), ["a", "b"], dpi=20).savefig(io.BytesIO())
 
 
 def main() -> int:

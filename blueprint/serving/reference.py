@@ -24,7 +24,7 @@ from mlflow.exceptions import MlflowException
 from blueprint.errors import ConfigError
 from blueprint.serving.store import existing_store
 from blueprint.tracking.outcome import CLASS_NAMES_FILE
-from blueprint.tracking.resumable import OUTPUT_DIR_TAG
+from blueprint.tracking.params import OUTPUT_DIR_TAG
 
 log = logging.getLogger(__name__)
 

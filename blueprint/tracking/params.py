@@ -12,8 +12,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 MAX_PARAM_LENGTH = 6000  # MLflow rejects longer param values
-# Filled by the sweeper for each trial, or naming the run to resume: never a hyperparameter.
-PLUMBING_GROUPS = ("sweep", "resume")
+# Filled by the sweeper for each trial, naming the run to resume, or letting a run replace an
+# earlier one: never a hyperparameter.
+PLUMBING_GROUPS = ("sweep", "resume", "force")
+OUTPUT_DIR_TAG = "paths.output_dir"  # the run's folder, one of the location tags
 
 
 def flatten_config(cfg: DictConfig) -> dict[str, str]:
@@ -45,7 +47,7 @@ def split_config(cfg: DictConfig) -> tuple[dict[str, str], dict[str, str]]:
     tags: dict[str, str] = {}
     for key, value in flatten_config(cfg).items():
         plumbing = key.split(".", 1)[0] in PLUMBING_GROUPS
-        if plumbing and value == "None":  # a single run: no sweep node
+        if plumbing and value in ("None", "False"):  # e.g. a single run: no sweep node
             continue
         (tags if plumbing or is_location(value) else params)[key] = value
     return params, tags

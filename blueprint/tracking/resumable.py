@@ -2,9 +2,10 @@
 folder and its own MLflow run, with the config it started with.
 
 `resume=` takes the run's folder, its MLflow run id, or `last` (the experiment's latest run). A
-run that FINISHED is refused: it is never overwritten. A command-line override whose value differs
-from the run's logged config is refused too; only how it is shown (`trainer.verbose`) and where
-the store is (`tracking.uri`) may differ.
+run that FINISHED is refused: it is never overwritten, unless `force=true`, which trains its config
+again from the start, in its folder, as a new MLflow run. A command-line override whose value
+differs from the run's logged config is refused too; only how it is shown (`trainer.verbose`),
+where the store is (`tracking.uri`) and `force` may differ.
 """
 
 from pathlib import Path
@@ -13,16 +14,17 @@ from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from blueprint.errors import ConfigError
+from blueprint.tracking.params import OUTPUT_DIR_TAG
 from blueprint.tracking.run import open_experiment
 
 # Keys a resumed run may be given other values for: the reference, and what does not change it.
-RESUME_KEYS = ("resume", "trainer.verbose", "tracking.uri")
-OUTPUT_DIR_TAG = "paths.output_dir"  # the run's folder, a location tag (tracking/params.py)
+RESUME_KEYS = ("resume", "force", "trainer.verbose", "tracking.uri")
 
 
 def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
-    """The original run's composed config, pointing at its folder, `resume` set to its run id."""
-    run_id, run_dir = find_run(str(cfg.resume), cfg.tracking)
+    """The original run's composed config, pointing at its folder, `resume` set to its run id;
+    for a FINISHED run with `force`, `resume` unset: it is trained again as a new run."""
+    run_id, run_dir, finished = find_run(str(cfg.resume), cfg.tracking, bool(cfg.get("force")))
     original = _saved_config(run_id, cfg.resume)
     for override in overrides:
         key = override.lstrip("+~").split("=", 1)[0]
@@ -37,8 +39,20 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
         original.paths.output_dir = str(run_dir)
         original.tracking.uri = cfg.tracking.uri
         original.trainer.verbose = cfg.trainer.verbose
-        original.resume = run_id
+        original.force = bool(cfg.get("force"))
+        original.resume = None if finished else run_id
+        if not finished:
+            append_csv_logs(original)
     return original
+
+
+def append_csv_logs(cfg: DictConfig) -> None:
+    """Keras' CSV logger rewrites its file when training starts; a resumed run appends to it, so
+    the rows of the epochs before the cut stay."""
+    for entry in (cfg.get("callbacks") or {}).values():
+        if str(entry.get("_target_", "")).endswith("CSVLogger"):
+            with open_dict(entry):
+                entry.append = True
 
 
 def _saved_config(run_id: str, reference: str) -> DictConfig:
@@ -55,8 +69,9 @@ def _saved_config(run_id: str, reference: str) -> DictConfig:
     return OmegaConf.create(text)
 
 
-def find_run(reference: str, tracking: DictConfig) -> tuple[str, Path]:
-    """(run id, run folder) of the unfinished run `reference` names."""
+def find_run(reference: str, tracking: DictConfig, force: bool) -> tuple[str, Path, bool]:
+    """(run id, run folder, whether it FINISHED) of the run `reference` names: an unfinished
+    run, or with `force` any."""
     experiment_id = open_experiment(tracking)  # also marks runs whose process died KILLED
     client = MlflowClient(tracking.uri)
     if reference == "last":
@@ -80,12 +95,13 @@ def find_run(reference: str, tracking: DictConfig) -> tuple[str, Path]:
             raise ConfigError(
                 f"resume={reference}: neither a run folder nor a run id in {tracking.uri}"
             ) from None
-    if run.info.status == "FINISHED":
+    finished = run.info.status == "FINISHED"
+    if finished and not force:
         raise ConfigError(
             f"resume={reference}: run {run.info.run_id} FINISHED; a finished run is never "
-            "overwritten: start a new run instead"
+            "overwritten: start a new run, or force=true trains it again in its folder"
         )
     folder = run.data.tags.get(OUTPUT_DIR_TAG)
     if not folder or not Path(folder).is_dir():
         raise ConfigError(f"resume={reference}: the run's folder {folder} is gone")
-    return run.info.run_id, Path(folder)
+    return run.info.run_id, Path(folder), finished

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from blueprint.errors import BlueprintError, ConfigError, TrialPruned, first_line
 from blueprint.tracking.owner import mark_orphaned_runs, owner_tags
-from blueprint.tracking.params import split_config
+from blueprint.tracking.params import OUTPUT_DIR_TAG, split_config
 from blueprint.tracking.provenance import provenance_tags
 from blueprint.tracking.store import (
     check_artifact_folder,
@@ -23,6 +23,7 @@ from blueprint.tracking.store import (
 )
 
 log = logging.getLogger(__name__)
+REPLACED_BY_TAG = "blueprint.replaced_by"  # on a run whose folder a force=true run took over
 
 
 def open_experiment(tracking: DictConfig) -> str:
@@ -87,6 +88,15 @@ def end_failed(err: BaseException) -> None:
         mlflow.end_run(status=status)
 
 
+def mark_replaced(experiment_id: str, folder: str, run_id: str) -> None:
+    """Tags the earlier runs trained in `folder` with the run that now owns it (force=true):
+    their MLflow records and artifacts stay; their files in the folder are replaced."""
+    client = mlflow.MlflowClient()
+    for earlier in client.search_runs([experiment_id], f"tags.`{OUTPUT_DIR_TAG}` = '{folder}'"):
+        if earlier.info.run_id != run_id:
+            client.set_tag(earlier.info.run_id, REPLACED_BY_TAG, run_id)
+
+
 @contextmanager
 def tracked_run(cfg: DictConfig, parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
     """Starts a run with params, provenance and owner tags, or, with `cfg.resume` (a run id),
@@ -109,6 +119,8 @@ def tracked_run(cfg: DictConfig, parent_run_id: str | None = None) -> Iterator[m
             name = cfg.tracking.run_name or readable_run_name(cfg, run.info.run_id)
             mlflow.set_tag("mlflow.runName", name)
             mlflow.log_params(params)
+            if cfg.get("force"):
+                mark_replaced(experiment_id, location_tags[OUTPUT_DIR_TAG], run.info.run_id)
         yield run
     except TrialPruned:
         mlflow.end_run()  # stopped early on purpose: its epochs are valid; tagged PRUNED
