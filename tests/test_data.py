@@ -404,12 +404,12 @@ def test_runs_on_a_folder_log_the_inventory_and_reuse_the_split(run_cli, tmp_pat
     folder = write_image_folder(tmp_path / "photos", {"cats": 15, "dogs": 15}, size=(16, 16))
     args = ("data=folder", f"data.path={folder}", "data.image_size=[16,16]", "model=mlp")
     args += ("trainer.epochs=1", "diagnostics=off", "tracking.log_model=false")
-    outputs = [run_cli(*args)]
-    outputs.append(run_cli(*args))
+    outputs = [run_cli(*args, f"hydra.run.dir={tmp_path}/first")]  # a folder per run
+    outputs.append(run_cli(*args, f"hydra.run.dir={tmp_path}/second"))
     write_image_folder(tmp_path / "more", {"dogs": 3}, size=(16, 16), seed=4)
     for image in (tmp_path / "more" / "dogs").iterdir():
         shutil.copy(image, folder / "dogs" / f"new_{image.name}")
-    outputs.append(run_cli(*args))
+    outputs.append(run_cli(*args, f"hydra.run.dir={tmp_path}/third"))
     for result in outputs:
         assert result.returncode == 0, result.stderr[-3000:]
     assert "3 files added, 0 removed and 0 changed" in outputs[2].stdout

@@ -56,8 +56,9 @@ class RecorderSettings:
 
 
 class EpochRecorder:
-    """Per epoch: summary metrics, a small-multiples histogram picture per kind (MLflow image with
-    step = epoch) and the histograms; at the end, GIFs, overview heat-maps and the raw counts."""
+    """Per epoch: summary metrics, a picture of small-multiples histograms (MLflow image with
+    step = epoch, and a frame of the run's GIF) and the histograms; at the end, the GIF, overview
+    heat-maps and the raw counts."""
 
     def __init__(self, settings: RecorderSettings) -> None:
         self.run_id = settings.run_id
