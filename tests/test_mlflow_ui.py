@@ -1,6 +1,7 @@
 """The MLflow UI as a user meets it, in headless Chromium: the address `make ui` prints lands on the
-runs table (the run with its dataset, and the sweep with its children), and a run's metric charts
-open on its own training curves. Screenshots land in the test's tmp dir."""
+runs table (the run with its dataset, and the sweep with its children), a run's metric charts open
+on its own training curves, and its per-epoch histogram picture opens legibly in the full view.
+Screenshots land in the test's tmp dir."""
 
 import os
 import signal
@@ -136,3 +137,19 @@ def test_a_runs_metric_charts_open_on_its_training_curves(store, ui_url, page, t
     titles = page.locator("[role=heading], h1, h2, h3, h4, h5")
     charts = [titles.nth(i).inner_text() for i in range(1, 5)]  # after the page's own title
     assert charts == ["accuracy", "loss", "val_accuracy", "val_loss"]
+
+
+def test_a_runs_histogram_picture_opens_legibly_full_size(store, ui_url, page, tmp_path) -> None:
+    (run,) = [r for r in runs_in(store) if r.info.run_name == "single"]
+    page.goto(ui_url.replace("/runs?", f"/runs/{run.info.run_id}/model-metrics?"))
+    page.get_by_role("button", name="Add chart").first.wait_for(timeout=60_000)
+    page.get_by_placeholder("Search metric charts").fill("histograms")
+    card = page.locator("img[src*='histograms'][src*='compressed']").first  # the thumbnail
+    card.wait_for(timeout=60_000)
+    card.click()
+    full = page.locator("img[src*='histograms']:not([src*='compressed'])").first
+    full.wait_for(timeout=30_000)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=full.element_handle())
+    page.screenshot(path=tmp_path / "histograms_full_view.png")
+    assert full.evaluate("img => img.naturalWidth") >= 800  # legible, where 256 px was not
+    assert full.bounding_box()["width"] >= 800  # and shown at that width, not scaled down
