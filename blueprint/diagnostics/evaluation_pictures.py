@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from blueprint.diagnostics.plotting import FONT_SIZE, MARGIN, TITLE_BAND, TITLE_SIZE
+from blueprint.diagnostics.plotting import FONT_SIZE, MARGIN, TITLE_BAND, draw_title
 
 SPLIT_TITLES = {"val": "validation", "test": "test"}  # how pictures name a split
 
@@ -38,13 +38,7 @@ def confusion_matrix_picture(
     width = max(left + count * cell + MARGIN, _text_width(font, split) + 240)
     image = Image.new("RGB", (width, top + count * cell + bottom), "white")
     draw = ImageDraw.Draw(image)
-    draw.text(
-        (width // 2, TITLE_BAND // 2),
-        f"{split} confusion matrix",
-        fill="black",
-        font=ImageFont.load_default(size=TITLE_SIZE),
-        anchor="mm",
-    )
+    draw_title(draw, width, f"{split} confusion matrix", "black")
     shares = matrix / max(int(matrix.max()), 1)
     cells = _blues(shares).repeat(cell, axis=0).repeat(cell, axis=1)
     image.paste(Image.fromarray(cells), (left, top))
@@ -53,11 +47,8 @@ def confusion_matrix_picture(
         draw.text((left - 6, middle), name, fill="black", font=font, anchor="rm")
         centre = left + i * cell + cell // 2
         if upright:
-            label = Image.new("L", (_text_width(font, name) + 2, FONT_SIZE + 4), 0)
-            ImageDraw.Draw(label).text((0, 0), name, fill=255, font=font)
-            label = label.rotate(90, expand=True)
-            ink = Image.new("RGB", label.size, "black")
-            image.paste(ink, (centre - label.width // 2, top + count * cell + 4), label)
+            label = _upright(name, font)
+            image.paste("black", (centre - label.width // 2, top + count * cell + 4), label)
         else:
             draw.text((centre, top + count * cell + 4), name, fill="black", font=font, anchor="ma")
     if count <= 20:
@@ -76,15 +67,16 @@ def confusion_matrix_picture(
         font=font,
         anchor="md",
     )
-    true_label = Image.new("L", (_text_width(font, "true") + 2, FONT_SIZE + 4), 0)
-    ImageDraw.Draw(true_label).text((0, 0), "true", fill=255, font=font)
-    true_label = true_label.rotate(90, expand=True)
-    image.paste(
-        Image.new("RGB", true_label.size, "black"),
-        (6, top + count * cell // 2 - true_label.height // 2),
-        true_label,
-    )
+    true_label = _upright("true", font)
+    image.paste("black", (6, top + count * cell // 2 - true_label.height // 2), true_label)
     return image
+
+
+def _upright(text: str, font: ImageFont.FreeTypeFont) -> Image.Image:
+    """`text` as a mask that reads upwards (an axis label, a column name wider than its cell)."""
+    mask = Image.new("L", (_text_width(font, text) + 2, FONT_SIZE + 4), 0)
+    ImageDraw.Draw(mask).text((0, 0), text, fill=255, font=font)
+    return mask.rotate(90, expand=True)
 
 
 def image_grid(
@@ -102,13 +94,8 @@ def image_grid(
     row_height = tile[1] + FONT_SIZE + 12
     picture = Image.new("RGB", (columns * column_width, TITLE_BAND + rows * row_height), "white")
     draw = ImageDraw.Draw(picture)
-    draw.text(
-        (picture.width // 2, TITLE_BAND // 2),
-        f"worst-misclassified {split} images (true -> predicted, p)",
-        fill="black",
-        font=ImageFont.load_default(size=TITLE_SIZE),
-        anchor="mm",
-    )
+    title = f"worst-misclassified {split} images (true -> predicted, p)"
+    draw_title(draw, picture.width, title, "black")
     scale = np.max(images.reshape(count, -1), axis=1).clip(min=1e-12)
     tiles = (255 * images / scale[:, None, None, None]).clip(0, 255).astype("uint8")
     for i, (pixels, title) in enumerate(zip(tiles, titles, strict=True)):

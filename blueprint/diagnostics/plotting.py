@@ -63,6 +63,12 @@ def range_text(low: float, high: float) -> str:
     return f"{low:.{digits}g}, {high:.{digits}g}"
 
 
+def draw_title(draw: ImageDraw.ImageDraw, width: int, title: str, fill: int | str) -> None:
+    """`title` centred in the title band of a picture `width` pixels wide."""
+    font = ImageFont.load_default(size=TITLE_SIZE)
+    draw.text((width // 2, TITLE_BAND // 2), title, fill=fill, font=font, anchor="mm")
+
+
 def _palette_image(width: int, height: int) -> Image.Image:
     image = Image.new("P", (width, height), 0)
     image.putpalette(PALETTE)
@@ -90,9 +96,7 @@ class PanelLayout:
         self._labels: dict[tuple[str, int], Image.Image] = {}  # see `_label`
         self.background = _palette_image(width, TITLE_BAND + rows * PANEL_HEIGHT)
         draw = _draw(self.background)
-        draw.text(
-            (width // 2, TITLE_BAND // 2), title, fill=BLACK, font=self._title_font, anchor="mm"
-        )
+        draw_title(draw, width, title, BLACK)
         self.boxes = []  # (left, top, right, bottom) of each panel's box, in pixels
         for i, name in enumerate(self.names):
             row, column = divmod(i, columns)

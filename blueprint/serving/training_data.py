@@ -12,6 +12,7 @@ from blueprint.data.facts import load_data
 from blueprint.data.splits import ImageData
 from blueprint.errors import ConfigError
 from blueprint.serving.reference import TrainedModel
+from blueprint.tracking.params import override_key
 from blueprint.validation import validate
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -44,7 +45,7 @@ def training_data(trained: TrainedModel, data_overrides: list[str], reference: s
 def training_config(run_overrides: list[str], data_overrides: list[str]) -> DictConfig:
     """conf/train.yaml composed as the training run was, with `data_overrides` on top (a new
     `data=<option>` replaces the run's data overrides altogether), checked."""
-    if any(_key(o) == "data" for o in data_overrides):
+    if any(override_key(o) == "data" for o in data_overrides):
         run_overrides = [o for o in run_overrides if _group(o) != "data"]
     kept = [o for o in run_overrides if _group(o) != "hydra"]
     try:
@@ -63,9 +64,5 @@ def split_data_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     return own, [a for a, data in zip(argv, is_data, strict=True) if data]
 
 
-def _key(override: str) -> str:
-    return override.lstrip("+~").split("=", 1)[0]
-
-
 def _group(override: str) -> str:
-    return _key(override).split(".", 1)[0]
+    return override_key(override).split(".", 1)[0]

@@ -18,6 +18,11 @@ PLUMBING_GROUPS = ("sweep", "resume", "force")
 OUTPUT_DIR_TAG = "paths.output_dir"  # the run's folder, one of the location tags
 
 
+def override_key(override: str) -> str:
+    """The dotted key a command-line override sets: `+a.b=1`, `~a.b` and `a.b=1` give `a.b`."""
+    return override.lstrip("+~").split("=", 1)[0]
+
+
 def flatten_config(cfg: DictConfig) -> dict[str, str]:
     """Every leaf under its dotted key; a list of scalars stays one param, e.g. model.filters."""
     flat: dict[str, str] = {}

@@ -14,8 +14,8 @@ from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from blueprint.errors import ConfigError
-from blueprint.tracking.params import OUTPUT_DIR_TAG
-from blueprint.tracking.run import open_experiment
+from blueprint.tracking.params import OUTPUT_DIR_TAG, override_key
+from blueprint.tracking.run import open_experiment, runs_trained_in
 
 # Keys a resumed run may be given other values for: the reference, and what does not change it.
 RESUME_KEYS = ("resume", "force", "trainer.verbose", "tracking.uri")
@@ -27,7 +27,7 @@ def resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     run_id, run_dir, finished = find_run(str(cfg.resume), cfg.tracking, bool(cfg.get("force")))
     original = _saved_config(run_id, cfg.resume)
     for override in overrides:
-        key = override.lstrip("+~").split("=", 1)[0]
+        key = override_key(override)
         if key.startswith("hydra.") or key in RESUME_KEYS:
             continue
         if OmegaConf.select(original, key) != OmegaConf.select(cfg, key):
@@ -81,7 +81,7 @@ def find_run(reference: str, tracking: DictConfig, force: bool) -> tuple[str, Pa
         run = runs[0]
     elif Path(reference).expanduser().is_dir():
         folder = str(Path(reference).expanduser().resolve())
-        runs = client.search_runs([experiment_id], f"tags.`{OUTPUT_DIR_TAG}` = '{folder}'")
+        runs = runs_trained_in(client, experiment_id, folder)
         if not runs:
             raise ConfigError(
                 f"resume={reference}: no run of experiment {tracking.experiment_name!r} was "

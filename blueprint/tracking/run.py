@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
+from mlflow.entities import Run
 from omegaconf import DictConfig
 
 from blueprint.errors import BlueprintError, ConfigError, TrialPruned, first_line
@@ -88,11 +89,16 @@ def end_failed(err: BaseException) -> None:
         mlflow.end_run(status=status)
 
 
+def runs_trained_in(client: mlflow.MlflowClient, experiment_id: str, folder: str) -> list[Run]:
+    """The experiment's runs whose folder (their `paths.output_dir` tag) is `folder`."""
+    return client.search_runs([experiment_id], f"tags.`{OUTPUT_DIR_TAG}` = '{folder}'")
+
+
 def mark_replaced(experiment_id: str, folder: str, run_id: str) -> None:
     """Tags the earlier runs trained in `folder` with the run that now owns it (force=true):
     their MLflow records and artifacts stay; their files in the folder are replaced."""
     client = mlflow.MlflowClient()
-    for earlier in client.search_runs([experiment_id], f"tags.`{OUTPUT_DIR_TAG}` = '{folder}'"):
+    for earlier in runs_trained_in(client, experiment_id, folder):
         if earlier.info.run_id != run_id:
             client.set_tag(earlier.info.run_id, REPLACED_BY_TAG, run_id)
 
