@@ -73,10 +73,17 @@ class SplitFractions(ImageDataFacts):
         return self
 
 
+ImageSize = Annotated[
+    list[Annotated[int, Field(ge=1, le=8192)]],
+    Field(min_length=2, max_length=2, examples=["[64,64]"]),
+]
+
+
 class DigitsData(SplitFractions):
     classes: Annotated[
         list[Annotated[int, Field(ge=0, le=9)]] | None, Field(min_length=2, examples=["[3,8]"])
     ] = None
+    image_size: ImageSize
 
 
 ClassNames = Annotated[
@@ -87,10 +94,7 @@ ClassNames = Annotated[
 class FilesData(SplitFractions):
     path: Annotated[str, Field(min_length=1, examples=["~/photos"])]
     class_names: ClassNames
-    image_size: Annotated[
-        list[Annotated[int, Field(ge=1, le=8192)]],
-        Field(min_length=2, max_length=2, examples=["[64,64]"]),
-    ]
+    image_size: ImageSize
     color_mode: Literal["rgb", "grayscale"]
     rebuild: bool
     cache: Annotated[str, Field(min_length=1, examples=["memory"])]
@@ -127,6 +131,8 @@ class ImageModel(Component):
     num_classes: NumClasses | None
     input_scale: Annotated[float | None, Field(gt=0, allow_inf_nan=False, examples=[255.0])]
     dropout: Dropout
+    # An earlier model to start from: a run id, models:/ URI or path (the run checks it exists).
+    initial_weights: Annotated[str | None, Field(min_length=1, examples=["<run id>"])] = None
 
 
 class CnnModel(ImageModel):
@@ -137,6 +143,35 @@ class CnnModel(ImageModel):
 class MlpModel(ImageModel):
     hidden_units: Annotated[Units, Field(min_length=1, examples=["[256,128]"])]
     activation: Activation
+
+
+class ZooModel(ImageModel):
+    """A keras.applications backbone; its minimum input size is checked by its builder."""
+
+    weights: Annotated[str, Field(min_length=1, examples=["none", "imagenet"])]
+    freeze_backbone: bool
+    # A layer index (the builder checks it is below the backbone's layer count) or a fraction.
+    fine_tune_at: Annotated[float, Field(ge=0, allow_inf_nan=False, examples=[0.7])] | None
+
+    @field_validator("fine_tune_at", mode="before")
+    @classmethod
+    def _index_or_fraction(cls, value: Any) -> Any:
+        if isinstance(value, float) and value >= 1:
+            raise ValueError("it should be a layer index (a whole number) or a fraction below 1")
+        return value
+
+    @model_validator(mode="after")
+    def _freezes_one_way(self) -> "ZooModel":
+        if self.freeze_backbone and self.fine_tune_at is not None:
+            raise ValueError(
+                "model.freeze_backbone=true freezes the whole backbone, so model.fine_tune_at "
+                "cannot apply; set one of them (fine_tune_at=null to train the head alone)"
+            )
+        return self
+
+
+class MobileNetV2Model(ZooModel):
+    alpha: Annotated[float, Field(gt=0, le=1.4, allow_inf_nan=False, examples=[0.35])]
 
 
 # --- optimizer, loss, metrics, callbacks ----------------------------------------------------
@@ -303,6 +338,9 @@ TARGETS: dict[str, type[BaseModel]] = {
     "blueprint.data.npz.load_mnist": MnistData,
     "blueprint.models.cnn.build_cnn": CnnModel,
     "blueprint.models.mlp.build_mlp": MlpModel,
+    "blueprint.models.zoo.build_mobilenet_v2": MobileNetV2Model,
+    "blueprint.models.zoo.build_xception": ZooModel,
+    "blueprint.models.zoo.build_efficientnet_b0": ZooModel,
     "blueprint.models.heads.classification_loss": AutoLoss,
     "blueprint.diagnostics.factory.build_diagnostics": Diagnostics,
     "blueprint.diagnostics.factory.no_diagnostics": Component,

@@ -44,6 +44,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
 
     from blueprint.data.pipeline import images_at, to_dataset
     from blueprint.models.build import build_model
+    from blueprint.serving.initial_weights import load_initial_weights
     from blueprint.tracking.dataset import log_dataset
     from blueprint.tracking.epoch_logger import MlflowEpochLogger, logged_epochs
     from blueprint.tracking.outcome import (
@@ -66,6 +67,8 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     sweep.limit_threads()
     seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
     model = build_model(cfg, allowed)
+    if cfg.model.get("initial_weights"):  # a resumed run's backup replaces them as fit starts
+        load_initial_weights(model, cfg.model.initial_weights, cfg.tracking.uri)
     compile_model(model, cfg, allowed)
     check_objective_is_produced(model, data, cfg.objective.metric)
     diagnostics = build(cfg.diagnostics, allowed, _partial_=True)

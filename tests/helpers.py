@@ -69,11 +69,19 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in MLFLOW_STORE_VARIABLES}
 
 
-def run_train(tmp: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`python -m blueprint.train <overrides>` in a subprocess against the stores in `tmp`."""
+def run_train(
+    tmp: Path, *overrides: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m blueprint.train <overrides>` in a subprocess against the stores in `tmp`;
+    `env`: variables set for it on top of this process's (`clean_env`)."""
     cmd = [sys.executable, "-m", "blueprint.train", *store_overrides(tmp), *overrides]
     return subprocess.run(
-        cmd, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=timeout
+        cmd,
+        cwd=ROOT,
+        env={**clean_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -173,6 +181,17 @@ def data_overrides(option: str, tmp: Path) -> list[str]:
     if option in ("npz", "mnist"):
         return [f"data.path={write_mnist_like_npz(tmp / 'mnist.npz')}"]
     return []
+
+
+def model_overrides(option: str) -> list[str]:
+    """Overrides that give a `model` option inputs it accepts: zoo backbones need larger images
+    than the 8x8 digits, so the digits are resized to the backbone's minimum."""
+    from blueprint.models.zoo import APPLICATIONS
+
+    if option not in APPLICATIONS:
+        return []
+    size = APPLICATIONS[option].min_size
+    return [f"data.image_size=[{size},{size}]"]
 
 
 def write_photo_folder(root: Path, per_class: int = 12, seed: int = 0) -> Path:

@@ -29,13 +29,20 @@ BAD_VALUES = [
     ("experiment_name=''", ["experiment_name=''", "at least 1 character"]),
     ("+model.foo=1", ["model.foo is not a key of model", "filters"]),
     ("metrics=[3]", ["metrics=[3]", "Keras metric name"]),
+    ("data.image_size=[0,8]", ["data.image_size=[0,8]", "greater than or equal to 1"]),
+    ("model=mobilenet_v2 model.alpha=0", ["model.alpha=0", "greater than 0"]),
+    ("model=xception model.fine_tune_at=1.5", ["model.fine_tune_at=1.5", "a fraction below 1"]),
+    (
+        "model=efficientnet_b0 model.freeze_backbone=true model.fine_tune_at=10",
+        ["model.freeze_backbone=true", "set one of them"],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("override", "fragments"), BAD_VALUES)
 def test_schema_names_the_key_and_a_valid_example(compose_cfg, override, fragments) -> None:
     with pytest.raises(ConfigError) as caught:
-        validate(compose_cfg(override))
+        validate(compose_cfg(*override.split()))
     for fragment in fragments:
         assert fragment in str(caught.value), (fragment, str(caught.value))
 
@@ -58,6 +65,12 @@ def test_bad_values_stop_the_cli_before_anything_is_written(run_cli, tmp_path: P
     assert_one_line_error(result, override.split("=")[0])
     assert not (tmp_path / "mlflow.db").exists()  # nothing was tracked, so nothing to clean up
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_images_below_a_backbones_minimum_stop_the_cli_naming_the_size(run_cli, tmp_path):
+    result = run_cli("model=xception")  # the digits are 8x8
+    assert_one_line_error(result, "xception needs images of at least 71x71", "[71,71]")
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from blueprint.data.facts import load_data
 from blueprint.models.build import build_model
 from blueprint.training.callbacks import build_callbacks
 from blueprint.training.compile import compile_model
-from tests.helpers import CONF_DIR, ROOT, data_overrides, group_options
+from tests.helpers import CONF_DIR, ROOT, data_overrides, group_options, model_overrides
 
 
 def test_every_group_has_options() -> None:
@@ -22,7 +22,10 @@ def test_every_group_has_options() -> None:
 @pytest.mark.parametrize(("group", "option"), group_options())
 def test_option_composes_and_builds(compose_cfg, group: str, option: str, tmp_path: Path) -> None:
     data_option = option if group == "data" else "digits"
-    cfg = compose_cfg(f"{group}={option}", *data_overrides(data_option, tmp_path))
+    model_option = option if group == "model" else "cnn"
+    cfg = compose_cfg(
+        f"{group}={option}", *data_overrides(data_option, tmp_path), *model_overrides(model_option)
+    )
     allowed = list(cfg.allowed_targets)
 
     data = load_data(cfg.data, allowed)

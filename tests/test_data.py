@@ -464,3 +464,13 @@ def test_processes_starting_together_share_one_saved_split(tmp_path, folder) -> 
     assert all(worker.returncode == 0 for worker in workers), [err[-2000:] for _, err in outputs]
     assert len({out for out, _ in outputs}) == 1
     assert len(list((tmp_path / "inventories").glob("*/inventory.csv"))) == 1
+
+
+def test_digits_resize_to_the_size_a_model_needs(compose_cfg) -> None:
+    small = load_data(compose_cfg().data, ["blueprint.*"])
+    cfg = compose_cfg("data.image_size=[32,24]")
+    large = load_data(cfg.data, ["blueprint.*"])
+    assert small.image_shape == (8, 8, 1) and large.image_shape == (32, 24, 1)
+    assert list(cfg.data.image_shape) == [32, 24, 1]  # the fact the model reads, filled in
+    assert large.train.labels.tolist() == small.train.labels.tolist()  # the same split
+    assert large.train.images.min() >= 0 and large.train.images.max() <= 16

@@ -403,3 +403,26 @@ def test_histograms_count_every_value_and_dead_units_are_zero_everywhere() -> No
 def test_panel_ranges_keep_narrow_ranges_apart() -> None:
     assert range_text(0.9996, 1.0004) == "0.9996, 1.0004"
     assert range_text(-0.35, 0.35) == "-0.35, 0.35"
+
+
+def test_a_zoo_backbone_is_one_layer_to_summary_diagnostics() -> None:
+    from blueprint.diagnostics.capture import (
+        merge_nested,
+        nested_models,
+        read_weights,
+        select_layers,
+    )
+    from blueprint.models.zoo import build_mobilenet_v2
+
+    model = build_mobilenet_v2(alpha=0.35, input_shape=[32, 32, 3], num_classes=3)
+    weighted, outputs = select_layers(model, ["*"], weightless=False)
+    assert [layer.name for layer in weighted] == ["backbone", "head"]
+    assert [layer.name for layer in outputs] == ["head"]  # a nested model's output is not ours
+    backbone = model.get_layer("backbone")
+    nested = nested_models(weighted)
+    assert set(nested.values()) == {"backbone"} and len(nested) == len(backbone.weights)
+
+    merged = merge_nested(read_weights(weighted), nested)
+    assert list(merged) == ["backbone", "head/kernel", "head/bias"]
+    assert merged["backbone"].size == backbone.count_params()
+    assert merged["head/kernel"].shape == model.get_layer("head").kernel.shape

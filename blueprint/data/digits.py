@@ -1,6 +1,7 @@
 """scikit-learn's bundled 8x8 digits: real images that need no download, so runs work offline."""
 
 import numpy as np
+from PIL import Image
 from sklearn.datasets import load_digits as _sklearn_digits
 
 from blueprint.data.arrays import image_data_from_arrays
@@ -13,13 +14,15 @@ def load_digits(
     test_fraction: float,
     seed: int,
     classes: list[int] | None = None,
+    image_size: list[int] = (8, 8),
 ) -> ImageData:
-    """Loads the digits as (n, 8, 8, 1) float32 images with seeded, stratified splits.
+    """Loads the digits as (n, height, width, 1) float32 images with seeded, stratified splits.
 
     `classes` keeps a subset (relabelled 0..k-1 in ascending order), e.g. [0, 1] for a binary task.
+    `image_size` other than 8x8 resizes them (bilinear), for models that need larger inputs.
     """
     bunch = _sklearn_digits()
-    images = bunch.images.astype("float32")
+    images = _resized(bunch.images.astype("float32"), tuple(image_size))
     labels = bunch.target.astype("int64")
     if classes is not None:
         unknown = sorted(set(classes) - set(range(10)))
@@ -36,3 +39,13 @@ def load_digits(
         test_fraction=test_fraction,
         seed=seed,
     )
+
+
+def _resized(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(n, 8, 8) -> (n, height, width), pixel values kept in 0..16."""
+    if size != images.shape[1:]:
+        height, width = size
+        images = np.stack(
+            [np.asarray(Image.fromarray(i).resize((width, height), Image.BILINEAR)) for i in images]
+        )
+    return images

@@ -3,7 +3,6 @@
 import contextlib
 import io
 import logging
-import os
 import zipfile
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 from blueprint.data.arrays import image_data_from_arrays
 from blueprint.data.splits import ImageData
 from blueprint.errors import DataError, first_line
+from blueprint.keras_home import keras_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +59,12 @@ def load_npz(
     )
 
 
-def keras_cache_dir() -> Path:
-    """Where `keras.datasets` keeps downloads: $KERAS_HOME/datasets, else ~/.keras/datasets."""
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
-
-
 def load_mnist(val_fraction: float, seed: int, path: str | None = None) -> ImageData:
     """MNIST's 60,000 training and 10,000 test digits (28x28 grey) from Keras' cached file.
 
     A missing file is downloaded by Keras; offline, the error says where to put `mnist.npz`.
     """
-    file = Path(path).expanduser() if path else keras_cache_dir() / "mnist.npz"
+    file = Path(path).expanduser() if path else keras_cache_dir("datasets") / "mnist.npz"
     if not file.is_file():
         if path:
             raise DataError(f"data.path={path} does not exist; point it at a copy of mnist.npz")

@@ -26,7 +26,13 @@ from blueprint.data.pipeline import images_at, to_dataset
 from blueprint.data.splits import ImageData, Split
 from blueprint.diagnostics.architecture import write_architecture
 from blueprint.diagnostics.backends import capture_for
-from blueprint.diagnostics.capture import is_relu_family, read_weights, select_layers
+from blueprint.diagnostics.capture import (
+    is_relu_family,
+    merge_nested,
+    nested_models,
+    read_weights,
+    select_layers,
+)
 from blueprint.diagnostics.evaluation import Evaluation, class_probabilities, evaluate
 from blueprint.diagnostics.recorder import ARTIFACT_DIR, EpochRecorder, RecorderSettings
 from blueprint.diagnostics.worker import RecorderProcess
@@ -125,6 +131,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if not weighted:
             log.warning("diagnostics.layers=%s matches no layer with weights", self.options.layers)
         self._weighted = weighted
+        self._nested = nested_models(weighted)
         self._capture = capture_for(self.model, weighted, outputs)
         relu = [layer.name for layer in outputs if is_relu_family(layer)]
         settings = RecorderSettings(
@@ -151,11 +158,10 @@ class DiagnosticsCallback(keras.callbacks.Callback):
 
     def _record(self, epoch: int) -> None:
         captured = self._capture.capture(self.probe_x, self.probe_y)
-        tensors = {
-            "weights": read_weights(self._weighted),
-            "gradients": captured.gradients,
-            "activations": captured.activations,
-        }
+        weights, gradients = read_weights(self._weighted), captured.gradients
+        if self.options.metrics != "all":  # a nested model (zoo backbone) is one layer here
+            weights, gradients = (merge_nested(t, self._nested) for t in (weights, gradients))
+        tensors = {"weights": weights, "gradients": gradients, "activations": captured.activations}
         self.recorder.record(epoch, tensors)  # the tensors are dropped when it returns
 
     def _remember_if_best(self, epoch: int, value: float | None) -> None:

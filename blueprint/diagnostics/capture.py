@@ -32,7 +32,9 @@ def select_layers(
 ) -> tuple[list[keras.layers.Layer], list[keras.layers.Layer]]:
     """(layers whose weights are captured, layers whose outputs are captured), by name pattern.
 
-    Outputs are those of the weighted layers, plus every other layer's if `weightless`.
+    Outputs are those of the weighted layers, plus every other layer's if `weightless`. A nested
+    model (a zoo backbone) has its weights captured but not its output: Keras keeps only the
+    output of its own inner graph, which the outer model's inputs do not reach.
     """
     matching = [
         layer
@@ -41,7 +43,30 @@ def select_layers(
         and any(fnmatchcase(layer.name, pattern) for pattern in patterns)
     ]
     weighted = [layer for layer in matching if layer.weights]
-    return weighted, (matching if weightless else weighted)
+    outputs = matching if weightless else weighted
+    return weighted, [layer for layer in outputs if not isinstance(layer, keras.Model)]
+
+
+def nested_models(layers: Sequence[keras.layers.Layer]) -> dict[str, str]:
+    """Variable path -> the name of the nested model (a zoo backbone) among `layers` holding it."""
+    return {
+        variable.path: layer.name
+        for layer in layers
+        if isinstance(layer, keras.Model)
+        for variable in layer.weights
+    }
+
+
+def merge_nested(tensors: dict[str, np.ndarray], nested: dict[str, str]) -> dict[str, np.ndarray]:
+    """Each nested model's tensors as one, under its name and in its place: the summary view of
+    a backbone of hundreds of variables is one histogram and one set of metrics, like a layer's."""
+    parts: dict[str, list[np.ndarray]] = {}
+    for path, values in tensors.items():
+        parts.setdefault(nested.get(path, path), []).append(values)
+    return {
+        name: np.concatenate([p.ravel() for p in group]) if name in nested.values() else group[0]
+        for name, group in parts.items()
+    }
 
 
 def read_weights(layers: Sequence[keras.layers.Layer]) -> dict[str, np.ndarray]:

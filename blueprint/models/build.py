@@ -1,9 +1,12 @@
 """The `model` group's network, with the `augment` group's layers in front when one is chosen."""
 
 import keras
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from blueprint.components import build
+
+# Keys of the `model` group that are not the builder's: the run loads them after building.
+RUN_KEYS = ("initial_weights",)
 
 
 def build_model(cfg: DictConfig, allowed_targets: list[str]) -> keras.Model:
@@ -11,4 +14,6 @@ def build_model(cfg: DictConfig, allowed_targets: list[str]) -> keras.Model:
     builder of your own needs an `augment` argument only once you use augmentation with it."""
     augment = cfg.get("augment")
     extra = {"augment": build(augment, allowed_targets, key="augment")} if augment else {}
-    return build(cfg.model, allowed_targets, key="model", **extra)
+    values = OmegaConf.to_container(cfg.model, resolve=True)
+    node = OmegaConf.create({k: v for k, v in values.items() if k not in RUN_KEYS})
+    return build(node, allowed_targets, key="model", **extra)

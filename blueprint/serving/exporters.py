@@ -63,13 +63,33 @@ def write(name: str, model: keras.Model, path: Path, calibration: np.ndarray) ->
     elif name in ("tflite", "tflite_int8"):
         path.write_bytes(_tflite(model, calibration if name == "tflite_int8" else None))
     elif name == "onnx":
-        import tf2onnx
+        path.write_bytes(_onnx(model))
 
-        spec = (tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="image"),)
-        forward = tf.function(lambda images: model(images, training=False))
-        tf2onnx.convert.from_function(
-            forward, input_signature=spec, opset=ONNX_OPSET, output_path=str(path)
-        )
+
+def _onnx(model: keras.Model) -> bytes:
+    """tf2onnx on the model's frozen graph. Its `from_function` leaves tensors that Keras layers
+    compute once at build time (EfficientNet's Normalization mean and variance) as graph inputs
+    the exported model then lacks; freezing first turns them into constants."""
+    import tf2onnx
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="image")
+    forward = tf.function(lambda images: model(images, training=False))
+    previous = tf.get_logger().level
+    tf.get_logger().setLevel("ERROR")  # freezing warns that its helpers are TF1 APIs
+    try:
+        frozen = convert_variables_to_constants_v2(forward.get_concrete_function(spec))
+    finally:
+        tf.get_logger().setLevel(previous)
+    proto, _ = tf2onnx.convert.from_graph_def(
+        frozen.graph.as_graph_def(),
+        input_names=[tensor.name for tensor in frozen.inputs],
+        output_names=[tensor.name for tensor in frozen.outputs],
+        opset=ONNX_OPSET,
+    )
+    return proto.SerializeToString()
 
 
 def _tflite(model: keras.Model, calibration: np.ndarray | None) -> bytes:
