@@ -266,6 +266,7 @@ class Run(Schema):
     """The run-wide keys of conf/train.yaml; each group is checked by its own schema."""
 
     experiment_name: Name
+    task: Literal["classification", "binary"]
     resume: Annotated[str, Field(min_length=1, examples=["last"])] | None
     force: bool
     metrics: Annotated[list[Any], Field(examples=["[accuracy]"])]

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 import blueprint.resolvers  # noqa: F401  (registers ${project_root:} and ${keras_mode:})
 from blueprint.components import build
-from blueprint.data.facts import load_data
+from blueprint.data.facts import check_task, load_data
 from blueprint.errors import BlueprintError
 from blueprint.run_folder import HYDRA_CALLBACKS
 from blueprint.sweeps.trial import SweepTrial, free_keras_state
@@ -37,6 +37,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         validate(cfg)
     allowed = list(cfg.allowed_targets)
     data = load_data(cfg.data, allowed)  # fills in data.num_classes etc. for the model and loss
+    check_task(cfg.task, data)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     import mlflow

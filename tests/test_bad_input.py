@@ -52,7 +52,8 @@ def test_every_shipped_option_has_a_schema_and_passes_it(compose_cfg, tmp_path: 
         needs = data_overrides(option, tmp_path / option) if group == "data" else []
         cfg = compose_cfg(f"{group}={option}", *needs)
         validate(cfg)
-        node = OmegaConf.to_container(cfg[group], resolve=True) if group in cfg else None
+        node = cfg.get(group)  # a group of global keys (task, experiment) has no node
+        node = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else None
         if group in ("data", "model", "loss", "diagnostics", *GROUPS):
             assert schema_for(group, node) is not None, (group, option)
 
@@ -65,6 +66,12 @@ def test_bad_values_stop_the_cli_before_anything_is_written(run_cli, tmp_path: P
     assert_one_line_error(result, override.split("=")[0])
     assert not (tmp_path / "mlflow.db").exists()  # nothing was tracked, so nothing to clean up
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_binary_task_on_more_than_two_classes_is_one_line(run_cli, tmp_path) -> None:
+    result = run_cli("task=binary")  # the digits hold ten classes
+    assert_one_line_error(result, "task=binary needs two classes", "data.classes=[3,8]")
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_images_below_a_backbones_minimum_stop_the_cli_naming_the_size(run_cli, tmp_path):

@@ -11,10 +11,13 @@ from blueprint.training.callbacks import build_callbacks
 from blueprint.training.compile import compile_model
 from tests.helpers import CONF_DIR, ROOT, data_overrides, group_options, model_overrides
 
+# The groups that shape what is trained, which a recipe reproducing the default run must match.
+TRAINING_GROUPS = ("data", "model", "optimizer", "loss", "callbacks", "trainer")
+
 
 def test_every_group_has_options() -> None:
     groups = {group for group, _ in group_options()}
-    expected = {"data", "model", "optimizer", "loss", "callbacks", "trainer", "tracking", "paths"}
+    expected = {*TRAINING_GROUPS, "tracking", "paths", "task"}
     assert expected <= groups
     assert ("experiment", "baseline") in group_options()
 
@@ -40,16 +43,7 @@ def test_option_composes_and_builds(compose_cfg, group: str, option: str, tmp_pa
 
 def test_baseline_experiment_reproduces_the_default_run(compose_cfg) -> None:
     default, baseline = compose_cfg(), compose_cfg("experiment=baseline")
-    for key in (
-        "data",
-        "model",
-        "optimizer",
-        "loss",
-        "callbacks",
-        "trainer",
-        "metrics",
-        "objective",
-    ):
+    for key in (*TRAINING_GROUPS, "task", "metrics", "objective"):
         assert default[key] == baseline[key], key
 
 

@@ -56,6 +56,16 @@ def test_objective_is_the_best_epoch_not_the_last(compose_cfg) -> None:
     assert run.data.metrics["best_val_loss"] == pytest.approx(min(losses))
 
 
+def test_a_binary_task_reports_auc_and_optimises_it(compose_cfg) -> None:
+    cfg = compose_cfg("experiment=binary", *SMALL_CNN, "diagnostics=off")
+    value = train(cfg)
+    (run,) = runs_of(cfg)
+    history = MlflowClient().get_metric_history(run.info.run_id, epoch_metric_key("val_auc"))
+    aucs = [m.value for m in history]
+    assert len(aucs) == 3 and value == pytest.approx(max(aucs))
+    assert run.data.params["task"] == "binary" and "test_auc" in run.data.metrics
+
+
 def test_non_finite_loss_fails_the_run(compose_cfg) -> None:
     cfg = compose_cfg("model=mlp", "optimizer=sgd", "optimizer.lr=1e30", "trainer.epochs=3")
     with pytest.raises(TrainingError, match=r"lower optimizer\.lr"):

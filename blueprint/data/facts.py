@@ -62,3 +62,13 @@ def _plain_value(value: Any) -> Any:
 
 def _plain(value: Any) -> str:
     return str(_plain_value(value)).replace(" ", "")
+
+
+def check_task(task: str, data: ImageData) -> None:
+    """`task=binary` takes exactly two classes: one sigmoid unit cannot tell more apart."""
+    if task == "binary" and data.num_classes != 2:
+        raise DataError(
+            f"task=binary needs two classes but {data.record.name} holds {data.num_classes}; pick "
+            "two (data.classes=[3,8] for the digits, data.class_names=[cats,dogs] for your "
+            "images) or use task=classification"
+        )
