@@ -170,8 +170,20 @@ class ZooModel(ImageModel):
         return self
 
 
+MOBILENET_V2_IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)  # widths with ImageNet weights
+
+
 class MobileNetV2Model(ZooModel):
     alpha: Annotated[float, Field(gt=0, le=1.4, allow_inf_nan=False, examples=[0.35])]
+
+    @model_validator(mode="after")
+    def _has_imagenet_weights(self) -> "MobileNetV2Model":
+        if self.weights == "imagenet" and self.alpha not in MOBILENET_V2_IMAGENET_ALPHAS:
+            raise ValueError(
+                f"model.alpha={self.alpha:g} has no ImageNet weights; use one of "
+                f"{', '.join(f'{a:g}' for a in MOBILENET_V2_IMAGENET_ALPHAS)} or model.weights=none"
+            )
+        return self
 
 
 # --- optimizer, loss, metrics, callbacks ----------------------------------------------------

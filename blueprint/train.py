@@ -67,13 +67,14 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     sweep = SweepTrial(cfg)  # this job's Optuna trial in a sweep; a no-op in single runs
     sweep.limit_threads()
     seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
+    output_dir = Path(cfg.paths.output_dir)
+    epochs_done = usable_backup(output_dir)  # a resumed run's epochs, restored as fit starts
     model = build_model(cfg, allowed)
-    if cfg.model.get("initial_weights"):  # a resumed run's backup replaces them as fit starts
+    if cfg.model.get("initial_weights") and not epochs_done:
         load_initial_weights(model, cfg.model.initial_weights, cfg.tracking.uri)
     compile_model(model, cfg, allowed)
     check_objective_is_produced(model, data, cfg.objective.metric)
     diagnostics = build(cfg.diagnostics, allowed, _partial_=True)
-    output_dir = Path(cfg.paths.output_dir)
     earlier = logged_epochs(cfg.resume, cfg.objective.metric) if cfg.resume else {}
     logged_through = max(earlier, default=-1)  # a resumed run's last epoch in MLflow
     callbacks = [
@@ -90,7 +91,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         if not cfg.resume:
             log_run_config(output_dir)
             log_dataset(data)
-        history = fit(model, data, cfg.trainer, callbacks, usable_backup(output_dir))
+        history = fit(model, data, cfg.trainer, callbacks, epochs_done)
         epoch, value = best_epoch(history, cfg.objective, earlier)
         log_objective(cfg.objective.metric, epoch, value)
         log.info("best %s = %.4f at epoch %d", cfg.objective.metric, value, epoch)

@@ -31,6 +31,7 @@ BAD_VALUES = [
     ("metrics=[3]", ["metrics=[3]", "Keras metric name"]),
     ("data.image_size=[0,8]", ["data.image_size=[0,8]", "greater than or equal to 1"]),
     ("model=mobilenet_v2 model.alpha=0", ["model.alpha=0", "greater than 0"]),
+    ("model=mobilenet_v2 model.weights=imagenet model.alpha=0.6", ["has no ImageNet weights"]),
     ("model=xception model.fine_tune_at=1.5", ["model.fine_tune_at=1.5", "a fraction below 1"]),
     (
         "model=efficientnet_b0 model.freeze_backbone=true model.fine_tune_at=10",

@@ -44,9 +44,11 @@ def test_each_backbone_takes_raw_grey_pixels_at_its_minimum_size(architecture: s
     out = model.predict(pixels, verbose=0)
     assert out.shape == (2, 3)
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
-    backbone_range = model.get_layer("backbone_range")  # [0, 1] -> the application's own range
-    application = APPLICATIONS[architecture]
-    assert (backbone_range.scale, backbone_range.offset) == (application.scale, application.offset)
+    to_backbone = keras.Model(model.inputs, model.get_layer("backbone_range").output)
+    black_white = np.stack([np.zeros((size, size, 1)), np.full((size, size, 1), 255.0)])
+    low, high = (image.min() for image in to_backbone.predict(black_white, verbose=0))
+    expected = (0.0, 255.0) if architecture == "efficientnet_b0" else (-1.0, 1.0)
+    assert (low, high) == pytest.approx(expected)  # the range each application was trained on
     assert model.get_layer("backbone").input_shape[-1] == 3  # grey repeated to three channels
 
 
@@ -63,7 +65,7 @@ def test_freezing_trains_the_head_alone_and_fine_tune_at_the_layers_above() -> N
 
     tuned = mobilenet(num_classes=4, fine_tune_at=0.75)
     layers = tuned.get_layer("backbone").layers
-    first = round(0.75 * len(layers))
+    first = int(0.75 * len(layers))
     assert not any(layer.trainable for layer in layers[:first])
     assert all(layer.trainable for layer in layers[first:])
     with pytest.raises(ConfigError, match=r"model\.fine_tune_at=9999 is past"):
@@ -94,7 +96,9 @@ def test_imagenet_weights_offline_fail_at_once_saying_where_the_file_goes(tmp_pa
         env=offline,
     )
     assert_one_line_error(
-        result, "model.weights=imagenet: cannot download https://", f"{tmp_path}/keras/models/"
+        result,
+        "model.weights=imagenet: cannot download https://",
+        f"place it in {tmp_path}/keras/models/",
     )
     assert not (tmp_path / "mlflow.db").exists()  # refused before any run was recorded
 
@@ -126,6 +130,27 @@ def test_initial_weights_copy_every_layer_and_a_new_head_starts_fresh() -> None:
         np.testing.assert_array_equal(before, after)
 
 
+def test_a_model_started_from_another_predicts_as_it_does() -> None:
+    """EfficientNet's Normalization derives its mean and variance tensors from its weights:
+    they must follow the copied weights, as they do when Keras loads a file."""
+    source = build_application("efficientnet_b0", [32, 32, 3], 3)
+    keras.backend.clear_session()  # auto-named layers are named as in a new process (a new run)
+    target = build_application("efficientnet_b0", [32, 32, 3], 3)
+    [normalization] = [
+        layer
+        for layer in source.get_layer("backbone").layers
+        if isinstance(layer, keras.layers.Normalization)
+    ]
+    normalization.adapt_mean.assign(np.full(normalization.adapt_mean.shape, 100.0))
+    normalization.adapt_variance.assign(np.full(normalization.adapt_variance.shape, 900.0))
+    normalization.finalize_state()
+    copy_weights(source, target, "model.initial_weights=x")
+    images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        target.predict(images, verbose=0), source.predict(images, verbose=0), atol=1e-6
+    )
+
+
 def test_a_model_that_does_not_match_names_its_first_layer_and_stays_as_it_was() -> None:
     source = cnn(filters=(8, 16))
     wider = cnn(filters=(8, 32))
@@ -135,8 +160,8 @@ def test_a_model_that_does_not_match_names_its_first_layer_and_stays_as_it_was()
     for variable, value in zip(wider.weights, before, strict=True):
         np.testing.assert_array_equal(variable.numpy(), value)  # conv0 matched, yet not written
 
-    mlp = build_mlp([8, 8, 1], num_classes=10, hidden_units=[16, 8, 4])  # dense0, dense1 match
-    with pytest.raises(ConfigError, match=r"layer 'dense2' of this model has no counterpart"):
+    mlp = build_mlp([8, 8, 1], num_classes=10, hidden_units=[16, 8])  # dense0 and dense1 match
+    with pytest.raises(ConfigError, match=r"layer 'conv0' of 'cnn' has no counterpart in this"):
         copy_weights(source, mlp, "model.initial_weights=x")
 
 
@@ -190,6 +215,10 @@ def test_every_zoo_model_trains_an_epoch_and_exports_verified(
     history = model.fit(images, np.arange(6) % 3, epochs=1, batch_size=3, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     exporters.write("onnx", model, tmp_path / "model.onnx", calibration=images)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    assert [tensor.name for tensor in session.get_inputs()] == ["image"]
     exported = exporters.load("onnx", tmp_path / "model.onnx")
     np.testing.assert_allclose(exported(images), model.predict(images, verbose=0), atol=1e-4)
 

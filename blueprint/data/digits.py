@@ -1,5 +1,7 @@
 """scikit-learn's bundled 8x8 digits: real images that need no download, so runs work offline."""
 
+from collections.abc import Sequence
+
 import numpy as np
 from PIL import Image
 from sklearn.datasets import load_digits as _sklearn_digits
@@ -14,7 +16,7 @@ def load_digits(
     test_fraction: float,
     seed: int,
     classes: list[int] | None = None,
-    image_size: list[int] = (8, 8),
+    image_size: Sequence[int] = (8, 8),
 ) -> ImageData:
     """Loads the digits as (n, height, width, 1) float32 images with seeded, stratified splits.
 

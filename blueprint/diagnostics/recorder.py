@@ -90,6 +90,10 @@ class EpochRecorder:
         if pictures:  # one upload an epoch: each costs a tag write and a thumbnail besides
             picture = plotting.stack(pictures)
             self._gif.add(picture)
+            # Save options ride on the image (Pillow's `encoderinfo`) through MLflow's
+            # `image.save(path)`: zlib level 1 encodes the PNG ~5 ms faster an epoch for ~1.5x
+            # the bytes. Set after the GIF frame is written, whose writer clears them.
+            picture.encoderinfo = {"compress_level": 1}
             self._client.log_image(self.run_id, picture, key=IMAGE_KEY, step=epoch)
         metrics = self._layer_metrics(stats, tensors["activations"])
         if self.all_metrics:

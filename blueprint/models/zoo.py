@@ -85,8 +85,8 @@ def build_application(
     if min(height, width) < application.min_size:
         size = application.min_size
         raise ConfigError(
-            f"{architecture} needs images of at least {size}x{size}, got {height}x{width}; set "
-            f"data.image_size=[{size},{size}] or larger"
+            f"{architecture} needs images of at least {size}x{size}, got {height}x{width}; "
+            f"resize them: data.image_size=[{size},{size}] or larger (digits, folder, csv)"
         )
     inputs, x = image_input(input_shape, input_scale, augment)
     if channels == 1:
@@ -134,7 +134,7 @@ def _backbone(
         folder = keras_cache_dir("models")
         raise ConfigError(
             f"model.weights=imagenet: cannot download {url.group(0)} (offline?); download it on "
-            f"a machine online and place it in {folder}/, or set model.weights=<that file>"
+            f"a machine online and place it in {folder}/, where model.weights=imagenet finds it"
         ) from None
 
 
@@ -158,7 +158,7 @@ def _freeze(backbone: keras.Model, freeze_backbone: bool, fine_tune_at: int | fl
         backbone.trainable = False
     elif fine_tune_at is not None:
         layers = backbone.layers
-        first = fine_tune_at if isinstance(fine_tune_at, int) else round(fine_tune_at * len(layers))
+        first = fine_tune_at if isinstance(fine_tune_at, int) else int(fine_tune_at * len(layers))
         if first >= len(layers):
             raise ConfigError(
                 f"model.fine_tune_at={fine_tune_at} is past the backbone's {len(layers)} layers; "

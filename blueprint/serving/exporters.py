@@ -67,9 +67,10 @@ def write(name: str, model: keras.Model, path: Path, calibration: np.ndarray) ->
 
 
 def _onnx(model: keras.Model) -> bytes:
-    """tf2onnx on the model's frozen graph. Its `from_function` leaves tensors that Keras layers
-    compute once at build time (EfficientNet's Normalization mean and variance) as graph inputs
-    the exported model then lacks; freezing first turns them into constants."""
+    """tf2onnx on the model's frozen graph. On the model itself it leaves tensors that Keras
+    layers compute once at build time (EfficientNet's Normalization mean and variance) as graph
+    inputs the exported model then lacks; freezing first turns them into constants. The input
+    keeps its name, `image`."""
     import tf2onnx
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
@@ -83,11 +84,8 @@ def _onnx(model: keras.Model) -> bytes:
         frozen = convert_variables_to_constants_v2(forward.get_concrete_function(spec))
     finally:
         tf.get_logger().setLevel(previous)
-    proto, _ = tf2onnx.convert.from_graph_def(
-        frozen.graph.as_graph_def(),
-        input_names=[tensor.name for tensor in frozen.inputs],
-        output_names=[tensor.name for tensor in frozen.outputs],
-        opset=ONNX_OPSET,
+    proto, _ = tf2onnx.convert.from_function(
+        tf.function(lambda images: frozen(images)[0]), input_signature=(spec,), opset=ONNX_OPSET
     )
     return proto.SerializeToString()
 

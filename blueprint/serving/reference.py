@@ -43,20 +43,27 @@ class TrainedModel:
     overrides: list[str] | None  # the training run's command-line overrides, where known
 
 
-def load_trained(reference: str, tracking_uri: str, safe_mode: bool = True) -> TrainedModel:
-    """The model `reference` names; ConfigError (one line, `model=...`) when it names nothing.
-    The MLflow store is opened only for run ids and registered models."""
+def load_trained(
+    reference: str, tracking_uri: str, safe_mode: bool = True, key: str = "model"
+) -> TrainedModel:
+    """The model `reference` names; ConfigError (one line, `<key>=<reference>: ...`) when it
+    names nothing. `key`: the config key that holds the reference. The MLflow store is opened
+    only for run ids and registered models."""
     reference = str(reference).strip()
-    if match := REGISTERED.match(reference):
-        return _registered(reference, match, existing_store(tracking_uri), safe_mode)
-    if RUN_ID.match(reference):
-        return _from_run(reference, existing_store(tracking_uri), safe_mode)
-    if reference.startswith("models:/"):
-        raise ConfigError(
-            f"model={reference} is not a registered model URI: use models:/<name>/<version> "
-            "or models:/<name>@<alias>"
-        )
-    return _from_path(Path(reference).expanduser(), safe_mode)
+    match = REGISTERED.match(reference)
+    client = existing_store(tracking_uri) if match or RUN_ID.match(reference) else None
+    try:
+        if match:
+            return _registered(reference, match, client, safe_mode)
+        if RUN_ID.match(reference):
+            return _from_run(reference, client, safe_mode)
+        if reference.startswith("models:/"):
+            raise ConfigError(
+                "not a registered model URI: use models:/<name>/<version> or models:/<name>@<alias>"
+            )
+        return _from_path(Path(reference).expanduser(), safe_mode)
+    except ConfigError as err:  # the helpers say what is wrong; the key and value are said here
+        raise ConfigError(f"{key}={reference}: {err}") from None
 
 
 def _registered(
@@ -72,11 +79,11 @@ def _registered(
     except MlflowException:
         listed = [m.name for m in client.search_registered_models(max_results=20)]
         raise ConfigError(
-            f"model={reference}: no such registered model version in {client.tracking_uri} "
+            f"no such registered model version in {client.tracking_uri} "
             f"(registered: {', '.join(listed) or 'none'}); register one with "
             "tracking.register_model=<name>"
         ) from None
-    model = _load_logged(found.source, client, safe_mode, reference)
+    model = _load_logged(found.source, client, safe_mode)
     return _of_run(model, client.get_run(found.run_id), reference)
 
 
@@ -85,7 +92,7 @@ def _from_run(run_id: str, client: MlflowClient, safe_mode: bool) -> TrainedMode
         run = client.get_run(run_id)
     except MlflowException:
         raise ConfigError(
-            f"model={run_id}: no run with that id in {client.tracking_uri}; copy a run id from "
+            f"no run with that id in {client.tracking_uri}; copy a run id from "
             "`make runs` or `make ui`, or set tracking_uri to the store that holds it"
         ) from None
     logged = client.search_logged_models(
@@ -93,25 +100,25 @@ def _from_run(run_id: str, client: MlflowClient, safe_mode: bool) -> TrainedMode
     )
     if logged:
         uri = f"models:/{logged[0].model_id}"
-        return _of_run(_load_logged(uri, client, safe_mode, run_id), run, uri)
+        return _of_run(_load_logged(uri, client, safe_mode), run, uri)
     output_dir = run.data.tags.get(OUTPUT_DIR_TAG)
     checkpoint = Path(output_dir) / CHECKPOINT if output_dir else None
     if checkpoint is None or not checkpoint.is_file():
         raise ConfigError(
-            f"model={run_id}: the run logged no model (tracking.log_model=false) and its "
+            "the run logged no model (tracking.log_model=false) and its "
             f"checkpoint {checkpoint} is gone; give a .keras file instead"
         )
-    return _of_run(_load_file(checkpoint, safe_mode, run_id), run, str(checkpoint))
+    return _of_run(_load_file(checkpoint, safe_mode), run, str(checkpoint))
 
 
 def _from_path(path: Path, safe_mode: bool) -> TrainedModel:
     file = path / CHECKPOINT if path.is_dir() else path
     if not file.is_file():
         raise ConfigError(
-            f"model={path}: no such file or run directory; give an MLflow run id, "
+            "no such file or run directory; give an MLflow run id, "
             "models:/<name>/<version>, a .keras file or a run directory holding checkpoints/"
         )
-    model = _load_file(file, safe_mode, str(path))
+    model = _load_file(file, safe_mode)
     beside = (file.parent, file.parent.parent)  # a run directory, or its checkpoints/ folder
     run_dir = next((d for d in beside if (d / CLASS_NAMES_FILE).is_file()), None)
     if run_dir is None:
@@ -123,7 +130,7 @@ def _from_path(path: Path, safe_mode: bool) -> TrainedModel:
     return TrainedModel(model, names, None, str(file), overrides)
 
 
-def _load_logged(uri: str, client: MlflowClient, safe_mode: bool, reference: str) -> keras.Model:
+def _load_logged(uri: str, client: MlflowClient, safe_mode: bool) -> keras.Model:
     """The `.keras` file inside a model logged in MLflow's Keras flavour, loaded by us so that
     safe mode applies."""
     import mlflow.artifacts
@@ -134,28 +141,24 @@ def _load_logged(uri: str, client: MlflowClient, safe_mode: bool, reference: str
                 artifact_uri=uri, dst_path=tmp, tracking_uri=client.tracking_uri
             )
         except MlflowException as err:
-            raise ConfigError(
-                f"model={reference}: its files cannot be read ({err.message})"
-            ) from None
-        return _load_file(Path(local) / MODEL_FILE, safe_mode, reference)
+            raise ConfigError(f"its files cannot be read ({err.message})") from None
+        return _load_file(Path(local) / MODEL_FILE, safe_mode)
 
 
-def _load_file(file: Path, safe_mode: bool, reference: str) -> keras.Model:
+def _load_file(file: Path, safe_mode: bool) -> keras.Model:
     if file.suffix != ".keras" or not zipfile.is_zipfile(file):
-        raise ConfigError(f"model={reference}: {file} is not a Keras model (.keras) file")
+        raise ConfigError(f"{file} is not a Keras model (.keras) file")
     try:
         return keras.saving.load_model(file, safe_mode=safe_mode)
     except ValueError as err:
         if "safe_mode" in str(err):
             raise ConfigError(
-                f"model={reference}: {file} holds code (a Lambda layer) that safe mode will not "
+                f"{file} holds code (a Lambda layer) that safe mode will not "
                 "run; pass safe_mode=false only if you trust the file"
             ) from None
-        raise ConfigError(f"model={reference}: {file} is not a Keras model ({err})") from None
+        raise ConfigError(f"{file} is not a Keras model ({err})") from None
     except Exception as err:  # a zip that is not a model, a truncated file
-        raise ConfigError(
-            f"model={reference}: {file} is not a Keras model ({type(err).__name__})"
-        ) from None
+        raise ConfigError(f"{file} is not a Keras model ({type(err).__name__})") from None
 
 
 def _of_run(model: keras.Model, run: Run, source: str) -> TrainedModel:
