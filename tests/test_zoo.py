@@ -29,6 +29,13 @@ def small(architecture: str) -> dict:
     return SMALL if architecture == "mobilenet_v2" else {}
 
 
+def new_process_build(architecture: str, *args, **options) -> keras.Model:
+    """Built as a new run's process builds it: Keras names unnamed layers (EfficientNet's
+    `normalization`) by counters that only a cleared session starts again."""
+    keras.backend.clear_session()
+    return build_application(architecture, *args, **options)
+
+
 def mobilenet(**options) -> keras.Model:
     """The narrowest MobileNetV2 on 32x32 colour images."""
     return build_mobilenet_v2(alpha=0.35, input_shape=[32, 32, 3], **options)
@@ -133,9 +140,7 @@ def test_initial_weights_copy_every_layer_and_a_new_head_starts_fresh() -> None:
 def test_a_model_started_from_another_predicts_as_it_does() -> None:
     """EfficientNet's Normalization derives its mean and variance tensors from its weights:
     they must follow the copied weights, as they do when Keras loads a file."""
-    source = build_application("efficientnet_b0", [32, 32, 3], 3)
-    keras.backend.clear_session()  # auto-named layers are named as in a new process (a new run)
-    target = build_application("efficientnet_b0", [32, 32, 3], 3)
+    source, target = (new_process_build("efficientnet_b0", [32, 32, 3], 3) for _ in range(2))
     [normalization] = [
         layer
         for layer in source.get_layer("backbone").layers
