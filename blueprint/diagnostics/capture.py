@@ -60,11 +60,12 @@ def nested_models(layers: Sequence[keras.layers.Layer]) -> dict[str, str]:
 def merge_nested(tensors: dict[str, np.ndarray], nested: dict[str, str]) -> dict[str, np.ndarray]:
     """Each nested model's tensors as one, under its name and in its place: the summary view of
     a backbone of hundreds of variables is one histogram and one set of metrics, like a layer's."""
+    owners = set(nested.values())
     parts: dict[str, list[np.ndarray]] = {}
     for path, values in tensors.items():
         parts.setdefault(nested.get(path, path), []).append(values)
     return {
-        name: np.concatenate([p.ravel() for p in group]) if name in nested.values() else group[0]
+        name: np.concatenate([p.ravel() for p in group]) if name in owners else group[0]
         for name, group in parts.items()
     }
 

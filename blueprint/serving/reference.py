@@ -50,12 +50,12 @@ def load_trained(
     names nothing. `key`: the config key that holds the reference. The MLflow store is opened
     only for run ids and registered models."""
     reference = str(reference).strip()
-    match = REGISTERED.match(reference)
-    client = existing_store(tracking_uri) if match or RUN_ID.match(reference) else None
+    match, is_run_id = REGISTERED.match(reference), RUN_ID.match(reference) is not None
+    client = existing_store(tracking_uri) if match or is_run_id else None
     try:
         if match:
             return _registered(reference, match, client, safe_mode)
-        if RUN_ID.match(reference):
+        if is_run_id:
             return _from_run(reference, client, safe_mode)
         if reference.startswith("models:/"):
             raise ConfigError(
