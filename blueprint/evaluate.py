@@ -33,37 +33,35 @@ def evaluate(cfg: DictConfig, data_overrides: list[str]) -> dict[str, float]:
     import numpy as np
 
     from blueprint.data.pipeline import images_at, to_dataset
-    from blueprint.diagnostics.evaluation import (
-        class_probabilities,
-        log_evaluation,
-        macro_averages,
-    )
-    from blueprint.diagnostics.evaluation import evaluate as evaluate_split
+    from blueprint.diagnostics.evaluation import class_probabilities, evaluate_split, predict_split
     from blueprint.serving.linked_run import linked_run
     from blueprint.serving.store import existing_store
 
-    test = to_dataset(data.test, cfg.batch_size)
-    outputs = trained.model.predict(test, verbose=0)
-    probabilities = class_probabilities(outputs)
-    labels = data.test.labels
-    scores = {"test_accuracy": float(np.mean(probabilities.argmax(axis=1) == labels))}
+    outputs, targets = predict_split(trained.model, data.test, cfg.batch_size)
+    scores = {}
+    if data.targets == "classes":
+        predicted = class_probabilities(outputs).argmax(axis=1)
+        scores["test_accuracy"] = float(np.mean(predicted == targets))
     if getattr(trained.model, "compiled", False):  # a model saved with its loss
-        evaluated = trained.model.evaluate(test, verbose=0, return_dict=True)
-        scores["test_loss"] = float(evaluated["loss"])
+        test = to_dataset(data.test, cfg.batch_size)
+        scores["test_loss"] = float(
+            trained.model.evaluate(test, verbose=0, return_dict=True)["loss"]
+        )
     result = evaluate_split(
-        probabilities,
-        labels,
+        data.targets,
+        outputs,
+        targets,
         lambda indices: images_at(data.test, indices),
         data.class_names,
         epoch=0,
         worst=cfg.worst_images,
         split="test",
     )
-    metrics = {**scores, **macro_averages(result)}
+    metrics = {**scores, **result.metrics()}
     log.info(
         "%s on %d test images of %s: %s",
         cfg.model,
-        len(labels),
+        len(data.test),
         data.record.name,
         ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
     )
@@ -71,9 +69,9 @@ def evaluate(cfg: DictConfig, data_overrides: list[str]) -> dict[str, float]:
         client = existing_store(cfg.tracking_uri)
         with linked_run(client, trained.run_id, "evaluate", cfg.model) as run:
             mlflow.log_params({"data": data.record.name, "data.digest": data.record.digest})
-            mlflow.log_metrics(scores)  # log_evaluation logs the macro averages
+            mlflow.log_metrics(scores)  # the result logs its own metrics
             with tempfile.TemporaryDirectory() as tmp:
-                log_evaluation(client, run.info.run_id, result, Path(tmp), "evaluation")
+                result.log(client, run.info.run_id, Path(tmp), "evaluation")
                 mlflow.log_artifacts(tmp, "evaluation")
         log.info("logged to run %s, under the training run %s", run.info.run_id, trained.run_id)
     return metrics

@@ -2,10 +2,11 @@
 format=<keras|saved_model|tflite|tflite_int8|onnx> [output=...] [data=<option> data.<key>=...]`.
 
 The exported file is loaded back with its own runtime (`blueprint.serving.exporters`) and its
-predicted classes compared with the Keras model's on `verify_images` images of the model's own
-data (validation first, then training images): float formats must agree on every image, int8 on
-98%. Agreement, largest probability difference and file size are printed and, for a model from a
-run, logged with the export to a new run under the training run. A failed check keeps nothing.
+answers compared with the Keras model's on `verify_images` images of the model's own data
+(validation first, then training images): the predicted class (per pixel for masks), or for
+values the value within VALUE_TOLERANCE of their spread. Float formats must agree on every image,
+int8 on 98%. Agreement, largest output difference and file size are printed and, for a model from
+a run, logged with the export to a new run under the training run. A failed check keeps nothing.
 """
 
 import logging
@@ -25,6 +26,7 @@ from blueprint.serving.training_data import split_data_overrides
 
 log = logging.getLogger(__name__)
 EXPORTS_DIR = PROJECT_ROOT / "experiments" / "exports"
+VALUE_TOLERANCE = 0.02  # regression: values agree within this share of their standard deviation
 
 
 def export(cfg: DictConfig, data_overrides: list[str]) -> Path:
@@ -52,7 +54,7 @@ def export(cfg: DictConfig, data_overrides: list[str]) -> Path:
     try:
         expected = trained.model.predict(images, batch_size=cfg.batch_size, verbose=0)
         got = exporters.load(cfg.format, partial)(images)
-        agreement = float(np.mean(expected.argmax(axis=-1) == got.argmax(axis=-1)))
+        agreement = _agreement(trained.task, expected, got)
         difference = float(np.max(np.abs(expected - got)))
         minimum = exporters.FORMATS[cfg.format].min_agreement
         if agreement < minimum:
@@ -68,8 +70,8 @@ def export(cfg: DictConfig, data_overrides: list[str]) -> Path:
     partial.rename(output)
     size = exporters.size_bytes(output)
     log.info(
-        "%s: %s, %.2f MB; predicted classes agree with the Keras model on %.1f%% of %d images "
-        "(largest probability difference %.2g)",
+        "%s: %s, %.2f MB; its answers agree with the Keras model's on %.1f%% of %d images "
+        "(largest output difference %.2g)",
         cfg.format,
         output,
         size / 1e6,
@@ -80,6 +82,15 @@ def export(cfg: DictConfig, data_overrides: list[str]) -> Path:
     if trained.run_id is not None and cfg.log_to_mlflow:
         _log(cfg, trained.run_id, output, agreement, difference, size, len(images))
     return output
+
+
+def _agreement(task: str, expected: np.ndarray, got: np.ndarray) -> float:
+    """The share of answers the export gives as the Keras model does: the same class (of each
+    pixel, for masks), or for values the same value within VALUE_TOLERANCE of their spread."""
+    if task == "regression":
+        tolerance = VALUE_TOLERANCE * max(float(np.std(expected)), 1e-12)
+        return float(np.mean(np.abs(expected - got) <= tolerance))
+    return float(np.mean(expected.argmax(axis=-1) == got.argmax(axis=-1)))
 
 
 def _output_path(cfg: DictConfig, model_name: str) -> Path:
@@ -149,7 +160,7 @@ def _log(
     with linked_run(existing_store(cfg.tracking_uri), run_id, "export", cfg.model):
         mlflow.log_params({"format": cfg.format, "verify_images": count})
         mlflow.log_metrics(
-            {"agreement": agreement, "max_probability_difference": difference, "size_bytes": size}
+            {"agreement": agreement, "max_output_difference": difference, "size_bytes": size}
         )
         if output.is_dir():
             mlflow.log_artifacts(str(output), f"export/{output.name}")

@@ -1,8 +1,9 @@
-"""Predict classes of new images with a trained model: `python -m blueprint.predict model=<run id |
-models:/name/version | models:/name@alias | file.keras | run dir> input=<image | folder | CSV>
-output=<predictions.csv>` (conf/predict.yaml documents every key)."""
+"""Predict classes, values or masks of new images with a trained model: `python -m
+blueprint.predict model=<run id | models:/name/version | models:/name@alias | file.keras | run dir>
+input=<image | folder | CSV> output=<predictions.csv>` (conf/predict.yaml documents every key)."""
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -30,16 +31,20 @@ def predict(cfg: DictConfig) -> Path:
     import mlflow
 
     from blueprint.serving.linked_run import linked_run
-    from blueprint.serving.predictions import predict_files, write_csv
+    from blueprint.serving.predictions import masks_folder, predict_files, write_csv
     from blueprint.serving.reference import load_trained
     from blueprint.serving.store import existing_store
 
     trained = load_trained(cfg.model, cfg.tracking_uri, cfg.safe_mode)
+    masks = masks_folder(output) if trained.task == "segmentation" else None
+    if masks is not None and masks.exists():
+        if not cfg.force:
+            raise ConfigError(f"{masks} exists; choose another output file or pass force=true")
+        shutil.rmtree(masks)
     partial = output.with_name(output.name + ".partial")  # never half a CSV under the real name
     start = time.perf_counter()
-    counts = write_csv(
-        predict_files(trained.model, paths, cfg.batch_size), trained.class_names, partial
-    )
+    outputs = predict_files(trained.model, paths, cfg.batch_size)
+    counts = write_csv(outputs, trained.task, trained.class_names, partial, masks)
     seconds = time.perf_counter() - start
     partial.replace(output)
     log.info(
@@ -54,6 +59,8 @@ def predict(cfg: DictConfig) -> Path:
             mlflow.log_params({"input": str(Path(cfg.input).expanduser().resolve())})
             mlflow.log_metrics({**counts, "images_per_second": len(paths) / seconds})
             mlflow.log_artifact(str(output))
+            if masks is not None:
+                mlflow.log_artifacts(str(masks), masks.name)
     return output
 
 

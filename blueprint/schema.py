@@ -7,7 +7,7 @@ forbidden); library classes (Keras optimizers, losses, callbacks) may take any o
 arguments, which instantiation then checks, and a user's own `_target_` is checked by its builder.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
@@ -19,6 +19,7 @@ Shape = Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=3, max_len
 NumClasses = Annotated[int, Field(ge=2, examples=[10])]
 Name = Annotated[str, Field(min_length=1, pattern=r"^[^/\\]+$", examples=["baseline"])]
 Direction = Literal["maximize", "minimize"]
+Task = Literal["classification", "binary", "regression", "segmentation"]
 Dpi = Annotated[int, Field(ge=20, le=600, examples=[80])]
 WorstImages = Annotated[int, Field(ge=0, le=400, examples=[16])]
 # Keras activation names a dense layer takes by string.
@@ -86,6 +87,27 @@ class DigitsData(SplitFractions):
     image_size: ImageSize
 
 
+class ShapesData(SplitFractions):
+    task: Task
+    count: Annotated[int, Field(ge=20, le=1_000_000, examples=[600])]
+    image_size: ImageSize
+    shapes: Annotated[
+        list[Literal["circle", "square", "triangle"]],
+        Field(min_length=1, examples=["[circle,square]"]),
+    ]
+
+    @model_validator(mode="after")
+    def _two_classes_to_tell_apart(self) -> "ShapesData":
+        if len(set(self.shapes)) < len(self.shapes):
+            raise ValueError(f"data.shapes={self.shapes} names a shape twice; name each once")
+        if self.task in ("classification", "binary") and len(set(self.shapes)) < 2:
+            raise ValueError(
+                f"data.shapes={self.shapes} gives one class to learn; name two or three, "
+                "e.g. data.shapes=[circle,square]"
+            )
+        return self
+
+
 ClassNames = Annotated[
     list[Annotated[str, Field(min_length=1)]] | None, Field(min_length=2, examples=["[cats,dogs]"])
 ]
@@ -99,6 +121,14 @@ class FilesData(SplitFractions):
     rebuild: bool
     cache: Annotated[str, Field(min_length=1, examples=["memory"])]
     inventory_dir: Annotated[str, Field(min_length=1)]
+
+
+class MasksData(FilesData):
+    masks_path: Annotated[str, Field(min_length=1, examples=["~/cells/masks"])]
+    class_names: Annotated[
+        list[Annotated[str, Field(min_length=1)]],
+        Field(min_length=2, examples=["[background,cell]"]),
+    ]
 
 
 class NpzArrays(Schema):
@@ -130,9 +160,26 @@ class ImageModel(Component):
     input_shape: Shape | None
     num_classes: NumClasses | None
     input_scale: Annotated[float | None, Field(gt=0, allow_inf_nan=False, examples=[255.0])]
+    task: Task
     dropout: Dropout
     # An earlier model to start from: a run id, models:/ URI or path (the run checks it exists).
     initial_weights: Annotated[str | None, Field(min_length=1, examples=["<run id>"])] = None
+
+    per_pixel: ClassVar[bool] = False  # a mask per image (segmentation) or an output per image
+
+    @model_validator(mode="after")
+    def _fits_the_task(self) -> "ImageModel":
+        if self.per_pixel and self.task != "segmentation":
+            raise ValueError(
+                f"model={self.name} predicts a mask per image, for task=segmentation only; use "
+                f"model=cnn (or another) for task={self.task}"
+            )
+        if not self.per_pixel and self.task == "segmentation":
+            raise ValueError(
+                f"model={self.name} gives one output per image, task=segmentation one per pixel; "
+                "use model=unet"
+            )
+        return self
 
 
 class CnnModel(ImageModel):
@@ -143,6 +190,11 @@ class CnnModel(ImageModel):
 class MlpModel(ImageModel):
     hidden_units: Annotated[Units, Field(min_length=1, examples=["[256,128]"])]
     activation: Activation
+
+
+class UnetModel(ImageModel):
+    per_pixel: ClassVar[bool] = True
+    filters: Annotated[Units, Field(min_length=1, max_length=6, examples=["[16,32,64]"])]
 
 
 class ZooModel(ImageModel):
@@ -200,6 +252,7 @@ class Optimizer(LibraryComponent):
 
 
 class AutoLoss(Component):
+    task: Task
     num_classes: NumClasses | None  # from `data`: null until the data fills it in
 
 
@@ -278,7 +331,7 @@ class Run(Schema):
     """The run-wide keys of conf/train.yaml; each group is checked by its own schema."""
 
     experiment_name: Name
-    task: Literal["classification", "binary"]
+    task: Task
     resume: Annotated[str, Field(min_length=1, examples=["last"])] | None
     force: bool
     metrics: Annotated[list[Any], Field(examples=["[accuracy]"])]
@@ -347,14 +400,17 @@ TARGETS: dict[str, type[BaseModel]] = {
     "blueprint.data.digits.load_digits": DigitsData,
     "blueprint.data.files.load_folder": FilesData,
     "blueprint.data.files.load_csv": FilesData,
+    "blueprint.data.mask_files.load_masks": MasksData,
     "blueprint.data.npz.load_npz": NpzData,
+    "blueprint.data.shapes.load_shapes": ShapesData,
     "blueprint.data.npz.load_mnist": MnistData,
     "blueprint.models.cnn.build_cnn": CnnModel,
     "blueprint.models.mlp.build_mlp": MlpModel,
+    "blueprint.models.unet.build_unet": UnetModel,
     "blueprint.models.zoo.build_mobilenet_v2": MobileNetV2Model,
     "blueprint.models.zoo.build_xception": ZooModel,
     "blueprint.models.zoo.build_efficientnet_b0": ZooModel,
-    "blueprint.models.heads.classification_loss": AutoLoss,
+    "blueprint.models.heads.task_loss": AutoLoss,
     "blueprint.diagnostics.factory.build_diagnostics": Diagnostics,
     "blueprint.diagnostics.factory.no_diagnostics": Component,
 }

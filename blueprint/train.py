@@ -37,14 +37,15 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         validate(cfg)
     allowed = list(cfg.allowed_targets)
     data = load_data(cfg.data, allowed)  # fills in data.num_classes etc. for the model and loss
-    check_task(cfg.task, data)
+    check_task(cfg.task, data, cfg.trainer.class_weight)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     import mlflow
     import numpy as np
 
     from blueprint.data.pipeline import images_at, to_dataset
-    from blueprint.models.build import build_model
+    from blueprint.models.build import build_model, mask_augment
+    from blueprint.models.heads import adapt_targets
     from blueprint.serving.initial_weights import load_initial_weights
     from blueprint.tracking.dataset import log_dataset
     from blueprint.tracking.epoch_logger import MlflowEpochLogger, logged_epochs
@@ -72,6 +73,8 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     model = build_model(cfg, allowed)
     if cfg.model.get("initial_weights") and not epochs_done:
         load_initial_weights(model, cfg.model.initial_weights, cfg.tracking.uri)
+    if data.targets == "values":  # in the training targets' units, whatever the start
+        adapt_targets(model, data.train.labels)
     compile_model(model, cfg, allowed)
     check_objective_is_produced(model, data, cfg.objective.metric)
     diagnostics = build(cfg.diagnostics, allowed, _partial_=True)
@@ -91,7 +94,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         if not cfg.resume:
             log_run_config(output_dir)
             log_dataset(data)
-        history = fit(model, data, cfg.trainer, callbacks, epochs_done)
+        history = fit(model, data, cfg.trainer, callbacks, epochs_done, mask_augment(cfg, allowed))
         epoch, value = best_epoch(history, cfg.objective, earlier)
         log_objective(cfg.objective.metric, epoch, value)
         log.info("best %s = %.4f at epoch %d", cfg.objective.metric, value, epoch)

@@ -171,9 +171,63 @@ def write_mnist_like_npz(path: Path, train: int = 300, test: int = 60, seed: int
     return path
 
 
+def write_shapes_files(root: Path, count: int = 40, size: int = 16, seed: int = 0) -> Path:
+    """Generated shapes (blueprint.data.shapes) as files: images/<i>.png, masks/<i>.png (class
+    ids) and targets.csv (path,target: the share of the image each shape covers)."""
+    from PIL import Image
+
+    from blueprint.data.shapes import draw_shapes
+
+    images, masks, _ = draw_shapes(count, (size, size), ["circle", "square", "triangle"], seed)
+    for folder in ("images", "masks"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    lines = ["path,target"]
+    for i, (image, mask) in enumerate(zip(images, masks, strict=True)):
+        Image.fromarray(image[..., 0].astype("uint8")).save(root / "images" / f"{i:03d}.png")
+        Image.fromarray(mask.astype("uint8")).save(root / "masks" / f"{i:03d}.png")
+        lines.append(f"images/{i:03d}.png,{np.mean(mask > 0):.6f}")
+    (root / "targets.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+# What each task needs besides its own option: data that holds its targets and, for
+# segmentation, a per-pixel model.
+TASK_OVERRIDES = {
+    "binary": ["data.classes=[3,8]"],
+    "regression": ["data=shapes"],
+    "segmentation": ["data=shapes", "model=unet"],
+}
+
+
+def option_overrides(group: str, option: str, tmp: Path) -> list[str]:
+    """`group=option` with the other choices it needs to compose into a run that builds: data
+    to load, inputs a zoo backbone accepts, and the task, data and model that go together."""
+    if group == "model" and option == "unet":
+        return ["task=segmentation", "data=shapes", "model=unet"]
+    if group == "data" and option == "masks":
+        return ["task=segmentation", "model=unet", *data_overrides("masks", tmp)]
+    task = option if group == "task" else None
+    overrides = [f"{group}={option}", *TASK_OVERRIDES.get(task, [])]
+    if group == "data":
+        overrides += data_overrides(option, tmp)
+    if group == "model":
+        overrides += model_overrides(option)
+    return overrides
+
+
 def data_overrides(option: str, tmp: Path) -> list[str]:
     """Overrides that give a `data` option something to load from `tmp`; none for digits."""
     tmp.mkdir(parents=True, exist_ok=True)
+    if option == "masks":
+        root = write_shapes_files(tmp / "shapes")
+        return [
+            "data=masks",
+            f"data.path={root / 'images'}",
+            f"data.masks_path={root / 'masks'}",
+            "data.image_size=[16,16]",
+            "data.color_mode=grayscale",
+            "data.class_names=[background,circle,square,triangle]",
+        ]
     if option in ("folder", "csv"):
         folder = write_image_folder(tmp / "images", {"cats": 10, "dogs": 10}, size=(16, 16))
         path = folder if option == "folder" else write_image_csv(folder, tmp / "images.csv")

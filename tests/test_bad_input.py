@@ -10,7 +10,7 @@ from blueprint.errors import ConfigError
 from blueprint.schema import GROUPS, schema_for
 from blueprint.train import train
 from blueprint.validation import validate
-from tests.helpers import assert_one_line_error, data_overrides, group_options
+from tests.helpers import assert_one_line_error, group_options, option_overrides
 
 # One bad value per group and kind of rule; the schema (blueprint/schema.py) is the mechanism.
 BAD_VALUES = [
@@ -37,6 +37,10 @@ BAD_VALUES = [
         "model=efficientnet_b0 model.freeze_backbone=true model.fine_tune_at=10",
         ["model.freeze_backbone=true", "set one of them"],
     ),
+    ("task=segmentation data=shapes", ["model=cnn gives one output per image", "model=unet"]),
+    ("model=unet", ["model=unet predicts a mask per image", "task=segmentation only"]),
+    ("data=shapes data.shapes=[circle,circle]", ["names a shape twice"]),
+    ("data=shapes data.shapes=[circle]", ["one class to learn", "data.shapes=[circle,square]"]),
 ]
 
 
@@ -50,8 +54,7 @@ def test_schema_names_the_key_and_a_valid_example(compose_cfg, override, fragmen
 
 def test_every_shipped_option_has_a_schema_and_passes_it(compose_cfg, tmp_path: Path) -> None:
     for group, option in group_options():
-        needs = data_overrides(option, tmp_path / option) if group == "data" else []
-        cfg = compose_cfg(f"{group}={option}", *needs)
+        cfg = compose_cfg(*option_overrides(group, option, tmp_path / f"{group}-{option}"))
         validate(cfg)
         node = cfg.get(group)  # a group of global keys (task, experiment) has no node
         node = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else None
@@ -99,6 +102,7 @@ def test_components_that_cannot_be_built_name_their_key(compose_cfg, tmp_path, o
     assert not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.slow  # a CLI run (~9 s): `make test-all` only, to keep `make test` short
 def test_a_component_error_is_one_line_from_the_cli(run_cli, tmp_path) -> None:
     result = run_cli("+callbacks.x._target_=os.system", "model=mlp", "trainer.epochs=1")
     assert_one_line_error(result, "callbacks.x", "cannot build os.system")
@@ -128,12 +132,14 @@ def test_unknown_key_is_named(run_cli) -> None:
     assert "Could not override 'trainer.epoch'" in result.stderr
 
 
+@pytest.mark.slow  # a CLI run (~9 s): `make test-all` only, to keep `make test` short
 def test_objective_metric_the_run_never_produces(run_cli, tmp_path: Path) -> None:
     result = run_cli("objective.metric=val_f1", "model=mlp")
     assert_one_line_error(result, "objective.metric='val_f1'", "val_accuracy", "val_loss")
     assert not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.slow  # a CLI run (~9 s): `make test-all` only, to keep `make test` short
 def test_corrupt_store_is_reported_and_left_untouched(run_cli, tmp_path: Path) -> None:
     store = tmp_path / "mlflow.db"
     store.write_bytes(b"this is not a sqlite database" * 100)
@@ -143,6 +149,7 @@ def test_corrupt_store_is_reported_and_left_untouched(run_cli, tmp_path: Path) -
     assert store.read_bytes() == before
 
 
+@pytest.mark.slow  # a CLI run (~9 s): `make test-all` only, to keep `make test` short
 def test_dead_tracking_server_is_reported(run_cli) -> None:
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))

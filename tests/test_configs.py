@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from blueprint.data.facts import load_data
+from blueprint.data.facts import check_task, load_data
 from blueprint.models.build import build_model
 from blueprint.training.callbacks import build_callbacks
 from blueprint.training.compile import compile_model
-from tests.helpers import CONF_DIR, ROOT, data_overrides, group_options, model_overrides
+from tests.helpers import CONF_DIR, ROOT, group_options, option_overrides
 
 # The groups that shape what is trained, which a recipe reproducing the default run must match.
 TRAINING_GROUPS = ("data", "model", "optimizer", "loss", "callbacks", "trainer")
@@ -24,20 +24,21 @@ def test_every_group_has_options() -> None:
 
 @pytest.mark.parametrize(("group", "option"), group_options())
 def test_option_composes_and_builds(compose_cfg, group: str, option: str, tmp_path: Path) -> None:
-    data_option = option if group == "data" else "digits"
-    model_option = option if group == "model" else "cnn"
-    cfg = compose_cfg(
-        f"{group}={option}", *data_overrides(data_option, tmp_path), *model_overrides(model_option)
-    )
+    cfg = compose_cfg(*option_overrides(group, option, tmp_path))
     allowed = list(cfg.allowed_targets)
 
     data = load_data(cfg.data, allowed)
+    check_task(cfg.task, data)
     model = build_model(cfg, allowed)
     compile_model(model, cfg, allowed)
     build_callbacks(cfg, allowed)
 
     assert data.image_shape == tuple(cfg.data.image_shape)
-    assert model.output_shape[-1] == (1 if data.num_classes == 2 else data.num_classes)
+    per_class = 1 if data.num_classes == 2 else data.num_classes  # one sigmoid unit for two
+    outputs = {"values": 1, "masks": data.num_classes}.get(data.targets, per_class)
+    assert model.output_shape[-1] == outputs
+    if data.targets == "masks":
+        assert model.output_shape[1:3] == data.image_shape[:2]
     assert len(data.train) + len(data.val) + len(data.test) > 0
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from blueprint.models.cnn import build_cnn
-from blueprint.models.heads import classification_head, classification_loss
+from blueprint.models.heads import classification_head, task_loss
 from blueprint.models.mlp import build_mlp
 
 
@@ -31,8 +31,10 @@ def test_cnn_follows_the_reference_layer_order() -> None:
 def test_two_classes_get_one_sigmoid_unit_and_binary_loss() -> None:
     head = classification_head(2)
     assert head.units == 1 and head.activation.__name__ == "sigmoid"
-    assert type(classification_loss(2)).__name__ == "BinaryCrossentropy"
-    assert type(classification_loss(10)).__name__ == "SparseCategoricalCrossentropy"
+    assert type(task_loss("binary", 2)).__name__ == "BinaryCrossentropy"
+    assert type(task_loss("classification", 10)).__name__ == "SparseCategoricalCrossentropy"
+    assert type(task_loss("regression", None)).__name__ == "MeanSquaredError"
+    assert type(task_loss("segmentation", 4)).__name__ == "SparseCategoricalCrossentropy"
 
 
 def test_mlp_rescales_raw_pixels_inside_the_model() -> None:

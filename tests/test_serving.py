@@ -270,6 +270,26 @@ def test_every_export_is_verified_with_its_own_runtime(
     assert child.data.metrics["size_bytes"] == exporters.size_bytes(output)
 
 
+@pytest.mark.parametrize("name", ["saved_model", "tflite", "onnx"])
+def test_a_model_with_augmentation_layers_exports_its_inference_pass(
+    tmp_path: Path, name: str
+) -> None:
+    """Augmentation is for training: the export neither keeps its random ops (TFLite cannot
+    convert them) nor serves it (a SavedModel from `model.export` transformed every image)."""
+    from blueprint.models.cnn import build_cnn
+
+    keras.backend.clear_session()
+    augment = keras.Sequential(
+        [keras.layers.RandomFlip("horizontal"), keras.layers.RandomRotation(0.1)], name="augment"
+    )
+    model = build_cnn([16, 16, 1], 3, augment=augment, filters=[4], dense_units=[8])
+    images = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 1)).astype("float32")
+    output = tmp_path / exporters.FORMATS[name].file_name
+    exporters.write(name, model, output, calibration=images)
+    exported = exporters.load(name, output)(images)
+    np.testing.assert_allclose(exported, model.predict(images, verbose=0), atol=1e-5)
+
+
 def test_an_export_that_disagrees_keeps_nothing(
     trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

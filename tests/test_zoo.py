@@ -172,16 +172,12 @@ def test_a_model_that_does_not_match_names_its_first_layer_and_stays_as_it_was()
 
 @pytest.mark.slow
 def test_a_run_started_from_an_earlier_run_starts_at_a_lower_loss(tmp_path: Path) -> None:
-    """Transfer for real, nothing downloaded: MobileNetV2 trained on digits 0-5, then digits 6-9
-    from those weights (the head, sized for 4 classes, starts fresh) against the same model from
-    random init, both with the same seed. Measured: first-epoch loss 1.19 against 1.71."""
-    common = [
-        "model=mobilenet_v2",
-        "data.image_size=[32,32]",
-        "diagnostics=off",
-        "tracking.log_model=false",
-        "trainer.verbose=0",
-    ]
+    """Transfer for real, nothing downloaded: the CNN trained on digits 0-5, then digits 6-9 from
+    those weights (the head, sized for 4 classes, starts fresh) against the same model from
+    random init, both with the same seed. Measured after the first epoch: training loss 1.10
+    against 1.31, validation loss 0.62 against 1.07. (The zoo's nested backbones copy the same
+    way, as the fast tests above show; the CNN keeps this run short.)"""
+    common = ["diagnostics=off", "tracking.log_model=false", "trainer.verbose=0"]
     first = run_train(tmp_path, *common, "data.classes=[0,1,2,3,4,5]", "trainer.epochs=8")
     assert first.returncode == 0, error_lines(first)[-3:]
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
@@ -202,9 +198,12 @@ def test_a_run_started_from_an_earlier_run_starts_at_a_lower_loss(tmp_path: Path
         )
         assert result.returncode == 0, error_lines(result)[-3:]
         [run] = client.search_runs(["1"], order_by=["start_time DESC"], max_results=1)
-        [loss] = client.get_metric_history(run.info.run_id, epoch_metric_key("loss"))
-        losses[name] = loss.value
-    assert losses["transfer"] < 0.85 * losses["random"], losses
+        losses[name] = {
+            key: client.get_metric_history(run.info.run_id, epoch_metric_key(key))[0].value
+            for key in ("loss", "val_loss")
+        }
+    assert losses["transfer"]["loss"] < losses["random"]["loss"], losses
+    assert losses["transfer"]["val_loss"] < 0.75 * losses["random"]["val_loss"], losses
 
 
 @pytest.mark.slow

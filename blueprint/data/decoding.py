@@ -19,11 +19,28 @@ def load_image(path: tf.Tensor, image_size: tuple[int, int], channels: int) -> t
     return tf.image.resize(image, image_size)
 
 
+def load_mask(path: tf.Tensor, image_size: tuple[int, int], classes: int) -> tf.Tensor:
+    """(height, width) int32 class ids from a mask file's first channel, resized with nearest
+    neighbour so that no pixel gets a class between two others. With two classes any non-zero
+    pixel is the foreground, so masks saved as 0/255 work as they are."""
+    mask = tf.io.decode_image(tf.io.read_file(path), channels=1, expand_animations=False)
+    mask = tf.image.resize(mask, image_size, method=tf.image.ResizeMethod.NEAREST_NEIGHBOR)
+    mask = tf.cast(mask[..., 0], tf.int32)
+    return tf.minimum(mask, 1) if classes == 2 else mask
+
+
 def read_images(paths: list[str], image_size: tuple[int, int], channels: int) -> np.ndarray:
     """A few images as one array, for the diagnostics probe batch and the worst-mistake grid."""
     if not paths:
         return np.zeros((0, *image_size, channels), dtype="float32")
     return np.stack([load_image(tf.constant(p), image_size, channels).numpy() for p in paths])
+
+
+def read_masks(paths: list[str], image_size: tuple[int, int], classes: int) -> np.ndarray:
+    """A few masks as one (n, height, width) array, for the diagnostics probe batch."""
+    if not paths:
+        return np.zeros((0, *image_size), dtype="int32")
+    return np.stack([load_mask(tf.constant(p), image_size, classes).numpy() for p in paths])
 
 
 def unreadable(paths: list[str]) -> dict[int, str]:

@@ -23,7 +23,7 @@ def load_data(node: DictConfig, allowed_targets: list[str]) -> ImageData:
     arguments = OmegaConf.create({k: v for k, v in values.items() if k not in FACTS})
     data = build(arguments, allowed_targets, key="data")
     found = {
-        "num_classes": data.num_classes,
+        "num_classes": data.num_classes or None,  # values (regression) have no classes
         "image_shape": list(data.image_shape),
         "max_pixel_value": float(data.max_pixel_value),
     }
@@ -64,11 +64,37 @@ def _plain(value: Any) -> str:
     return str(_plain_value(value)).replace(" ", "")
 
 
-def check_task(task: str, data: ImageData) -> None:
-    """`task=binary` takes exactly two classes: one sigmoid unit cannot tell more apart."""
+# What each task learns from: class ids, numbers or masks (`ImageData.targets`).
+TASK_TARGETS = {
+    "classification": "classes",
+    "binary": "classes",
+    "regression": "values",
+    "segmentation": "masks",
+}
+SOURCES = {  # where each kind of target comes from, for the error that finds the wrong kind
+    "classes": "class sub-folders (data=folder), a CSV with path,label (data=csv) or data=digits",
+    "values": "a CSV with columns path,target (data=csv) or data=shapes",
+    "masks": "image and mask folders (data=masks) or data=shapes",
+}
+
+
+def check_task(task: str, data: ImageData, class_weight: str | None = None) -> None:
+    """The data holds what the task learns from; `task=binary` takes exactly two classes (one
+    sigmoid unit cannot tell more apart); only classes can be weighed (`trainer.class_weight`)."""
+    wanted = TASK_TARGETS[task]
+    if data.targets != wanted:
+        raise DataError(
+            f"task={task} learns from {wanted} but {data.record.name} holds {data.targets}; "
+            f"give it {SOURCES[wanted]}, or pick the task that fits the data"
+        )
     if task == "binary" and data.num_classes != 2:
         raise DataError(
             f"task=binary needs two classes but {data.record.name} holds {data.num_classes}; pick "
             "two (data.classes=[3,8] for the digits, data.class_names=[cats,dogs] for your "
             "images) or use task=classification"
+        )
+    if class_weight is not None and data.targets != "classes":
+        raise DataError(
+            f"trainer.class_weight={class_weight} weighs images by class, but task={task} has "
+            f"{data.targets}, not classes; set trainer.class_weight=null"
         )

@@ -22,6 +22,7 @@ from blueprint.data.splits import (
     FileSplit,
     ImageData,
     missing_class,
+    random_split,
     stratified_split,
 )
 from blueprint.errors import DataError
@@ -29,7 +30,7 @@ from blueprint.locks import lock_beside
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif"})
-CSV_COLUMNS = ("path", "label", "split")
+CSV_COLUMNS = ("path", "label", "target", "split")  # label (classes) or target (numbers)
 COLOR_MODES = {"grayscale": 1, "rgb": 3}
 
 
@@ -42,6 +43,8 @@ class Listing:
     classes: list[str]  # every class the source names, with images or not
     labels: dict[str, str]
     splits: dict[str, str] | None = None  # a CSV's own split column
+    targets: str = "classes"  # "values": a CSV's target column, numbers kept as text; "masks":
+    masks_root: Path | None = None  # labels are mask paths relative to this folder
     skipped: list[list[str]] = field(default_factory=list)  # [path, reason]
 
 
@@ -74,20 +77,22 @@ class FileOptions:
 def load_folder(path: str, **options: Any) -> ImageData:
     """Images in `path/<class>/...` (sub-folders searched too); `class_names` picks and orders."""
     settings = FileOptions(**options)
-    listing = list_folder(_existing(path, want_folder=True), settings.class_names)
-    return _load(listing, settings)
+    listing = list_folder(existing_path(path, want_folder=True), settings.class_names)
+    return load_listing(listing, settings)
 
 
 def load_csv(path: str, **options: Any) -> ImageData:
-    """Images listed in a CSV with columns `path,label[,split]`, paths relative to the CSV."""
+    """Images listed in a CSV with columns `path,label[,split]` (classes) or `path,target[,split]`
+    (a number per image, for regression), paths relative to the CSV."""
     settings = FileOptions(**options)
-    listing = read_csv_listing(_existing(path, want_folder=False), settings.class_names)
-    return _load(listing, settings)
+    listing = read_csv_listing(existing_path(path, want_folder=False), settings.class_names)
+    return load_listing(listing, settings)
 
 
-def _existing(path: str, want_folder: bool) -> Path:
+def existing_path(path: str, want_folder: bool, what: str = "") -> Path:
+    """`data.path` resolved; one line when it is missing or of the wrong kind (`what` it is)."""
     resolved = Path(path).expanduser().resolve()
-    what = "a folder with one sub-folder per class" if want_folder else "a CSV file"
+    what = what or ("a folder with one sub-folder per class" if want_folder else "a CSV file")
     if not resolved.exists():
         raise DataError(f"data.path={path} does not exist; point data.path at {what}")
     if resolved.is_dir() != want_folder:
@@ -131,19 +136,32 @@ def read_csv_listing(csv_path: Path, class_names: list[str] | None) -> Listing:
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"data.path={csv_path} cannot be read as a CSV ({err})") from None
     unknown = [c for c in columns if c not in CSV_COLUMNS]
-    if unknown or not {"path", "label"} <= set(columns):
+    kinds = [c for c in ("label", "target") if c in columns]
+    if unknown or "path" not in columns or len(kinds) != 1:
         raise DataError(
-            f"{csv_path} has columns {columns}; it needs path,label and may have split "
-            f"(unknown: {unknown or 'none'})"
+            f"{csv_path} has columns {columns}; it needs path,label (classes) or path,target "
+            f"(numbers) and may have split (unknown: {unknown or 'none'})"
         )
+    column = kinds[0]
     root = csv_path.parent
     splits = {} if "split" in columns else None
-    listing = Listing(root=root, source=csv_path, classes=[], labels={}, splits=splits)
+    targets = "values" if column == "target" else "classes"
+    listing = Listing(root, csv_path, [], {}, splits=splits, targets=targets)
+    if targets == "values" and class_names is not None:
+        raise DataError(
+            f"data.class_names={class_names} names classes but {csv_path} holds numbers (a "
+            "target column); set data.class_names=null"
+        )
     for number, record in enumerate(records, start=2):
-        path, label = (record.get("path") or "").strip(), (record.get("label") or "").strip()
+        path, label = (record.get("path") or "").strip(), (record.get(column) or "").strip()
         where = f"{csv_path} line {number}"
         if not path or not label:
-            raise DataError(f"{where} lacks a path or a label; every row needs both")
+            raise DataError(f"{where} lacks a path or a {column}; every row needs both")
+        if targets == "values" and not _is_number(label):
+            raise DataError(
+                f"{where} has target {label!r}, which is not a number; regression targets are "
+                "numbers such as 0.5 or 12"
+            )
         if class_names is not None and label not in class_names:
             raise DataError(
                 f"{where} has label {label!r}, which data.class_names={class_names} does not "
@@ -157,7 +175,8 @@ def read_csv_listing(csv_path: Path, class_names: list[str] | None) -> Listing:
                 raise DataError(f"{where} has split {split!r}; use one of {', '.join(SPLITS)}")
             listing.splits[path] = split
         listing.labels[path] = label
-    listing.classes = class_names or sorted(set(listing.labels.values()))
+    if targets == "classes":
+        listing.classes = class_names or sorted(set(listing.labels.values()))
     missing = [path for path in listing.labels if not (root / path).is_file()]
     if missing:
         raise DataError(
@@ -170,7 +189,14 @@ def read_csv_listing(csv_path: Path, class_names: list[str] | None) -> Listing:
     return listing
 
 
-def _load(listing: Listing, options: FileOptions) -> ImageData:
+def _is_number(text: str) -> bool:
+    try:
+        return np.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def load_listing(listing: Listing, options: FileOptions) -> ImageData:
     """The saved inventory for this source (written first if there is none), as three splits."""
     directory = inventory.directory_for(Path(options.inventory_dir), listing.source)
     settings = _split_settings(listing, options)
@@ -181,7 +207,8 @@ def _load(listing: Listing, options: FileOptions) -> ImageData:
             rows = saved.rows
         else:
             _check_settings(saved, settings, directory)
-            rows = _usable_rows(saved, listing, options.class_names)
+            picked = options.class_names if listing.targets == "classes" else None
+            rows = _usable_rows(saved, listing, picked)
     return _image_data(listing, saved, rows, options)
 
 
@@ -191,7 +218,7 @@ def _split_settings(listing: Listing, options: FileOptions) -> dict:
         return {"source": str(listing.source), "split": "csv column"}
     return {
         "source": str(listing.source),
-        "split": "stratified",
+        "split": "stratified" if listing.targets == "classes" else "random",
         "val_fraction": options.val_fraction,
         "test_fraction": options.test_fraction,
         "seed": options.seed,
@@ -224,17 +251,21 @@ def _new_inventory(listing: Listing, directory: Path, settings: dict) -> Invento
     skipped = listing.skipped + [[paths[i], reason] for i, reason in failed.items()]
     paths = [p for i, p in enumerate(paths) if i not in failed]
     labels = [listing.labels[p] for p in paths]
-    _check_classes(labels, listing.classes, listing.source)
+    classes = listing.targets == "classes"
+    if classes:
+        _check_classes(labels, listing.classes, listing.source)
     names = np.array(labels)  # errors name the class, not its id
     if listing.splits is not None:
         split_of = [listing.splits[p] for p in paths]
         parts = [np.flatnonzero(np.array(split_of) == name) for name in SPLITS]
-        gap = missing_class(names, parts)
+        gap = missing_class(names, parts) if classes else _empty_split(parts)
         if gap:
-            raise DataError(f"{listing.source}: {gap}; give every class rows in every split")
+            every = "every class rows in every split" if classes else "every split rows"
+            raise DataError(f"{listing.source}: {gap}; give {every}")
     else:
-        parts = stratified_split(
-            names, settings["val_fraction"], settings["test_fraction"], settings["seed"]
+        fractions = settings["val_fraction"], settings["test_fraction"], settings["seed"]
+        parts = (
+            stratified_split(names, *fractions) if classes else random_split(len(paths), *fractions)
         )
         split_of = [""] * len(paths)
         for name, part in zip(SPLITS, parts, strict=True):
@@ -250,6 +281,11 @@ def _new_inventory(listing: Listing, directory: Path, settings: dict) -> Invento
     _report_skipped(skipped, len(listing.labels) + len(listing.skipped), listing.source, saved)
     log.info("data: saved the split of %d images in %s", len(rows), directory)
     return saved
+
+
+def _empty_split(parts: list[np.ndarray]) -> str | None:
+    empty = [name for name, part in zip(SPLITS, parts, strict=True) if not len(part)]
+    return f"the {empty[0]} split has no image" if empty else None
 
 
 def _check_classes(labels: list[str], classes: list[str], source: Path) -> None:
@@ -331,12 +367,20 @@ def _image_data(
     rows: list[Row],
     options: FileOptions,
 ) -> ImageData:
-    class_names = options.class_names
-    names = list(class_names) if class_names is not None else sorted({r.label for r in saved.rows})
-    ids = {name: i for i, name in enumerate(names)}
-    labels = np.array([ids[r.label] for r in rows], dtype="int64")
     split_of = np.array([r.split for r in rows])
-    gap = missing_class(np.array([r.label for r in rows]), [split_of == s for s in SPLITS])
+    if listing.targets == "values":
+        names, labels = [], np.array([float(r.label) for r in rows], dtype="float32")
+        gap = _empty_split([np.flatnonzero(split_of == s) for s in SPLITS])
+    elif listing.targets == "masks":
+        names = list(options.class_names)
+        labels = np.array([str(listing.masks_root / r.label) for r in rows])
+        gap = _empty_split([np.flatnonzero(split_of == s) for s in SPLITS])
+    else:
+        class_names = options.class_names
+        names = list(class_names or sorted({r.label for r in saved.rows}))
+        ids = {name: i for i, name in enumerate(names)}
+        labels = np.array([ids[r.label] for r in rows], dtype="int64")
+        gap = missing_class(np.array([r.label for r in rows]), [split_of == s for s in SPLITS])
     if gap:
         raise DataError(
             f"{listing.source}: {gap} now that files were removed; data.rebuild=true makes a "
@@ -356,6 +400,7 @@ def _image_data(
                 channels=channels,
                 cache=cache,
                 cache_key=f"{name}-{digest}-{height}x{width}x{channels}",
+                mask_classes=len(names) if listing.targets == "masks" else 0,
             )
         )
     if cache not in ("none", "memory"):
@@ -371,4 +416,5 @@ def _image_data(
             digest=digest,
             files=(saved.csv_path, saved.json_path),
         ),
+        targets=listing.targets,
     )

@@ -16,12 +16,15 @@ from sklearn.model_selection import train_test_split
 from blueprint.errors import DataError
 
 SPLITS = ("train", "val", "test")
+# What a split's `labels` hold: class ids (classification, binary), numbers (regression), or a
+# class id per pixel (segmentation: (n, height, width) masks).
+TARGETS = ("classes", "values", "masks")
 
 
 @dataclass(frozen=True)
 class ArraySplit:
     images: np.ndarray  # (n, height, width, channels), raw pixel values
-    labels: np.ndarray  # (n,), integer class ids
+    labels: np.ndarray  # (n,) class ids or float values, or (n, height, width) masks
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -30,11 +33,14 @@ class ArraySplit:
 @dataclass(frozen=True)
 class FileSplit:
     paths: tuple[str, ...]  # absolute image file paths, decoded and resized batch by batch
-    labels: np.ndarray  # (n,), integer class ids
+    labels: np.ndarray  # (n,) class ids or float values; for masks, the mask files' paths
     image_size: tuple[int, int]  # height, width every image is resized to
     channels: int  # 1 (grayscale) or 3 (rgb), whatever the file holds
     cache: str = "none"  # none | memory | a path prefix for tf.data's file cache
     cache_key: str = ""  # tells file caches of different inventories and image settings apart
+    # > 0: labels are paths of mask files with this many classes (segmentation), read with the
+    # images; with 2, any non-zero pixel is the foreground (masks saved as 0/255)
+    mask_classes: int = 0
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -62,6 +68,7 @@ class ImageData:
     image_shape: tuple[int, int, int]  # height, width, channels of what the model receives
     max_pixel_value: float  # the model rescales its input by 1/this, so raw pixels go in
     record: DatasetRecord = field(default_factory=lambda: DatasetRecord("data", "", ""))
+    targets: str = "classes"  # one of TARGETS; class_names is empty for values
 
     @property
     def num_classes(self) -> int:
@@ -71,7 +78,9 @@ class ImageData:
         return dict(zip(SPLITS, (self.train, self.val, self.test), strict=True))
 
     def class_counts(self) -> dict[str, list[int]]:
-        """Images per class (in class order) for each split."""
+        """Images per class (in class order) for each split; none for values or masks."""
+        if self.targets != "classes":
+            return {}
         return {
             name: np.bincount(split.labels, minlength=self.num_classes).tolist()
             for name, split in self.splits().items()
@@ -109,6 +118,21 @@ def stratified_split(
     if gap:
         raise _empty_class_error(val_fraction, test_fraction, gap)
     return parts
+
+
+def random_split(
+    count: int, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded train/val/test indices (each sorted) for targets without classes to stratify by."""
+    order = np.random.default_rng(seed).permutation(count)
+    test_count, val_count = round(count * test_fraction), round(count * val_fraction)
+    if min(val_count, count - test_count - val_count) < 1 or (test_fraction and not test_count):
+        raise DataError(
+            f"{count} images cannot fill the splits of data.val_fraction={val_fraction:g} and "
+            f"data.test_fraction={test_fraction:g}; add images or use larger fractions"
+        )
+    test, val = order[:test_count], order[test_count : test_count + val_count]
+    return np.sort(order[test_count + val_count :]), np.sort(val), np.sort(test)
 
 
 def missing_class(labels: np.ndarray, parts: Sequence[np.ndarray]) -> str | None:

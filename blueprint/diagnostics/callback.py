@@ -22,8 +22,8 @@ import keras
 import mlflow
 import numpy as np
 
-from blueprint.data.pipeline import images_at, to_dataset
-from blueprint.data.splits import ImageData, Split
+from blueprint.data.pipeline import images_at, targets_at
+from blueprint.data.splits import ImageData
 from blueprint.diagnostics.architecture import write_architecture
 from blueprint.diagnostics.backends import capture_for
 from blueprint.diagnostics.capture import (
@@ -33,7 +33,7 @@ from blueprint.diagnostics.capture import (
     read_weights,
     select_layers,
 )
-from blueprint.diagnostics.evaluation import Evaluation, class_probabilities, evaluate
+from blueprint.diagnostics.evaluation import SplitEvaluation, evaluate_split, predict_split
 from blueprint.diagnostics.recorder import ARTIFACT_DIR, EpochRecorder, RecorderSettings
 from blueprint.diagnostics.worker import RecorderProcess
 from blueprint.errors import ConfigError
@@ -92,7 +92,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         size = min(options.probe_size, len(data.train))
         chosen = np.sort(rng.choice(len(data.train), size=size, replace=False))
         self.probe_x = images_at(data.train, chosen)  # reads only the probe's images
-        self.probe_y = data.train.labels[chosen]
+        self.probe_y = targets_at(data.train, chosen)
         self._best: tuple[int, float, list[np.ndarray]] | None = None
         self._failed = False
 
@@ -179,7 +179,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     def _finish(self) -> None:
         self.recorder.finish(self._evaluate() if self.options.evaluation else None)
 
-    def _evaluate(self) -> Evaluation:
+    def _evaluate(self) -> SplitEvaluation:
         """The validation split under the best epoch's weights; the current ones are put back."""
         if self._best is None:  # the monitored metric never appeared: evaluate the final weights
             log.warning("diagnostics.monitor=%s not in the epoch logs", self.options.monitor)
@@ -188,24 +188,16 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         current = self.model.get_weights()
         self.model.set_weights(best_weights)
         try:
-            probabilities = class_probabilities(self._predict(self.data.val))
+            outputs, targets = predict_split(self.model, self.data.val)
         finally:
             self.model.set_weights(current)
         val = self.data.val
-        return evaluate(
-            probabilities,
-            val.labels,
+        return evaluate_split(
+            self.data.targets,
+            outputs,
+            targets,
             lambda indices: images_at(val, indices),
             self.data.class_names,
             epoch,
             self.options.worst_images,
         )
-
-    def _predict(self, split: Split, batch_size: int = 256) -> np.ndarray:
-        """Eager calls over the streamed split: `model.predict` would trace a function for
-        this one use."""
-        batches = [
-            keras.ops.convert_to_numpy(self.model(images, training=False))
-            for images, _ in to_dataset(split, batch_size)
-        ]
-        return np.concatenate(batches)

@@ -79,11 +79,9 @@ def _upright(text: str, font: ImageFont.FreeTypeFont) -> Image.Image:
     return mask.rotate(90, expand=True)
 
 
-def image_grid(
-    images: np.ndarray, titles: Sequence[str], split: str = SPLIT_TITLES["val"]
-) -> Image.Image:
+def image_grid(images: np.ndarray, titles: Sequence[str], heading: str) -> Image.Image:
     """Images (n, h, w, channels), each on its own 0..1 scale and enlarged to at least 96 pixels,
-    tiled with a caption above each."""
+    tiled with a caption above each, under `heading`."""
     count, height, width = images.shape[:3]
     font = ImageFont.load_default(size=FONT_SIZE - 2)
     zoom = max(1, math.ceil(96 / max(height, width)))
@@ -94,8 +92,7 @@ def image_grid(
     row_height = tile[1] + FONT_SIZE + 12
     picture = Image.new("RGB", (columns * column_width, TITLE_BAND + rows * row_height), "white")
     draw = ImageDraw.Draw(picture)
-    title = f"worst-misclassified {split} images (true -> predicted, p)"
-    draw_title(draw, picture.width, title, "black")
+    draw_title(draw, picture.width, heading, "black")
     scale = np.max(images.reshape(count, -1), axis=1).clip(min=1e-12)
     tiles = (255 * images / scale[:, None, None, None]).clip(0, 255).astype("uint8")
     for i, (pixels, title) in enumerate(zip(tiles, titles, strict=True)):
@@ -107,3 +104,69 @@ def image_grid(
         shown = shown.resize(tile, Image.Resampling.NEAREST)
         picture.paste(shown, (centre - tile[0] // 2, caption_top + FONT_SIZE + 8))
     return picture
+
+
+PANEL = 320  # pixels: the side of a scatter panel
+Span = tuple[float, float]
+
+
+def residual_picture(true: np.ndarray, predicted: np.ndarray, split: str) -> Image.Image:
+    """Two scatter panels: predicted against true value (on the red diagonal when right) and
+    the residual (predicted - true) against the true value (on the red zero line when right)."""
+    residual = predicted - true
+    font = ImageFont.load_default(size=FONT_SIZE - 2)
+    left, gap, bottom = 56, 70, 44
+    width = left + 2 * PANEL + gap + MARGIN
+    picture = Image.new("RGB", (width, TITLE_BAND + 24 + PANEL + bottom), "white")
+    draw = ImageDraw.Draw(picture)
+    draw_title(draw, width, f"{split} residuals ({len(true)} images)", "black")
+    span = _span(np.concatenate([true, predicted]))
+    residual_span = _span(np.append(residual, 0.0))
+    top = TITLE_BAND + 24
+    _scatter(draw, font, (left, top), true, predicted, span, span, "predicted vs true", span)
+    corner = (left + PANEL + gap, top)
+    _scatter(draw, font, corner, true, residual, span, residual_span, "residual vs true", (0, 0))
+    return picture
+
+
+def _scatter(
+    draw: ImageDraw.ImageDraw,
+    font: ImageFont.FreeTypeFont,
+    corner: tuple[int, int],
+    xs: np.ndarray,
+    ys: np.ndarray,
+    x_span: Span,
+    y_span: Span,
+    name: str,
+    line: Span,
+) -> None:
+    """One framed panel of points, with the reference line from (x low, line[0]) to
+    (x high, line[1]) and each axis's range written at its ends."""
+    x0, y0 = corner
+
+    def position(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fx = (np.asarray(x, dtype="float64") - x_span[0]) / (x_span[1] - x_span[0])
+        fy = (np.asarray(y, dtype="float64") - y_span[0]) / (y_span[1] - y_span[0])
+        return x0 + fx * PANEL, y0 + PANEL - fy * PANEL
+
+    draw.text((x0 + PANEL // 2, y0 - 4), name, fill="black", font=font, anchor="md")
+    draw.rectangle((x0, y0, x0 + PANEL, y0 + PANEL), outline=(153, 153, 153))
+    ends_x, ends_y = position(np.array(x_span), np.array(line))
+    draw.line([*zip(ends_x.tolist(), ends_y.tolist(), strict=True)], fill=(214, 39, 40))
+    for px, py in zip(*position(xs, ys), strict=True):
+        draw.ellipse((px - 2, py - 2, px + 2, py + 2), fill=(31, 119, 180))
+    for text, at, anchor in (
+        (f"{x_span[0]:.3g}", (x0, y0 + PANEL + 4), "la"),
+        (f"{x_span[1]:.3g}", (x0 + PANEL, y0 + PANEL + 4), "ra"),
+        (f"{y_span[0]:.3g}", (x0 - 4, y0 + PANEL), "rd"),
+        (f"{y_span[1]:.3g}", (x0 - 4, y0), "ra"),
+        ("true", (x0 + PANEL // 2, y0 + PANEL + 22), "ma"),
+    ):
+        draw.text(at, text, fill="black", font=font, anchor=anchor)
+
+
+def _span(values: np.ndarray) -> Span:
+    """The range of `values` with a 5% margin each side (never empty)."""
+    low, high = float(np.min(values)), float(np.max(values))
+    pad = 0.05 * (high - low) or 0.5 * max(abs(low), 1e-6)
+    return low - pad, high + pad

@@ -25,7 +25,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from blueprint.diagnostics import plotting
-from blueprint.diagnostics.evaluation import Evaluation, log_evaluation
+from blueprint.diagnostics.evaluation import SplitEvaluation
 from blueprint.diagnostics.histograms import KINDS, HistogramHistory, dead_fraction, describe
 
 # Metric prefix per kind. The MLflow UI orders a run's chart sections by prefix, alphabetically:
@@ -135,14 +135,14 @@ class EpochRecorder:
             )
         return metrics
 
-    def finish(self, evaluation: Evaluation | None) -> None:
+    def finish(self, evaluation: SplitEvaluation | None) -> None:
         """The end-of-run artifacts under diagnostics/: `write`'s, and the evaluation's if any."""
         self._flush()
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp)
                 if evaluation is not None:
-                    log_evaluation(self._client, self.run_id, evaluation, out)
+                    evaluation.log(self._client, self.run_id, out)
                 self.write(out)
                 self._client.log_artifacts(self.run_id, tmp, ARTIFACT_DIR)
         finally:

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from blueprint.diagnostics.evaluation import Evaluation
+from blueprint.diagnostics.evaluation import SplitEvaluation
 from blueprint.diagnostics.recorder import EpochRecorder, RecorderSettings
 
 FINISH_TIMEOUT_S = 600  # the end-of-run pictures and uploads take seconds; a hung child not forever
@@ -72,7 +72,7 @@ class RecorderProcess:
             raise RecorderFailed("the recorder process ended before the end of training")
         self._outbox.put(("epoch", epoch, tensors))
 
-    def finish(self, evaluation: Evaluation | None) -> None:
+    def finish(self, evaluation: SplitEvaluation | None) -> None:
         """Sends the evaluation and waits until the child has logged everything."""
         self._outbox.put(("finish", evaluation))
         self.close()

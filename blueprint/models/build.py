@@ -10,10 +10,20 @@ RUN_KEYS = ("initial_weights",)
 
 
 def build_model(cfg: DictConfig, allowed_targets: list[str]) -> keras.Model:
-    """Builds `cfg.model`, passing `augment=<layer>` only when `cfg.augment` is not empty, so a
-    builder of your own needs an `augment` argument only once you use augmentation with it."""
-    augment = cfg.get("augment")
+    """Builds `cfg.model`, passing `augment=<layer>` only when `cfg.augment` is not empty (and
+    the task is not segmentation, see `mask_augment`), so a builder of your own needs an
+    `augment` argument only once you use augmentation with it."""
+    augment = cfg.get("augment") if cfg.task != "segmentation" else None
     extra = {"augment": build(augment, allowed_targets, key="augment")} if augment else {}
     values = OmegaConf.to_container(cfg.model, resolve=True)
     node = OmegaConf.create({k: v for k, v in values.items() if k not in RUN_KEYS})
     return build(node, allowed_targets, key="model", **extra)
+
+
+def mask_augment(cfg: DictConfig, allowed_targets: list[str]) -> keras.Layer | None:
+    """Segmentation's augmentation: applied in the input pipeline, where the masks are, so each
+    mask moves with its image (inside the model it would see the image alone)."""
+    augment = cfg.get("augment")
+    if not augment or cfg.task != "segmentation":
+        return None
+    return build(augment, allowed_targets, key="augment")

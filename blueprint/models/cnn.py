@@ -2,14 +2,15 @@
 
 import keras
 
-from blueprint.models.heads import classification_head
+from blueprint.models.heads import output_head
 from blueprint.models.preprocessing import image_input
 
 
 def build_cnn(
     input_shape: list[int],
-    num_classes: int,
+    num_classes: int | None,
     input_scale: float = 255.0,
+    task: str = "classification",
     augment: keras.Layer | None = None,
     filters: list[int] = (64, 128, 256),
     dense_units: list[int] = (128, 64),
@@ -37,4 +38,4 @@ def build_cnn(
         x = keras.layers.Dense(units, activation="relu", name=f"dense{i}")(x)
         if dropout > 0 and i < len(dense_units) - 1:
             x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)
-    return keras.Model(inputs, classification_head(num_classes)(x), name=name)
+    return keras.Model(inputs, output_head(task, num_classes)(x), name=name)

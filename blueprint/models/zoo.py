@@ -18,7 +18,7 @@ import keras
 
 from blueprint.errors import ConfigError
 from blueprint.keras_home import keras_cache_dir
-from blueprint.models.heads import classification_head
+from blueprint.models.heads import output_head
 from blueprint.models.preprocessing import image_input
 
 DOWNLOAD_URL = re.compile(r"https?://\S+?\.h5")  # in Keras' error for a failed weights download
@@ -64,8 +64,9 @@ def build_efficientnet_b0(**options) -> keras.Model:
 def build_application(
     architecture: str,
     input_shape: list[int],
-    num_classes: int,
+    num_classes: int | None,
     input_scale: float = 255.0,
+    task: str = "classification",
     augment: keras.Layer | None = None,
     weights: str = "none",
     freeze_backbone: bool = False,
@@ -103,7 +104,7 @@ def build_application(
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-    return keras.Model(inputs, classification_head(num_classes)(x), name=name or architecture)
+    return keras.Model(inputs, output_head(task, num_classes)(x), name=name or architecture)
 
 
 def _backbone(

@@ -10,7 +10,6 @@ with its own runtime to predict, so every export is checked before it is called 
 """
 
 import importlib.util
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,48 +58,66 @@ def write(name: str, model: keras.Model, path: Path, calibration: np.ndarray) ->
     if name == "keras":
         model.save(path)
     elif name == "saved_model":
-        model.export(str(path), format="tf_saved_model", verbose=False)
+        _saved_model(model, path)
     elif name in ("tflite", "tflite_int8"):
         path.write_bytes(_tflite(model, calibration if name == "tflite_int8" else None))
     elif name == "onnx":
         path.write_bytes(_onnx(model))
 
 
+def _inference(model: keras.Model) -> tf.types.experimental.ConcreteFunction:
+    """The model's forward pass in inference mode, traced once for the converters. Traced with
+    `training=False`, augmentation layers leave no random ops behind, which TFLite cannot
+    convert (`model.export` keeps them); the input keeps its name, `image`."""
+    spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="image")
+    return tf.function(lambda images: model(images, training=False)).get_concrete_function(spec)
+
+
+def _saved_model(model: keras.Model, path: Path) -> None:
+    """A SavedModel whose `serve` endpoint is the inference pass (`model.export` would serve the
+    augmentation layers in training mode, transforming every image it is given)."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    inference = _inference(model)
+    archive.add_endpoint(
+        "serve", inference, input_signature=inference.structured_input_signature[0]
+    )
+    archive.write_out(str(path), verbose=False)
+
+
 def _onnx(model: keras.Model) -> bytes:
     """tf2onnx on the model's frozen graph. On the model itself it leaves tensors that Keras
     layers compute once at build time (EfficientNet's Normalization mean and variance) as graph
-    inputs the exported model then lacks; freezing first turns them into constants. The input
-    keeps its name, `image`."""
+    inputs the exported model then lacks; freezing first turns them into constants."""
     import tf2onnx
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )
 
-    spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="image")
-    forward = tf.function(lambda images: model(images, training=False))
+    inference = _inference(model)
     previous = tf.get_logger().level
     tf.get_logger().setLevel("ERROR")  # freezing warns that its helpers are TF1 APIs
     try:
-        frozen = convert_variables_to_constants_v2(forward.get_concrete_function(spec))
+        frozen = convert_variables_to_constants_v2(inference)
     finally:
         tf.get_logger().setLevel(previous)
     proto, _ = tf2onnx.convert.from_function(
-        tf.function(lambda images: frozen(images)[0]), input_signature=(spec,), opset=ONNX_OPSET
+        tf.function(lambda images: frozen(images)[0]),
+        input_signature=inference.structured_input_signature[0],
+        opset=ONNX_OPSET,
     )
     return proto.SerializeToString()
 
 
 def _tflite(model: keras.Model, calibration: np.ndarray | None) -> bytes:
-    with tempfile.TemporaryDirectory() as tmp:
-        model.export(tmp, format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        if calibration is not None:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: ([image[None]] for image in calibration)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.uint8
-            converter.inference_output_type = tf.uint8
-        return converter.convert()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([_inference(model)], model)
+    if calibration is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[None]] for image in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    return converter.convert()
 
 
 def load(name: str, path: Path) -> Predictor:

@@ -1,8 +1,9 @@
-"""Class probabilities for image files, streamed in batches through the model's own preprocessing.
+"""A trained model's outputs for image files, streamed in batches through its own preprocessing,
+and the predictions CSV: classes with their probabilities, values, or mask files (segmentation).
 
 Files are decoded the way training decoded them (`blueprint.data.decoding.load_image`, resized to
 the model's input) in a parallel tf.data pipeline that drops the files it cannot decode; those are
-decoded again one by one only to say why, and get a row with the reason instead of probabilities.
+decoded again one by one only to say why, and get a row with the reason instead of an output.
 """
 
 import csv
@@ -13,6 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from blueprint.data.decoding import load_image, unreadable
 from blueprint.diagnostics.evaluation import class_probabilities
@@ -21,7 +23,7 @@ from blueprint.diagnostics.evaluation import class_probabilities
 @dataclass(frozen=True)
 class Prediction:
     path: Path
-    probabilities: np.ndarray | None  # None when the file could not be read
+    output: np.ndarray | None  # the model's output for the image; None when it was unreadable
     error: str = ""
 
 
@@ -42,10 +44,8 @@ def predict_files(model: keras.Model, paths: list[Path], batch_size: int) -> Ite
     )
     done = 0
     for indices, images in dataset:
-        probabilities = class_probabilities(
-            keras.ops.convert_to_numpy(model.predict_on_batch(images))
-        )
-        for index, row in zip(indices.numpy(), probabilities, strict=True):
+        outputs = keras.ops.convert_to_numpy(model.predict_on_batch(images))
+        for index, row in zip(indices.numpy(), outputs, strict=True):
             yield from _failed(paths[done:index])
             yield Prediction(paths[index], row)
             done = index + 1
@@ -60,30 +60,75 @@ def _failed(paths: list[Path]) -> Iterator[Prediction]:
 
 
 def write_csv(
-    predictions: Iterator[Prediction], class_names: list[str], output: Path
+    predictions: Iterator[Prediction],
+    task: str,
+    class_names: list[str],
+    output: Path,
+    masks_dir: Path | None = None,
 ) -> dict[str, int]:
-    """Writes one row per image (file, predicted class, confidence, a probability per class,
-    error) as it arrives; returns counts of the images predicted and failed."""
+    """Writes one row per image as it arrives; returns counts of the images predicted and failed.
+
+    Rows: file, then for classes the predicted class, its confidence and a probability per
+    class; for values (regression) the value; for masks (segmentation) the mask file, a PNG of
+    class ids at the image's own size in `masks_folder(output)`; then the error of an unreadable
+    file."""
+    columns = {
+        "classification": ["predicted", "confidence", *(f"p_{n}" for n in class_names)],
+        "regression": ["value"],
+        "segmentation": ["mask"],
+    }[task]
     counts = {"predicted": 0, "failed": 0}
+    masks = MaskWriter(masks_dir) if task == "segmentation" else None
     with open(output, "w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(
-            ["file", "predicted", "confidence", *(f"p_{n}" for n in class_names), "error"]
-        )
+        writer.writerow(["file", *columns, "error"])
         for p in predictions:
-            if p.probabilities is None:
-                writer.writerow([p.path, "", "", *([""] * len(class_names)), p.error])
+            if p.output is None:
+                writer.writerow([p.path, *([""] * len(columns)), p.error])
                 counts["failed"] += 1
                 continue
-            best = int(np.argmax(p.probabilities))
-            writer.writerow(
-                [
-                    p.path,
-                    class_names[best],
-                    f"{p.probabilities[best]:.6f}",
-                    *(f"{v:.6f}" for v in p.probabilities),
-                    "",
-                ]
-            )
+            if masks is not None:
+                cells = [masks.write(p.path, p.output.argmax(axis=-1))]
+            elif task == "regression":
+                cells = [f"{float(p.output[0]):.6g}"]
+            else:
+                cells = _class_cells(class_probabilities(p.output[np.newaxis])[0], class_names)
+            writer.writerow([p.path, *cells, ""])
             counts["predicted"] += 1
     return counts
+
+
+def _class_cells(probabilities: np.ndarray, class_names: list[str]) -> list[str]:
+    best = int(np.argmax(probabilities))
+    return [
+        class_names[best],
+        f"{probabilities[best]:.6f}",
+        *(f"{v:.6f}" for v in probabilities),
+    ]
+
+
+def masks_folder(output: Path) -> Path:
+    """Where a segmentation's masks go: beside the CSV, `<name>_masks/`."""
+    return output.with_name(f"{output.stem}_masks")
+
+
+class MaskWriter:
+    """Predicted masks as PNG files of class ids, resized (nearest neighbour) to each image's
+    own size, named after the image (a repeated name gets a number)."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.used: set[str] = set()
+
+    def write(self, image: Path, mask: np.ndarray) -> str:
+        name, number = image.stem, 1
+        while f"{name}.png" in self.used:
+            number += 1
+            name = f"{image.stem}_{number}"
+        self.used.add(f"{name}.png")
+        with Image.open(image) as original:  # reads the header only
+            size = original.size
+        picture = Image.fromarray(mask.astype("uint8"), mode="L")
+        picture.resize(size, Image.Resampling.NEAREST).save(self.folder / f"{name}.png")
+        return f"{self.folder.name}/{name}.png"

@@ -21,7 +21,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
+import blueprint.training.metrics  # noqa: F401  (registers MeanDice: segmentation models load with it)
 from blueprint.errors import ConfigError
+from blueprint.models.heads import task_of
 from blueprint.serving.store import existing_store
 from blueprint.tracking.outcome import CLASS_NAMES_FILE
 from blueprint.tracking.params import OUTPUT_DIR_TAG
@@ -41,6 +43,11 @@ class TrainedModel:
     run_id: str | None  # the training run, when the model came from one
     source: str  # what was loaded: a file path or an MLflow model URI
     overrides: list[str] | None  # the training run's command-line overrides, where known
+
+    @property
+    def task(self) -> str:
+        """classification, regression or segmentation: what the model's output gives."""
+        return task_of(self.model)
 
 
 def load_trained(
@@ -192,6 +199,9 @@ def _index_names(model: keras.Model) -> list[str]:
 
 
 def _num_outputs(model: keras.Model) -> int:
+    """The classes the model tells apart (per image or per pixel); none for values."""
+    if task_of(model) == "regression":
+        return 0
     units = model.outputs[0].shape[-1]
     return 2 if units == 1 else int(units)  # a single sigmoid unit: two classes
 

@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 
-from blueprint.data.facts import load_data
+from blueprint.data.facts import TASK_TARGETS, load_data
 from blueprint.data.splits import ImageData
 from blueprint.errors import ConfigError
 from blueprint.serving.reference import TrainedModel
@@ -28,6 +28,12 @@ def training_data(trained: TrainedModel, data_overrides: list[str], reference: s
         )
     cfg = training_config(trained.overrides or [], data_overrides)
     data = load_data(cfg.data, list(cfg.allowed_targets))
+    wanted = TASK_TARGETS[trained.task]
+    if data.targets != wanted:
+        raise ConfigError(
+            f"the data holds {data.targets} but the model predicts {wanted}; use data of the "
+            "kind it was trained on"
+        )
     if data.class_names != trained.class_names:
         raise ConfigError(
             f"the data's classes {data.class_names} are not the model's {trained.class_names}; "

@@ -17,23 +17,24 @@ log = logging.getLogger(__name__)
 
 def log_dataset(data: ImageData) -> None:
     """The dataset input (name, source, digest: the UI's Dataset column), the inventory files
-    under `data/`, and images per class and split (`data/class_counts.json`)."""
+    under `data/`, and images per class and split (`data/class_counts.json`, for classes)."""
     record = data.record
     dataset = MetaDataset(_source(record.source), name=record.name, digest=record.digest)
     mlflow.log_input(dataset, context="training")
     for file in record.files:
         mlflow.log_artifact(str(file), "data")
     counts = data.class_counts()
-    per_class = {
-        name: {split: counts[split][i] for split in SPLITS}
-        for i, name in enumerate(data.class_names)
-    }
-    mlflow.log_dict(per_class, "data/class_counts.json")
+    if counts:
+        per_class = {
+            name: {split: counts[split][i] for split in SPLITS}
+            for i, name in enumerate(data.class_names)
+        }
+        mlflow.log_dict(per_class, "data/class_counts.json")
     log.info(
-        "data: %s, %s images (train/val/test), %d classes, digest %s",
+        "data: %s, %s images (train/val/test), %s, digest %s",
         record.name,
-        "/".join(str(sum(counts[split])) for split in SPLITS),
-        data.num_classes,
+        "/".join(str(len(split)) for split in data.splits().values()),
+        f"{data.num_classes} classes" if data.class_names else data.targets,
         record.digest,
     )
 

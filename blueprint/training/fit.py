@@ -26,10 +26,13 @@ def fit(
     trainer: DictConfig,
     callbacks: list[keras.callbacks.Callback],
     epochs_done: int = 0,
+    augment_with_masks: keras.Layer | None = None,
 ) -> keras.callbacks.History:
     """`epochs_done`: epochs a backup restores (the backup callback among `callbacks` restores
-    them); the data order resumes at the next one."""
-    train = to_dataset(data.train, trainer.batch_size, shuffle_seed=trainer.seed)
+    them); the data order resumes at the next one. `augment_with_masks`: see `to_dataset`."""
+    train = to_dataset(
+        data.train, trainer.batch_size, trainer.seed, augment_with_masks=augment_with_masks
+    )
     skip_epochs(train, epochs_done)
     return model.fit(
         train,
