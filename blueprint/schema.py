@@ -322,9 +322,14 @@ class Objective(Schema):
 
 
 class Sweep(Schema):
-    """Written by the sweeper for each trial; never set by hand."""
+    """Written by the sweeper for each trial (`blueprint.sweeps.contract.TrialNode`); never set
+    by hand."""
 
-    model_config = ConfigDict(extra="allow")
+    study: Annotated[str, Field(min_length=1)]
+    storage: Annotated[str, Field(min_length=1)]
+    trial: Annotated[int, Field(ge=0)]
+    parent_run_id: Annotated[str, Field(min_length=1)]
+    threads: Annotated[int, Field(ge=1)] | None
 
 
 class Run(Schema):

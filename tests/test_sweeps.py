@@ -16,8 +16,9 @@ from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
 
 from blueprint.errors import SweepError
+from blueprint.sweeps.contract import quoted
 from blueprint.sweeps.storage import open_storage
-from blueprint.sweeps.sweeper import RETRY_ATTR, quoted, study_name_for
+from blueprint.sweeps.study import RETRY_ATTR, study_name_for
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from tests.helpers import CONF_DIR, ROOT, clean_env, error_lines, store_overrides
 

@@ -70,11 +70,13 @@ def test_a_regression_head_outputs_the_targets_units_and_is_recognised(compose_c
     from blueprint.models.build import build_model
 
     model = build_model(cfg, allowed)
-    adapt_targets(model, np.array([10.0, 20.0, 30.0]))
+    adapt_targets(model, np.array([10.0, 20.0, 30.0]))  # mean 20, variance 200/3
     assert task_of(model) == "regression" and model.output_shape == (None, 1)
-    # The linear unit starts near 0 (standardised): outputs start near the targets' mean.
+    # The linear unit learns a standardised value; the model gives it in the targets' units.
+    standardised = keras.Model(model.inputs, model.get_layer("head").output)
+    unit = standardised.predict(data.val.images, verbose=0)
     outputs = model.predict(data.val.images, verbose=0)
-    assert abs(float(np.mean(outputs)) - 20.0) < 5.0
+    np.testing.assert_allclose(outputs, unit * np.sqrt(200 / 3) + 20.0, rtol=1e-5)
     assert task_of(build_unet([16, 16, 1], 4)) == "segmentation"
 
 

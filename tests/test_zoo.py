@@ -8,16 +8,19 @@ import pytest
 from mlflow import MlflowClient
 
 from blueprint.errors import ConfigError
+from blueprint.export import export
 from blueprint.models.cnn import build_cnn
 from blueprint.models.mlp import build_mlp
 from blueprint.models.zoo import APPLICATIONS, build_application, build_mobilenet_v2
+from blueprint.predict import predict
+from blueprint.schema import ExportRun, PredictRun
 from blueprint.serving import exporters
+from blueprint.serving.command import compose_command
 from blueprint.serving.initial_weights import copy_weights
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from tests.helpers import (
     assert_one_line_error,
     error_lines,
-    run_command,
     run_train,
     write_image_folder,
 )
@@ -228,7 +231,11 @@ def test_every_zoo_model_trains_an_epoch_and_exports_verified(
 
 
 @pytest.mark.slow
-def test_a_zoo_model_trains_predicts_and_exports_from_the_command_line(tmp_path: Path) -> None:
+def test_a_zoo_model_trains_from_the_command_line_then_predicts_and_exports(
+    tmp_path: Path,
+) -> None:
+    """The CLI trains it; predict and export (in this process: their CLIs are tested on the
+    digits) read its run folder."""
     images = write_image_folder(tmp_path / "images", {"a": 8, "b": 8, "c": 8}, size=(32, 32))
     result = run_train(
         tmp_path,
@@ -242,18 +249,15 @@ def test_a_zoo_model_trains_predicts_and_exports_from_the_command_line(tmp_path:
         "trainer.verbose=0",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    run_dir = tmp_path / "run"
-    uri = f"tracking_uri=sqlite:///{tmp_path}/mlflow.db"
-    predicted = run_command(
-        "predict", f"model={run_dir}", f"input={images}", f"output={tmp_path}/p.csv", uri
+    common = [f"model={tmp_path / 'run'}", f"tracking_uri=sqlite:///{tmp_path}/mlflow.db"]
+    output = tmp_path / "p.csv"
+    predict(
+        compose_command("predict", [*common, f"input={images}", f"output={output}"], PredictRun)
     )
-    assert predicted.returncode == 0, predicted.stderr[-3000:]
-    assert len((tmp_path / "p.csv").read_text().splitlines()) == 1 + 24
-    exported = run_command(
-        "export", f"model={run_dir}", "format=onnx", f"output={tmp_path}/m.onnx", uri
-    )
-    assert exported.returncode == 0, exported.stderr[-3000:]
-    assert (tmp_path / "m.onnx").stat().st_size > 0
+    assert len(output.read_text().splitlines()) == 1 + 24
+    onnx = tmp_path / "m.onnx"
+    export(compose_command("export", [*common, "format=onnx", f"output={onnx}"], ExportRun), [])
+    assert onnx.stat().st_size > 0
 
 
 def test_initial_weights_that_name_no_model_are_one_line(tmp_path: Path) -> None:

@@ -65,12 +65,34 @@ def write(name: str, model: keras.Model, path: Path, calibration: np.ndarray) ->
         path.write_bytes(_onnx(model))
 
 
+def _input_spec(model: keras.Model) -> tf.TensorSpec:
+    """A batch of raw images; the exported input keeps the name `image`."""
+    return tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="image")
+
+
 def _inference(model: keras.Model) -> tf.types.experimental.ConcreteFunction:
     """The model's forward pass in inference mode, traced once for the converters. Traced with
     `training=False`, augmentation layers leave no random ops behind, which TFLite cannot
-    convert (`model.export` keeps them); the input keeps its name, `image`."""
-    spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="image")
-    return tf.function(lambda images: model(images, training=False)).get_concrete_function(spec)
+    convert (`model.export` keeps them)."""
+    forward = tf.function(lambda images: model(images, training=False))
+    return forward.get_concrete_function(_input_spec(model))
+
+
+def _frozen_inference(model: keras.Model) -> tf.types.experimental.ConcreteFunction:
+    """`_inference` with the variables turned into constants. The converters need them so:
+    tf2onnx leaves tensors that Keras layers compute once at build time (EfficientNet's
+    Normalization mean and variance) as graph inputs the exported model lacks, and TFLite reads
+    unfrozen variables wrongly or not at all."""
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    previous = tf.get_logger().level
+    tf.get_logger().setLevel("ERROR")  # freezing warns that its helpers are TF1 APIs
+    try:
+        return convert_variables_to_constants_v2(_inference(model))
+    finally:
+        tf.get_logger().setLevel(previous)
 
 
 def _saved_model(model: keras.Model, path: Path) -> None:
@@ -86,31 +108,20 @@ def _saved_model(model: keras.Model, path: Path) -> None:
 
 
 def _onnx(model: keras.Model) -> bytes:
-    """tf2onnx on the model's frozen graph. On the model itself it leaves tensors that Keras
-    layers compute once at build time (EfficientNet's Normalization mean and variance) as graph
-    inputs the exported model then lacks; freezing first turns them into constants."""
+    """tf2onnx on the model's frozen inference pass."""
     import tf2onnx
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
 
-    inference = _inference(model)
-    previous = tf.get_logger().level
-    tf.get_logger().setLevel("ERROR")  # freezing warns that its helpers are TF1 APIs
-    try:
-        frozen = convert_variables_to_constants_v2(inference)
-    finally:
-        tf.get_logger().setLevel(previous)
+    frozen = _frozen_inference(model)
     proto, _ = tf2onnx.convert.from_function(
         tf.function(lambda images: frozen(images)[0]),
-        input_signature=inference.structured_input_signature[0],
+        input_signature=(_input_spec(model),),
         opset=ONNX_OPSET,
     )
     return proto.SerializeToString()
 
 
 def _tflite(model: keras.Model, calibration: np.ndarray | None) -> bytes:
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([_inference(model)], model)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_inference(model)])
     if calibration is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([image[None]] for image in calibration)

@@ -16,13 +16,20 @@ from mlflow.tracking.context.registry import resolve_tags
 from omegaconf import DictConfig
 from optuna.trial import FrozenTrial
 
+from blueprint.sweeps.contract import (
+    INTERRUPTED_TAG,
+    ROLE_TAG,
+    RUN_ATTR,
+    STUDY_TAG,
+    TRIAL_STATE_TAG,
+    TRIAL_TAG,
+)
 from blueprint.tracking.provenance import provenance_tags
 from blueprint.tracking.run import open_experiment
 
 log = logging.getLogger(__name__)
 
 PARENT_ATTR = "blueprint.mlflow_parent_run_id"  # study user attr: resumed sweeps reuse the run
-RUN_ATTR = "mlflow_run_id"  # trial user attr, set by the job once its run started
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
 
 
@@ -43,7 +50,7 @@ class SweepRun:
         self.run_id: str = run_id
         # the same provenance its children carry: MLflow's source/user/git tags, then ours
         tags = resolve_tags() | provenance_tags(Path(cfg.paths.root_dir))
-        tags |= {"sweep.role": "parent", "sweep.study": study.study_name}
+        tags |= {ROLE_TAG: "parent", STUDY_TAG: study.study_name}
         tags |= {f"sweep.{key}": value for key, value in settings.items()}
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)
@@ -75,9 +82,9 @@ class SweepRun:
         for run in self.child_runs():
             if run.info.status not in ("RUNNING", "KILLED"):
                 continue
-            if int(run.data.tags.get("sweep.trial_number", -1)) in numbers:
-                self.client.set_tag(run.info.run_id, "sweep.trial_state", "FAIL")
-                self.client.set_tag(run.info.run_id, "sweep.interrupted", "true")
+            if int(run.data.tags.get(TRIAL_TAG, -1)) in numbers:
+                self.client.set_tag(run.info.run_id, TRIAL_STATE_TAG, "FAIL")
+                self.client.set_tag(run.info.run_id, INTERRUPTED_TAG, "true")
                 if run.info.status == "RUNNING":
                     self.client.set_terminated(run.info.run_id, "KILLED")
 
@@ -93,8 +100,8 @@ class SweepRun:
                     run_name=f"{self.study.study_name}-trial{trial.number}",
                     tags={
                         "mlflow.parentRunId": self.run_id,
-                        "sweep.study": self.study.study_name,
-                        "sweep.trial_number": str(trial.number),
+                        STUDY_TAG: self.study.study_name,
+                        TRIAL_TAG: str(trial.number),
                     },
                 )
                 run_id = run.info.run_id
@@ -103,7 +110,7 @@ class SweepRun:
                 if trial.number in errors:
                     self.client.set_tag(run_id, "error", errors[trial.number][:5000])
                 self.client.set_terminated(run_id, "FAILED")
-            self.client.set_tag(run_id, "sweep.trial_state", trial.state.name)
+            self.client.set_tag(run_id, TRIAL_STATE_TAG, trial.state.name)
 
     def summarize(self, plots: bool) -> None:
         """Counts, best value and parameters, and (with `plots`) Optuna's plots, refreshed."""

@@ -7,6 +7,7 @@ import mlflow
 import optuna
 
 from blueprint.errors import TrialPruned
+from blueprint.sweeps.contract import TRIAL_STATE_TAG
 
 
 class ReportToTrial(keras.callbacks.Callback):
@@ -26,7 +27,7 @@ class ReportToTrial(keras.callbacks.Callback):
             return  # a missing or NaN value is FailOnNonFiniteLoss's business, not the pruner's
         self.trial.report(float(value), epoch)
         if self.trial.should_prune():
-            mlflow.set_tag("sweep.trial_state", "PRUNED")
+            mlflow.set_tag(TRIAL_STATE_TAG, "PRUNED")
             raise TrialPruned(
                 f"trial {self.trial.number} pruned after epoch {epoch}: "
                 f"{self.metric}={float(value):.4f}"

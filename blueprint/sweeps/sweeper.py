@@ -4,14 +4,10 @@ Reuses the upstream implementation for parsing the search space and configuring 
 its loop, which assumes a fresh study, stops at the first failure and never tells jobs their trial.
 """
 
-import contextlib
 import functools
-import hashlib
-import json
 import logging
 import math
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -31,56 +27,27 @@ from optuna.distributions import (
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
-    distribution_to_json,
 )
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 import blueprint.resolvers  # noqa: F401  (the sweeper reads ${paths.root_dir} from the config)
 from blueprint.errors import BlueprintError, SweepError, TrialPruned, first_line
-from blueprint.locks import lock_beside
-from blueprint.sqlite_files import sqlite_path
+from blueprint.sweeps.contract import TrialNode
 from blueprint.sweeps.parent_run import SweepRun
 from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
 from blueprint.sweeps.storage import open_storage
+from blueprint.sweeps.study import (
+    ENDED,
+    ended_trials,
+    requeue_interrupted,
+    study_name_for,
+    take_trials,
+    tell_state,
+)
 
 log = logging.getLogger(__name__)
 
-OWNER_ATTR = "blueprint.sweeper"  # trial user attr "host:pid": tells a live sweep from a dead one
-RETRY_ATTR = "blueprint.retry_of"  # on a re-run: the number of the trial a dead sweep left
-ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 WAIT_FOR_OTHERS_S = 2.0  # polling while another live sweep runs the study's last trials
-
-
-def study_name_for(experiment: str, space: dict[str, BaseDistribution], fixed: list[str]) -> str:
-    """`<experiment>-<hash>`: the same command resumes its study, a changed space starts anew.
-
-    `fixed` holds the fixed overrides and the direction: a trial's meaning depends on them too.
-    """
-    spec = {
-        "space": {name: distribution_to_json(dist) for name, dist in sorted(space.items())},
-        "fixed": sorted(fixed),
-    }
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
-    return f"{experiment}-{digest}"
-
-
-def retried_numbers(study: optuna.Study) -> set[int]:
-    """Trials interrupted by a dead sweep and queued again: they do not count as ended."""
-    return {
-        trial.user_attrs[RETRY_ATTR]
-        for trial in study.get_trials(deepcopy=False)
-        if RETRY_ATTR in trial.user_attrs
-    }
-
-
-def ended_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """Trials that ran to an end (complete, pruned, failed), interrupted ones excluded."""
-    retried = retried_numbers(study)
-    return [
-        trial
-        for trial in study.get_trials(deepcopy=False, states=ENDED)
-        if trial.number not in retried
-    ]
 
 
 def first_value(dist: BaseDistribution) -> Any:
@@ -112,27 +79,6 @@ def launcher_parallelism(launcher: DictConfig) -> int:
     return max(1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1) + 1 + n_jobs)
 
 
-def quoted(value: Any) -> str:
-    """A value in Hydra's override grammar: strings single-quoted, so URLs survive."""
-    if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return "null" if value is None else str(value)
-
-
-def is_alive(owner: str) -> bool:
-    """Whether the sweep process `host:pid` still runs (one on another host counts as dead)."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        pass
-    return True
-
-
 class BlueprintSweeperImpl(OptunaSweeperImpl):
     """Runs trials until the study holds `n_trials` ended ones; see the config's docstring."""
 
@@ -162,7 +108,6 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         self.pruner_kwargs = pruner_kwargs
         self.plots = plots
         self.threads: int | None = None
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -214,7 +159,9 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         run.log_search_space(space, plain_values(fixed))
         status = "FAILED"
         try:
-            self._retry_interrupted(study, run)
+            interrupted = requeue_interrupted(study)
+            if interrupted:
+                run.mark_interrupted(interrupted)
             self._run_trials(study, run, n_trials, space, fixed, fixed_overrides)
             status = "FINISHED"
         except KeyboardInterrupt:
@@ -302,23 +249,6 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
 
         validate(self._composed(overrides))
 
-    def _retry_interrupted(self, study: optuna.Study, run: SweepRun) -> None:
-        """Trials a dead sweep left RUNNING are queued again with the same parameters, then end
-        FAIL; their MLflow runs end KILLED. Trials of a sweep still running are left alone."""
-        retried = retried_numbers(study)
-        stale = [
-            trial
-            for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if not is_alive(str(trial.user_attrs.get(OWNER_ATTR, "")))
-        ]
-        for trial in stale:  # queue first: a sweep killed right here loses no trial
-            if trial.number not in retried:
-                study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
-            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-            log.warning("trial %d was interrupted; it runs again", trial.number)
-        if stale:
-            run.mark_interrupted({trial.number for trial in stale})
-
     def _run_trials(
         self,
         study: optuna.Study,
@@ -341,7 +271,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
                     f"hydra.sweeper.max_failure_rate={self.max_failure_rate} of n_trials="
                     f"{n_trials} allows; the errors are in the failed MLflow runs"
                 )
-            trials = self._ask(study, n_trials)
+            trials = take_trials(study, str(self.storage), self.n_jobs, n_trials)
             if not trials:
                 if len(ended) >= n_trials:
                     log.info("study %s holds %d ended trials: done", study.study_name, len(ended))
@@ -355,13 +285,13 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
                     self._launchable(list(job))
                 except BlueprintError as err:  # this point cannot run: FAIL, never RUNNING
                     log.warning("trial %d failed: %s", trial.number, err)
-                    told.append(self._tell_state(study, trial, TrialState.FAIL))
+                    told.append(tell_state(study, trial, TrialState.FAIL))
                     errors[trial.number] = str(err)
                     continue
                 launched.append((trial, job))
             if launched:
                 overrides = [
-                    (*job, self._sweep_node(study.study_name, trial.number, run.run_id))
+                    (*job, self._trial_node(study.study_name, trial.number, run.run_id).override())
                     for trial, job in launched
                 ]
                 returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
@@ -374,35 +304,9 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
             run.record(told, errors)
             run.summarize(self.plots)
 
-    def _ask(self, study: optuna.Study, n_trials: int) -> list[Trial]:
-        """The next batch: never more than n_trials ended plus in flight in live sweeps.
-
-        Counting and asking hold the store's lock (SQLite), so two sweeps on one study cannot
-        both take the last trial.
-        """
-        path = sqlite_path(str(self.storage))
-        with lock_beside(path) if path is not None else contextlib.nullcontext():
-            in_flight = [
-                t
-                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if is_alive(str(t.user_attrs.get(OWNER_ATTR, "")))
-            ]
-            wanted = min(self.n_jobs, n_trials - len(ended_trials(study)) - len(in_flight))
-            trials = [study.ask() for _ in range(max(0, wanted))]
-            for trial in trials:
-                trial.set_user_attr(OWNER_ATTR, self.owner)
-        return trials
-
-    def _sweep_node(self, study_name: str, number: int, parent_run_id: str) -> str:
-        """The `sweep=...` override that tells a job its trial (see conf/train.yaml)."""
-        node = {
-            "study": study_name,
-            "storage": str(self.storage),
-            "trial": number,
-            "parent_run_id": parent_run_id,
-            "threads": self.threads,
-        }
-        return "sweep={" + ",".join(f"{k}:{quoted(v)}" for k, v in node.items()) + "}"
+    def _trial_node(self, study_name: str, number: int, parent_run_id: str) -> TrialNode:
+        """What a job is told of its trial (the `sweep` node of conf/train.yaml)."""
+        return TrialNode(study_name, str(self.storage), number, parent_run_id, self.threads)
 
     def _tell(self, study: optuna.Study, trial: Trial, ret: JobReturn) -> tuple[FrozenTrial, str]:
         """Tells Optuna how the job ended; returns the ended trial and its error ("" if none).
@@ -411,26 +315,15 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         """
         error = ret._return_value if ret.status is JobStatus.FAILED else None
         if isinstance(error, TrialPruned):
-            return self._tell_state(study, trial, TrialState.PRUNED), ""
+            return tell_state(study, trial, TrialState.PRUNED), ""
         if error is None:
             value = ret.return_value
             if isinstance(value, int | float) and math.isfinite(value):
-                return self._tell_state(study, trial, TrialState.COMPLETE, float(value)), ""
+                return tell_state(study, trial, TrialState.COMPLETE, float(value)), ""
             error = ValueError(f"the job returned {value!r}, not a finite number")
         message = f"{type(error).__name__}: {error}"
         log.warning("trial %d failed: %s", trial.number, message)
-        return self._tell_state(study, trial, TrialState.FAIL), message
-
-    @staticmethod
-    def _tell_state(
-        study: optuna.Study, trial: Trial, state: TrialState, value: float | None = None
-    ) -> FrozenTrial:
-        try:
-            return study.tell(trial, value, state=state)
-        except RuntimeError as err:  # GridSampler calls study.stop(), meant for study.optimize
-            if "Study.stop" not in str(err):
-                raise
-        return study.get_trials(deepcopy=False)[trial.number]
+        return tell_state(study, trial, TrialState.FAIL), message
 
     def _save_results(self, study: optuna.Study) -> None:
         """optimization_results.yaml in the sweep directory, as the upstream sweeper writes it."""

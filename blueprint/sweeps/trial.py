@@ -1,7 +1,8 @@
 """What a training job sees of its sweep trial; a no-op outside sweeps, so train() stays one path.
 
-The sweeper passes each job a `sweep` node (study, storage, trial number, parent MLflow run,
-thread share). Optuna and Keras load only inside a sweep trial, never at import.
+The sweeper passes each job a `sweep` node (`blueprint.sweeps.contract.TrialNode`: study,
+storage, trial number, parent MLflow run, thread share). Optuna and Keras load only inside a
+sweep trial, never at import.
 """
 
 import contextlib
@@ -10,12 +11,14 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from blueprint.sweeps.contract import RUN_ATTR, STUDY_TAG, TRIAL_TAG, TrialNode
+
 
 class SweepTrial:
     """The job's handle on its Optuna trial: tags its MLflow run, reports epochs, prunes."""
 
     def __init__(self, cfg: DictConfig) -> None:
-        self.node = cfg.get("sweep")
+        self.node = TrialNode.of(cfg)
         self.metric: str = cfg.objective.metric
 
     @property
@@ -49,9 +52,8 @@ class SweepTrial:
             return
         import mlflow
 
-        mlflow.set_tags({"sweep.study": self.node.study, "sweep.trial_number": self.node.trial})
-        trial = self._trial()
-        trial.set_user_attr("mlflow_run_id", run_id)
+        mlflow.set_tags({STUDY_TAG: self.node.study, TRIAL_TAG: self.node.trial})
+        self._trial().set_user_attr(RUN_ATTR, run_id)
 
     def _trial(self) -> Any:
         if not hasattr(self, "_optuna_trial"):

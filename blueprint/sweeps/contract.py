@@ -1,0 +1,47 @@
+"""The contract between the sweeper and a trial job, in one place: what the sweeper tells a job
+(the `sweep` node of its config), and the names by which the two, and the parent MLflow run, find
+each other afterwards (MLflow tags, Optuna user attributes).
+
+Both sides import these; neither writes a name of its own.
+"""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from omegaconf import DictConfig
+
+STUDY_TAG = "sweep.study"  # MLflow tag of the parent run and every child run: the study name
+TRIAL_TAG = "sweep.trial_number"  # child run tag: its Optuna trial number
+ROLE_TAG = "sweep.role"  # parent run tag: "parent"
+TRIAL_STATE_TAG = "sweep.trial_state"  # child run tag: COMPLETE, PRUNED or FAIL once told
+INTERRUPTED_TAG = "sweep.interrupted"  # child run tag: "true" when its sweep died under it
+RUN_ATTR = "mlflow_run_id"  # trial user attribute: the job's MLflow run, set once it started
+
+
+@dataclass(frozen=True)
+class TrialNode:
+    """The `sweep` node the sweeper adds to each job's overrides (null in single runs)."""
+
+    study: str
+    storage: str  # the study's storage URL
+    trial: int  # the Optuna trial number this job runs
+    parent_run_id: str  # the sweep's MLflow run, under which the job's run nests
+    threads: int | None  # the job's share of the CPU when trials run in parallel
+
+    def override(self) -> str:
+        """`sweep={study:'...',...}` in Hydra's override grammar."""
+        values = ",".join(f"{key}:{quoted(value)}" for key, value in asdict(self).items())
+        return f"sweep={{{values}}}"
+
+    @classmethod
+    def of(cls, cfg: DictConfig) -> "TrialNode | None":
+        """The job's node, or None outside a sweep."""
+        node = cfg.get("sweep")
+        return cls(**node) if node else None
+
+
+def quoted(value: Any) -> str:
+    """A value in Hydra's override grammar: strings single-quoted, so URLs survive."""
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "null" if value is None else str(value)
