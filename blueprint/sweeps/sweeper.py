@@ -10,6 +10,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -258,51 +259,62 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         fixed: dict[str, Any],
         fixed_overrides: list[str],
     ) -> None:
-        allowed_failures = math.floor(self.max_failure_rate * n_trials + 1e-9)
         while True:
-            ended = ended_trials(study)
-            # interrupted trials count: a trial that kills its sweep every time must trip this
-            every = study.get_trials(deepcopy=False, states=ENDED)
-            failed = sum(t.state == TrialState.FAIL for t in every)
-            if failed > allowed_failures:
-                raise SweepError(
-                    f"{failed} of {len(every)} trials failed (interrupted ones included), more than"
-                    " "
-                    f"hydra.sweeper.max_failure_rate={self.max_failure_rate} of n_trials="
-                    f"{n_trials} allows; the errors are in the failed MLflow runs"
-                )
+            self._stop_if_too_many_failed(study, n_trials)
             trials = take_trials(study, str(self.storage), self.n_jobs, n_trials)
             if not trials:
-                if len(ended) >= n_trials:
-                    log.info("study %s holds %d ended trials: done", study.study_name, len(ended))
+                ended = len(ended_trials(study))
+                if ended >= n_trials:
+                    log.info("study %s holds %d ended trials: done", study.study_name, ended)
                     return
                 time.sleep(WAIT_FOR_OTHERS_S)  # another live sweep runs the last trials
                 continue
             jobs = self._configure_trials(trials, space, fixed, fixed_overrides)
-            told, errors, launched = [], {}, []
-            for trial, job in zip(trials, jobs, strict=True):
-                try:
-                    self._launchable(list(job))
-                except BlueprintError as err:  # this point cannot run: FAIL, never RUNNING
-                    log.warning("trial %d failed: %s", trial.number, err)
-                    told.append(tell_state(study, trial, TrialState.FAIL))
-                    errors[trial.number] = str(err)
-                    continue
-                launched.append((trial, job))
-            if launched:
-                overrides = [
-                    (*job, self._trial_node(study.study_name, trial.number, run.run_id).override())
-                    for trial, job in launched
-                ]
-                returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
-                self.job_idx += len(returns)
-                for (trial, _), ret in zip(launched, returns, strict=True):
-                    frozen, error = self._tell(study, trial, ret)
-                    told.append(frozen)
-                    if error:
-                        errors[trial.number] = error
+            told, errors = self._run_batch(study, run, trials, jobs)
             run.record(told, errors)
             run.summarize(self.plots)
+
+    def _stop_if_too_many_failed(self, study: optuna.Study, n_trials: int) -> None:
+        """Interrupted trials count: a trial that kills its sweep every time must trip this."""
+        every = study.get_trials(deepcopy=False, states=ENDED)
+        failed = sum(t.state == TrialState.FAIL for t in every)
+        if failed > math.floor(self.max_failure_rate * n_trials + 1e-9):
+            raise SweepError(
+                f"{failed} of {len(every)} trials failed (interrupted ones included), more than "
+                f"hydra.sweeper.max_failure_rate={self.max_failure_rate} of n_trials="
+                f"{n_trials} allows; the errors are in the failed MLflow runs"
+            )
+
+    def _run_batch(
+        self, study: optuna.Study, run: SweepRun, trials: list[Trial], jobs: Sequence[Sequence[str]]
+    ) -> tuple[list[FrozenTrial], dict[int, str]]:
+        """Launches the trials whose config passes the checks and tells Optuna how each ended;
+        one that cannot run ends FAIL without being launched. Returns the ended trials and the
+        errors by trial number."""
+        told, errors, launched = [], {}, []
+        for trial, job in zip(trials, jobs, strict=True):
+            try:
+                self._launchable(list(job))
+            except BlueprintError as err:  # this point cannot run: FAIL, never RUNNING
+                log.warning("trial %d failed: %s", trial.number, err)
+                told.append(tell_state(study, trial, TrialState.FAIL))
+                errors[trial.number] = str(err)
+                continue
+            launched.append((trial, job))
+        if not launched:
+            return told, errors
+        overrides = [
+            (*job, self._trial_node(study.study_name, trial.number, run.run_id).override())
+            for trial, job in launched
+        ]
+        returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+        self.job_idx += len(returns)
+        for (trial, _), ret in zip(launched, returns, strict=True):
+            frozen, error = self._tell(study, trial, ret)
+            told.append(frozen)
+            if error:
+                errors[trial.number] = error
+        return told, errors
 
     def _trial_node(self, study_name: str, number: int, parent_run_id: str) -> TrialNode:
         """What a job is told of its trial (the `sweep` node of conf/train.yaml)."""
