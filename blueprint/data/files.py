@@ -74,6 +74,11 @@ class FileOptions:
         return str(Path(self.cache).expanduser().resolve())
 
 
+def image_files(root: Path) -> list[Path]:
+    """Every PNG, JPEG, BMP or GIF file under `root` (sub-folders searched too), sorted."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def load_folder(path: str, **options: Any) -> ImageData:
     """Images in `path/<class>/...` (sub-folders searched too); `class_names` picks and orders."""
     settings = FileOptions(**options)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from blueprint.data.files import IMAGE_SUFFIXES, FileOptions, Listing, existing_path, load_listing
+from blueprint.data.files import FileOptions, Listing, existing_path, image_files, load_listing
 from blueprint.data.splits import ImageData
 from blueprint.errors import DataError
 
@@ -39,11 +39,11 @@ def list_pairs(images_root: Path, masks_root: Path) -> Listing:
     """Image path -> its mask's path (both relative to their folders); every image needs one."""
     masks = {
         _key(p.relative_to(masks_root)): p.relative_to(masks_root).as_posix()
-        for p in _images(masks_root)
+        for p in image_files(masks_root)
     }
     listing = Listing(images_root, images_root, [], {}, targets="masks", masks_root=masks_root)
     missing = []
-    for image in _images(images_root):
+    for image in image_files(images_root):
         relative = image.relative_to(images_root)
         mask = masks.get(_key(relative))
         if mask is None:
@@ -79,10 +79,6 @@ def check_mask_values(masks_root: Path, masks: list[str], classes: int) -> None:
                     f"mask {masks_root / mask} holds class {value} but data.class_names names "
                     f"{classes} classes (0..{classes - 1}); name every class in data.class_names"
                 )
-
-
-def _images(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _key(relative: Path) -> str:

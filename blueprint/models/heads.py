@@ -11,7 +11,6 @@ import numpy as np
 
 HEAD = "head"  # the layer that maps features to outputs, in every model blueprint builds
 TARGETS = "targets"  # regression: turns the head's standardised value into the target's units
-TASKS = ("classification", "binary", "regression", "segmentation")
 
 
 def classification_head(num_classes: int) -> keras.layers.Layer:

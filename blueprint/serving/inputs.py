@@ -5,14 +5,14 @@ import csv
 import json
 from pathlib import Path
 
-from blueprint.data.files import IMAGE_SUFFIXES
+from blueprint.data.files import image_files
 from blueprint.errors import ConfigError
 
 
 def image_paths(source: Path) -> list[Path]:
     """The files to predict, in a stable order; ConfigError when there are none."""
     if source.is_dir():
-        paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths = image_files(source)
         if not paths:
             raise ConfigError(
                 f"input={source} holds no PNG, JPEG, BMP or GIF images; give a folder with some"
