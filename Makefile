@@ -4,10 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 5000
+HOST   ?= 0.0.0.0# make server: the interface others reach it on
+BACKEND ?=# make server: a database URL for the runs (postgresql+psycopg://...) instead of STORE/mlflow.db
 STORE  ?= $(CURDIR)# folder holding mlflow.db and mlruns/
 ARGS   ?=
 
-.PHONY: help install train test test-all lint format ui runs sweeps clean
+.PHONY: help install train test test-all lint format ui server runs sweeps clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -37,6 +39,9 @@ lint: $(STAMP) ## ruff check and ruff format --check
 format: $(STAMP) ## ruff fix and format in place
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+server: $(STAMP) ## a shared MLflow tracking server on HOST:PORT, serving artifacts from STORE/mlruns
+	$(PY) -m blueprint.ui --host $(HOST) --port $(PORT) --store $(STORE) $(if $(BACKEND),--backend $(BACKEND))
 
 runs: $(STAMP) ## the latest runs: status (dead processes marked KILLED), best value, resume command
 	$(PY) -m blueprint.runs $(ARGS)

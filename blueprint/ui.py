@@ -1,4 +1,5 @@
-"""`python -m blueprint.ui [--port N] [--store DIR]`: the MLflow UI over a store, quick to answer.
+"""`python -m blueprint.ui [--host H] [--port N] [--store DIR] [--backend URL]`: the MLflow UI
+over a store, quick to answer; `make ui` on loopback, `make server` as a team's tracking server.
 
 Prints the address of the latest run's experiment, opened on its runs table, then runs
 `mlflow server`. Two settings make it answer in seconds with two server processes instead of eight:
@@ -66,12 +67,13 @@ def runs_url(host: str, port: int, experiment_id: str | None) -> str:
     return base + RUNS_VIEW.format(id=experiment_id) if experiment_id else base
 
 
-def server_command(host: str, port: int, store: Path) -> list[str]:
+def server_command(host: str, port: int, store: Path, backend: str) -> list[str]:
+    """`mlflow server` over `backend`, serving artifacts from `store`/mlruns: experiments created
+    through it keep theirs there (`mlflow-artifacts:/`), so clients on other machines can log."""
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
     return [
         mlflow, "server", "--host", host, "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
-        "--default-artifact-root", str(store / "mlruns"),
+        "--backend-store-uri", backend, "--artifacts-destination", str(store / "mlruns"),
     ]  # fmt: skip
 
 
@@ -80,19 +82,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--store", type=Path, default=Path.cwd(), help="folder of mlflow.db")
+    parser.add_argument(
+        "--backend", help="a database URL for the runs instead of STORE/mlflow.db (PostgreSQL)"
+    )
     args = parser.parse_args(argv)
     store = args.store.resolve()
     db = store / "mlflow.db"
+    experiment_id = None
     try:
-        check_store(store)
+        if args.backend is None:
+            check_store(store)
+            experiment_id = latest_experiment_id(db)
+        elif not store.is_dir():
+            raise BlueprintError(f"{store} is not a folder: point --store at the artifacts' folder")
     except BlueprintError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    experiment_id = latest_experiment_id(db)
     print(f"MLflow UI: {runs_url(args.host, args.port, experiment_id)}  (Ctrl-C stops it)")
     sys.stdout.flush()
-    command = server_command(args.host, args.port, store)
-    sys.exit(serve(command, f"sqlite:///{db}" if experiment_id else None))
+    backend = args.backend or f"sqlite:///{db}"
+    command = server_command(args.host, args.port, store, backend)
+    sys.exit(serve(command, backend if experiment_id else None))  # a new database: nothing to mark
 
 
 def mark_dead_runs(uri: str) -> None:

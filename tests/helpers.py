@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
@@ -85,6 +86,34 @@ def run_train(
     )
 
 
+# A model that trains in about a second, with no artifacts beyond what the checks read.
+TINY = [
+    "model=mlp",
+    "model.hidden_units=[16]",
+    "trainer.epochs=2",
+    "trainer.verbose=0",
+    "tracking.log_model=false",
+    "diagnostics=off",
+]
+
+
+def sweep_cmd(tmp_path: Path, *overrides: str, study_store: str | None = None) -> list[str]:
+    """A --multirun of the TINY model against the stores in `tmp_path`: the study in
+    `tmp_path/optuna.db`, or where the `study_store` option puts it."""
+    return [
+        sys.executable,
+        "-m",
+        "blueprint.train",
+        "--multirun",
+        *store_overrides(tmp_path),
+        f"study_store={study_store}"
+        if study_store
+        else f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db",
+        *TINY,
+        *overrides,
+    ]
+
+
 # TensorFlow's and absl's start-up chatter, which is not what a user reads as the error.
 STARTUP_NOISE = ("I0000", "WARNING: All log", "To enable", "E0000", "W0000")
 
@@ -112,6 +141,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def on_host(name: str, cmd: list[str]) -> list[str]:
+    """`cmd` run under its own host name (a UTS namespace: as root, or in a user namespace), as if
+    on another machine; skips the test where the kernel allows neither."""
+    for unshare in (["unshare", "--uts"], ["unshare", "--user", "--map-root-user", "--uts"]):
+        probe = subprocess.run([*unshare, "hostname", name], capture_output=True)
+        if probe.returncode == 0:
+            return [*unshare, "sh", "-c", f'hostname {name} && exec "$@"', "sh", *cmd]
+    pytest.skip("needs `unshare --uts` (util-linux, as root or with user namespaces)")
 
 
 def write_image_folder(

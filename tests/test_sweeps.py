@@ -18,32 +18,23 @@ from optuna.trial import TrialState
 from blueprint.errors import SweepError
 from blueprint.sweeps.contract import quoted
 from blueprint.sweeps.storage import open_storage
-from blueprint.sweeps.study import RETRY_ATTR, study_name_for
+from blueprint.sweeps.study import (
+    RETRY_ATTR,
+    release,
+    requeue_stale,
+    study_name_for,
+    take_trials,
+)
 from blueprint.tracking.epoch_logger import epoch_metric_key
-from tests.helpers import CONF_DIR, ROOT, clean_env, error_lines, store_overrides
-
-# A model that trains in about a second, with no artifacts beyond what the checks read.
-TINY = [
-    "model=mlp",
-    "model.hidden_units=[16]",
-    "trainer.epochs=2",
-    "trainer.verbose=0",
-    "tracking.log_model=false",
-    "diagnostics=off",
-]
-
-
-def sweep_cmd(tmp_path: Path, *overrides: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "blueprint.train",
-        "--multirun",
-        *store_overrides(tmp_path),
-        f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db",
-        *TINY,
-        *overrides,
-    ]
+from tests.helpers import (
+    CONF_DIR,
+    ROOT,
+    TINY,
+    clean_env,
+    error_lines,
+    on_host,
+    sweep_cmd,
+)
 
 
 def list_studies(db: str) -> subprocess.CompletedProcess:
@@ -188,6 +179,26 @@ def test_a_fresh_store_opened_by_several_processes_at_once_opens_in_each(tmp_pat
     assert optuna.get_all_study_names(storage) == []
 
 
+def test_a_stale_trial_is_queued_again_once_and_a_released_one_at_once(tmp_path: Path) -> None:
+    """Heartbeats: a trial whose sweep stopped beating is re-queued by exactly one of the sweeps
+    that notice; a sweep stopped by Ctrl-C releases its trial without the grace period."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    sweeps = [open_storage(url, create=True, heartbeat_interval=1, grace_period=2) for _ in "ab"]
+    study_a, study_b = (
+        optuna.create_study(study_name="s", storage=st, load_if_exists=True) for st in sweeps
+    )
+    (stale,) = take_trials(study_a, sweeps[0], url, batch=1, n_trials=2)
+    stale.suggest_float("x", 0, 1)
+    assert requeue_stale(study_b, sweeps[1]) == set(), "its heartbeat is fresh"
+    time.sleep(3)  # past the grace period, with no heartbeat since the trial was taken
+    assert sorted([*requeue_stale(study_a, sweeps[0]), *requeue_stale(study_b, sweeps[1])]) == [0]
+    (released,) = take_trials(study_b, sweeps[1], url, batch=1, n_trials=2)
+    assert released.suggest_float("x", 0, 1) == stale.params["x"], "the same point again"
+    assert release(study_b, sweeps[1], [released]) == {released.number}
+    states = [(t.state, t.user_attrs.get(RETRY_ATTR)) for t in study_a.get_trials()]
+    assert states == [(TrialState.FAIL, None), (TrialState.FAIL, 0), (TrialState.WAITING, 1)]
+
+
 def test_listing_beside_a_fresh_empty_file_writes_nothing(tmp_path: Path) -> None:
     store = tmp_path / "optuna.db"
     store.touch()  # a sweep just created it and has not set up its tables yet
@@ -277,6 +288,10 @@ def test_listing_shows_counts_best_value_and_params(grid_sweep: tuple[Path, str]
     assert f"optimizer.lr={study.best_params['optimizer.lr']}" in row
 
 
+# Heartbeats every second, stale after 3 s: a dead sweep's trial is re-run within seconds.
+BEATS = ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3"]
+
+
 def wait_for_running_trial(tmp_path: Path, proc: subprocess.Popen, timeout: float = 120) -> int:
     """The number of a trial whose MLflow run is under way, once at least one trial ended."""
     deadline = time.monotonic() + timeout
@@ -301,7 +316,7 @@ def wait_for_running_trial(tmp_path: Path, proc: subprocess.Popen, timeout: floa
 
 @pytest.mark.slow  # over 20 s: CI runs it (make test-all)
 def test_resume_after_sigkill_runs_each_trial_once(tmp_path: Path) -> None:
-    overrides = ["hparams_search=random", "hydra.sweeper.n_trials=4", "trainer.epochs=4"]
+    overrides = ["hparams_search=random", "hydra.sweeper.n_trials=4", "trainer.epochs=4", *BEATS]
     proc = subprocess.Popen(
         sweep_cmd(tmp_path, *overrides),
         cwd=ROOT,
@@ -487,6 +502,60 @@ def test_two_sweeps_on_one_study_end_with_n_trials(tmp_path: Path) -> None:
         assert proc.returncode == 0, out
     ended = [t for t in the_study(tmp_path).trials if t.state.is_finished()]
     assert len(ended) == 4
+
+
+@pytest.mark.slow  # two sweeps, one killed: about 60 s
+def test_sweeps_on_two_hosts_rerun_only_the_trial_whose_sweep_died(tmp_path: Path) -> None:
+    """Two sweep processes under different host names share a study. Neither takes the other's
+    running trial for dead; once one is killed, the other re-runs its trial, and only that one."""
+    assert (
+        subprocess.run(
+            on_host("machine-a", ["hostname"]), capture_output=True, text=True
+        ).stdout.strip()
+        == "machine-a"
+    )
+    overrides = ["hparams_search=random", "hydra.sweeper.n_trials=4", "trainer.epochs=40", *BEATS]
+    mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").create_experiment("default")
+    a, b = (
+        subprocess.Popen(
+            on_host(host, sweep_cmd(tmp_path, *overrides)),
+            cwd=ROOT,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for host in ("machine-a", "machine-b")
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while len(running_trials(tmp_path)) < 2:  # one trial each, at once
+            assert a.poll() is None and b.poll() is None, "a sweep ended too early"
+            assert time.monotonic() < deadline, "the two sweeps never ran trials at once"
+            time.sleep(0.2)
+        time.sleep(4)  # past the grace period: neither took the other's trial for dead
+        assert not [t for t in the_study(tmp_path).trials if t.state == TrialState.FAIL]
+    finally:
+        a.send_signal(signal.SIGKILL)
+        a.wait()
+    out, _ = b.communicate(timeout=300)
+    assert b.returncode == 0, out
+    trials = the_study(tmp_path).trials
+    (dead,) = [t for t in trials if t.state == TrialState.FAIL]
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_ATTR) == dead.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 4 and len(trials) == 5
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == 4, "no trial ran twice"
+
+
+def running_trials(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
+    if not (tmp_path / "optuna.db").exists():
+        return []
+    try:
+        return the_study(tmp_path).get_trials(states=(TrialState.RUNNING,))
+    except (SweepError, ValueError):  # not created yet
+        return []
 
 
 @pytest.mark.slow

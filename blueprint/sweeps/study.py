@@ -1,19 +1,24 @@
 """The study's bookkeeping: its name, which trials have ended, which were interrupted, and taking
 the next batch of trials without two sweeps taking the same one.
 
-A RUNNING trial belongs to the sweep process recorded on it (`host:pid`); when that process is
-gone, the trial was interrupted: it is queued again with its parameters and ends FAIL.
+A sweep proves its trials alive with Optuna's heartbeat: while a trial runs, its sweep records a
+heartbeat in the study store every `heartbeat_interval` seconds. A RUNNING trial whose heartbeat
+is older than the grace period was interrupted, wherever its sweep ran: any sweep on the study
+ends it FAIL and queues its parameters again. Host names and process ids play no part, so sweeps
+on several machines share one study.
 """
 
 import contextlib
 import hashlib
 import json
 import logging
-import os
-import socket
+import threading
+import warnings
+from collections.abc import Iterator
 
 import optuna
 from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from blueprint.locks import lock_beside
@@ -21,7 +26,6 @@ from blueprint.sqlite_files import sqlite_path
 
 log = logging.getLogger(__name__)
 
-OWNER_ATTR = "blueprint.sweeper"  # trial user attr "host:pid": tells a live sweep from a dead one
 RETRY_ATTR = "blueprint.retry_of"  # on a re-run: the number of the trial a dead sweep left
 ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -58,59 +62,94 @@ def ended_trials(study: optuna.Study) -> list[FrozenTrial]:
     ]
 
 
-def is_alive(owner: str) -> bool:
-    """Whether the sweep process `host:pid` still runs (one on another host counts as dead)."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        pass
-    return True
+class RequeueStale:
+    """Optuna's stale-trial callback: queues an interrupted trial's parameters again.
 
+    Optuna's own RetryHeartbeatStaleTrialCallback copies the trial's user attributes, which
+    hold the dead trial's MLflow run id; the re-run must start without it.
+    """
 
-def this_process() -> str:
-    """The owner recorded on the trials this sweep process runs."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    def __init__(self) -> None:
+        self.numbers: set[int] = set()  # re-queued since the last `take`
 
-
-def requeue_interrupted(study: optuna.Study) -> set[int]:
-    """Trials a dead sweep left RUNNING are queued again with the same parameters, then end
-    FAIL; returns their numbers. Trials of a sweep still running are left alone."""
-    retried = retried_numbers(study)
-    stale = [
-        trial
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if not is_alive(str(trial.user_attrs.get(OWNER_ATTR, "")))
-    ]
-    for trial in stale:  # queue first: a sweep killed right here loses no trial
-        if trial.number not in retried:
-            study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
-        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
+        self.numbers.add(trial.number)
         log.warning("trial %d was interrupted; it runs again", trial.number)
-    return {trial.number for trial in stale}
+
+    def take(self) -> set[int]:
+        numbers, self.numbers = self.numbers, set()
+        return numbers
 
 
-def take_trials(study: optuna.Study, storage: str, batch: int, n_trials: int) -> list[Trial]:
-    """The next batch: never more than n_trials ended plus in flight in live sweeps.
+def requeue_stale(study: optuna.Study, storage: optuna.storages.RDBStorage) -> set[int]:
+    """Ends FAIL every trial whose heartbeat went stale and queues it again; returns their numbers.
+
+    Optuna ends each stale trial in one conditional update, so when several sweeps look at once,
+    only one of them re-queues it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    callback = storage.get_heartbeat_stale_trial_callback()
+    return callback.take() if isinstance(callback, RequeueStale) else set()
+
+
+def release(
+    study: optuna.Study, storage: optuna.storages.RDBStorage, trials: list[Trial]
+) -> set[int]:
+    """Ends this sweep's unfinished trials FAIL and queues them again (a Ctrl-C): the next
+    sweep runs them at once instead of waiting out their grace period. Returns their numbers."""
+    requeue = storage.get_heartbeat_stale_trial_callback()
+    released = set()
+    for trial in trials:
+        if storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
+            frozen = tell_state(study, trial, TrialState.FAIL)
+            if requeue is not None:
+                requeue(study, frozen)
+            released.add(trial.number)
+    return released
+
+
+@contextlib.contextmanager
+def heartbeats(storage: optuna.storages.RDBStorage, trials: list[Trial]) -> Iterator[None]:
+    """Records the trials' heartbeats every interval while they run (here or on a launcher's
+    workers): the sweep that told Optuna it took them vouches for them until it tells the end."""
+    stop = threading.Event()
+    interval = storage.get_heartbeat_interval()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            for trial in trials:
+                storage.record_heartbeat(trial._trial_id)
+
+    thread = threading.Thread(target=beat, name="optuna-heartbeats", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def take_trials(
+    study: optuna.Study, storage: optuna.storages.RDBStorage, url: str, batch: int, n_trials: int
+) -> list[Trial]:
+    """The next batch: never more than n_trials ended plus in flight (RUNNING, heartbeat fresh:
+    `requeue_stale` ran first). Each trial's first heartbeat is recorded as it is taken.
 
     Counting and asking hold the store's lock (SQLite), so two sweeps on one study cannot
-    both take the last trial.
+    both take the last trial; on a server database two sweeps may, one extra trial at most.
     """
-    path = sqlite_path(storage)
+    path = sqlite_path(url)
     with lock_beside(path) if path is not None else contextlib.nullcontext():
-        in_flight = [
-            t
-            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if is_alive(str(t.user_attrs.get(OWNER_ATTR, "")))
-        ]
+        in_flight = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         wanted = min(batch, n_trials - len(ended_trials(study)) - len(in_flight))
-        trials = [study.ask() for _ in range(max(0, wanted))]
+        with warnings.catch_warnings():  # Optuna: "heartbeat ... used with Study.optimize"
+            warnings.simplefilter("ignore", UserWarning)
+            trials = [study.ask() for _ in range(max(0, wanted))]
         for trial in trials:
-            trial.set_user_attr(OWNER_ATTR, this_process())
+            storage.record_heartbeat(trial._trial_id)
     return trials
 
 

@@ -40,7 +40,9 @@ from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import (
     ENDED,
     ended_trials,
-    requeue_interrupted,
+    heartbeats,
+    release,
+    requeue_stale,
     study_name_for,
     take_trials,
     tell_state,
@@ -48,7 +50,7 @@ from blueprint.sweeps.study import (
 
 log = logging.getLogger(__name__)
 
-WAIT_FOR_OTHERS_S = 2.0  # polling while another live sweep runs the study's last trials
+WAIT_FOR_OTHERS_S = 2.0  # polling while other sweeps run the study's last trials
 
 
 def first_value(dist: BaseDistribution) -> Any:
@@ -73,11 +75,20 @@ def plain_values(fixed: dict[str, Any]) -> dict[str, Any]:
 
 
 def launcher_parallelism(launcher: DictConfig) -> int:
-    """Jobs the launcher runs at once: joblib's n_jobs (-1: every CPU), else one."""
+    """Jobs the launcher runs at once by its own settings: joblib's n_jobs (-1: every CPU), else
+    one (the basic launcher; submitit and Ray run the batch they get: hydra.sweeper.n_jobs)."""
     n_jobs = launcher.get("n_jobs")
     if not isinstance(n_jobs, int):
         return 1
     return max(1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1) + 1 + n_jobs)
+
+
+def jobs_sharing_this_machine(launcher: DictConfig, batch: int) -> int:
+    """Trials that run on this machine's CPUs at once: the batch, under joblib and
+    submitit_local; one under the basic launcher (one after another), and under the cluster
+    launchers, whose jobs get the CPUs the scheduler gives them."""
+    target = str(launcher.get("_target_", ""))
+    return batch if target.endswith(("JoblibLauncher", "submitit_launcher.LocalLauncher")) else 1
 
 
 class BlueprintSweeperImpl(OptunaSweeperImpl):
@@ -98,6 +109,8 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         pruner: str,
         pruner_kwargs: dict[str, Any],
         plots: bool,
+        heartbeat_interval: int,
+        grace_period: int,
     ) -> None:
         # Batch size and failure rate are settled in setup() and _sweep(), so pass neutral values.
         super().__init__(
@@ -108,16 +121,20 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         self.pruner_name = pruner
         self.pruner_kwargs = pruner_kwargs
         self.plots = plots
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
         self.threads: int | None = None
+        self.taken = 0  # trials this process took from the study
+        self.reseeded = False
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
-        parallel = launcher_parallelism(config.hydra.launcher)
-        self.n_jobs = self.requested_batch or parallel
-        if parallel > 1:  # each parallel job gets its share of the CPU, not all of it
-            self.threads = max(1, (os.cpu_count() or 1) // parallel)
+        self.n_jobs = self.requested_batch or launcher_parallelism(config.hydra.launcher)
+        sharing = jobs_sharing_this_machine(config.hydra.launcher, self.n_jobs)
+        if sharing > 1:  # each parallel job gets its share of the CPU, not all of it
+            self.threads = max(1, (os.cpu_count() or 1) // sharing)
 
     def sweep(self, arguments: list[str]) -> None:
         """Runs the sweep; a BlueprintError ends it with one line and exit status 2."""
@@ -132,7 +149,12 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         fixed_lines = [*(f"{k}={v}" for k, v in fixed.items()), *fixed_overrides]
         experiment = str(OmegaConf.select(self.config, "experiment_name", default="sweep"))
         name = self.study_name or study_name_for(experiment, space, [*fixed_lines, direction])
-        storage = open_storage(str(self.storage), create=True)
+        storage = open_storage(
+            str(self.storage),
+            create=True,
+            heartbeat_interval=self.heartbeat_interval,
+            grace_period=self.grace_period,
+        )
         study = optuna.create_study(
             study_name=name,
             storage=storage,
@@ -141,9 +163,6 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
             direction=direction,
             load_if_exists=True,
         )
-        if study.trials and not isinstance(self.sampler, optuna.samplers.GridSampler):
-            # A seeded sampler would replay the suggestions its first session already made.
-            self.sampler.reseed_rng()
         study.set_user_attr(PRUNER_ATTR, {"name": self.pruner_name, "kwargs": self.pruner_kwargs})
         log.info("study %s in %s: %d trials wanted", name, self.storage, n_trials)
         self.job_idx = next_job_number(self.config.hydra.sweep.dir)
@@ -160,10 +179,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         run.log_search_space(space, plain_values(fixed))
         status = "FAILED"
         try:
-            interrupted = requeue_interrupted(study)
-            if interrupted:
-                run.mark_interrupted(interrupted)
-            self._run_trials(study, run, n_trials, space, fixed, fixed_overrides)
+            self._run_trials(study, storage, run, n_trials, space, fixed, fixed_overrides)
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
@@ -181,6 +197,11 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         if not 0.0 <= self.max_failure_rate <= 1.0:
             raise SweepError(
                 f"hydra.sweeper.max_failure_rate={self.max_failure_rate} must be within [0, 1]"
+            )
+        if not 1 <= self.heartbeat_interval < self.grace_period:
+            raise SweepError(
+                f"hydra.sweeper.heartbeat_interval={self.heartbeat_interval} must be at least 1 "
+                f"and below hydra.sweeper.grace_period={self.grace_period} (seconds)"
             )
         if self.n_trials is not None and self.n_trials < 1:
             raise SweepError(f"hydra.sweeper.n_trials={self.n_trials} must be at least 1")
@@ -253,6 +274,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
     def _run_trials(
         self,
         study: optuna.Study,
+        storage: optuna.storages.RDBStorage,
         run: SweepRun,
         n_trials: int,
         space: dict[str, BaseDistribution],
@@ -260,19 +282,39 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         fixed_overrides: list[str],
     ) -> None:
         while True:
+            interrupted = requeue_stale(study, storage)
+            if interrupted:
+                run.mark_interrupted(interrupted)
             self._stop_if_too_many_failed(study, n_trials)
-            trials = take_trials(study, str(self.storage), self.n_jobs, n_trials)
+            trials = take_trials(study, storage, str(self.storage), self.n_jobs, n_trials)
+            self._reseed_if_shared(study, len(trials))
             if not trials:
                 ended = len(ended_trials(study))
                 if ended >= n_trials:
                     log.info("study %s holds %d ended trials: done", study.study_name, ended)
                     return
-                time.sleep(WAIT_FOR_OTHERS_S)  # another live sweep runs the last trials
+                time.sleep(WAIT_FOR_OTHERS_S)  # other sweeps run the last trials
                 continue
-            jobs = self._configure_trials(trials, space, fixed, fixed_overrides)
-            told, errors = self._run_batch(study, run, trials, jobs)
+            try:
+                with heartbeats(storage, trials):
+                    jobs = self._configure_trials(trials, space, fixed, fixed_overrides)
+                    told, errors = self._run_batch(study, run, trials, jobs)
+            except KeyboardInterrupt:  # queued again now: no sweep waits out the grace period
+                run.mark_interrupted(release(study, storage, trials))
+                raise
             run.record(told, errors)
             run.summarize(self.plots)
+
+    def _reseed_if_shared(self, study: optuna.Study, taken: int) -> None:
+        """A seeded sampler replays its suggestions: once the study holds trials this process
+        did not take (an earlier session's, or those of a sweep running beside it), the seed
+        gives way to a fresh one. Grid points are drawn as trials are taken, never twice."""
+        self.taken += taken
+        if self.reseeded or isinstance(self.sampler, optuna.samplers.GridSampler):
+            return
+        if len(study.get_trials(deepcopy=False)) > self.taken:
+            self.sampler.reseed_rng()
+            self.reseeded = True
 
     def _stop_if_too_many_failed(self, study: optuna.Study, n_trials: int) -> None:
         """Interrupted trials count: a trial that kills its sweep every time must trip this."""

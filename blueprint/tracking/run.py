@@ -1,5 +1,6 @@
 """The MLflow run lifecycle: open the store, start a named run, end it FINISHED or FAILED."""
 
+import contextlib
 import logging
 import time
 import traceback
@@ -21,6 +22,7 @@ from blueprint.tracking.store import (
     guarded_open,
     is_local_store,
     open_error_hint,
+    server_lost,
 )
 
 log = logging.getLogger(__name__)
@@ -78,15 +80,21 @@ def end_failed(err: BaseException) -> None:
 
     Recording the error can fail too (an unwritable artifact store, a second Ctrl-C); the status
     must be set regardless, or MLflow's exit hook would end the run FINISHED.
+
+    A server that stops answering here gets one try each, not minutes of retries.
     """
     status = "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"
-    try:
-        mlflow.set_tag("error", f"{type(err).__name__}: {err}"[:5000])
-        mlflow.log_text("".join(traceback.format_exception(err)), "error.txt")
-    except BaseException as logging_err:  # the run's status comes first
-        log.warning("could not record the error in MLflow: %s", first_line(logging_err))
-    finally:
-        mlflow.end_run(status=status)
+    with fail_fast_http():
+        try:
+            mlflow.set_tag("error", f"{type(err).__name__}: {err}"[:5000])
+            mlflow.log_text("".join(traceback.format_exception(err)), "error.txt")
+        except BaseException as logging_err:  # the run's status comes first
+            log.warning("could not record the error in MLflow: %s", first_line(logging_err))
+        finally:
+            try:
+                mlflow.end_run(status=status)  # leaves the active run whether or not this fails
+            except Exception as end_err:
+                log.warning("could not end the MLflow run %s: %s", status, first_line(end_err))
 
 
 def runs_trained_in(client: mlflow.MlflowClient, experiment_id: str, folder: str) -> list[Run]:
@@ -132,7 +140,25 @@ def tracked_run(cfg: DictConfig, parent_run_id: str | None = None) -> Iterator[m
         mlflow.end_run()  # stopped early on purpose: its epochs are valid; tagged PRUNED
         raise
     except BaseException as err:
+        if server_lost(cfg.tracking.uri, err):
+            with fail_fast_http(), contextlib.suppress(Exception):  # one try: it may be back
+                mlflow.end_run(status="FAILED")  # else the next process marks it KILLED
+            raise BlueprintError(lost_server_hint(cfg)) from err
         end_failed(err)
         raise
     else:
         mlflow.end_run()
+
+
+def lost_server_hint(cfg: DictConfig) -> str:
+    """One line for a tracking server that stopped answering mid-run: what is kept, and how to
+    go on once it is back."""
+    uri, folder = cfg.tracking.uri, cfg.paths.output_dir
+    if cfg.get("sweep") is not None:
+        after = "the sweep counts this trial failed; re-run the sweep command once it is back"
+    else:
+        after = (
+            f"the epochs trained so far are backed up in {folder}; once the server is back, "
+            f"go on with `python -m blueprint.train resume={folder}`"
+        )
+    return f"lost the MLflow tracking server {uri} mid-run (it stopped answering); {after}"

@@ -3,13 +3,13 @@ that fits what went wrong (a server to start only when a server does not answer)
 
 import os
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from blueprint.errors import BlueprintError, first_line
-from blueprint.locks import lock_beside
+from blueprint.locks import database_setup_lock, lock_beside
 from blueprint.sqlite_files import MLFLOW_TABLES, check_owner, sqlite_path
 
 
@@ -44,10 +44,10 @@ def store_file(uri: str) -> Path | None:
 def guarded_open(uri: str) -> AbstractContextManager[None]:
     """Refuses another program's SQLite file (before MLflow adds ~70 tables to it), then holds
     the setup lock while MLflow creates or upgrades its tables, so two processes starting on a
-    fresh file do not both create them. Other stores need neither."""
+    fresh file (or PostgreSQL database) do not both create them. Servers need neither."""
     path = store_file(uri)
     if path is None:
-        return nullcontext()
+        return database_setup_lock(uri)
     check_owner(path, "MLflow", MLFLOW_TABLES, "tracking.uri (or MLFLOW_TRACKING_URI)")
     return lock_beside(path)
 
@@ -74,6 +74,17 @@ def _causes(err: BaseException) -> Iterator[BaseException]:
     while seen is not None:
         yield seen
         seen = seen.__cause__ or seen.__context__
+
+
+def server_lost(uri: str, err: BaseException) -> bool:
+    """Whether `err` is a tracking server at `uri` that stopped answering (no connection, or
+    MLflow's retries exhausted), rather than a fault of the run."""
+    if not uri.startswith(("http://", "https://")):
+        return False
+    text = " ".join(str(e) for e in _causes(err))
+    return any(isinstance(e, ConnectionError) for e in _causes(err)) or any(
+        phrase in text for phrase in ("Max retries exceeded", "Connection refused")
+    )
 
 
 def open_error_hint(uri: str, err: BaseException) -> str:

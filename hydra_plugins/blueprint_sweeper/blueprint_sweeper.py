@@ -25,6 +25,8 @@ class BlueprintOptunaSweeper(OptunaSweeper):
         pruner: str,
         pruner_kwargs: DictConfig,
         plots: bool,
+        heartbeat_interval: int,
+        grace_period: int,
     ) -> None:
         from blueprint.sweeps.sweeper import BlueprintSweeperImpl  # optuna, mlflow: sweeps only
 
@@ -44,4 +46,6 @@ class BlueprintOptunaSweeper(OptunaSweeper):
             pruner=pruner,
             pruner_kwargs=dict(pruner_kwargs or {}),
             plots=plots,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
         )

@@ -22,7 +22,9 @@ class BlueprintSweeperConf(OptunaSweeperConf):
     - `n_trials` counts trials that ended (complete, pruned or failed): a re-run tops the study
       up; null runs every grid point (other samplers need a number);
     - `n_jobs: null` asks as many trials at a time as the launcher runs in parallel;
-    - `max_failure_rate` is the share of `n_trials` allowed to fail before the sweep stops.
+    - `max_failure_rate` is the share of `n_trials` allowed to fail before the sweep stops;
+    - `heartbeat_interval` and `grace_period` tell live trials from interrupted ones, on any
+      machine sharing the study (blueprint.sweeps.study).
     """
 
     _target_: str = "hydra_plugins.blueprint_sweeper.blueprint_sweeper.BlueprintOptunaSweeper"
@@ -35,6 +37,10 @@ class BlueprintSweeperConf(OptunaSweeperConf):
     n_trials: int | None = None
     n_jobs: int | None = None
     max_failure_rate: float = 0.25
+    # seconds between the heartbeats a sweep records for each trial it runs
+    heartbeat_interval: int = 5
+    # seconds without a heartbeat after which a RUNNING trial counts as interrupted and runs again
+    grace_period: int = 20
     # none | median | hyperband | successive_halving: Optuna pruners, consulted after every epoch
     pruner: str = "none"
     # keyword arguments of the Optuna pruner, e.g. {n_startup_trials: 5, n_warmup_steps: 2}

@@ -1,0 +1,136 @@
+"""Real servers the tests start on 127.0.0.1 and stop again: PostgreSQL (from the OS packages), a
+Ray head and an MLflow tracking server. Each is a context manager yielding the address to use.
+"""
+
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, clean_env, free_port
+
+
+def postgres_bin() -> Path:
+    """The folder of PostgreSQL's server programs; installs Debian's `postgresql` package where
+    it is missing and this process may (root with apt-get), else skips the test with the reason."""
+    for _ in range(2):
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if found:
+            return Path(found[-1]).parent
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            break
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            check=False,
+            capture_output=True,
+        )
+    pytest.skip("PostgreSQL is not installed and cannot be here: apt-get install postgresql")
+
+
+@contextlib.contextmanager
+def postgres_server(database: str = "blueprint") -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a free loopback port, trust auth, with one empty
+    `database`; yields its SQLAlchemy URL (psycopg 3 driver). As root, the server runs as the
+    `postgres` user, since PostgreSQL refuses to run as root."""
+    bindir = postgres_bin()
+    as_owner: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    data = Path(tempfile.mkdtemp(prefix="blueprint-pg-"))
+    if as_owner:
+        shutil.chown(data, "postgres", "postgres")
+    port = free_port()
+
+    def run(*cmd: object) -> None:
+        subprocess.run([*as_owner, *map(str, cmd)], check=True, capture_output=True)
+
+    try:
+        run(bindir / "initdb", "-D", data / "db", "-U", "blueprint", "--auth=trust")
+        options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
+        run(bindir / "pg_ctl", "-D", data / "db", "-o", options, "-w", "-l", data / "log", "start")
+        run(bindir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "blueprint", database)
+        yield f"postgresql+psycopg://blueprint@127.0.0.1:{port}/{database}"
+    finally:
+        stop = [*as_owner, bindir / "pg_ctl", "-D", data / "db", "-m", "fast", "stop"]
+        subprocess.run(stop, capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def mlflow_server(store: Path, backend: str | None = None) -> Iterator[str]:
+    """The tracking server `make server` starts (`python -m blueprint.ui`) on loopback, its runs
+    in `backend` (default: `store`/mlflow.db), its artifacts in `store`/mlruns; yields its http
+    URL once it answers. Stopped with Ctrl-C, as a user would."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "blueprint.ui", "--host=127.0.0.1", f"--port={port}"]
+    server = subprocess.Popen(
+        [*cmd, f"--store={store}", *([f"--backend={backend}"] if backend else [])],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the MLflow server did not answer in 90 s"
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+@contextlib.contextmanager
+def ray_head(cpus: int = 2) -> Iterator[str]:
+    """A one-machine Ray cluster (`ray start --head --block`) on a free loopback port, without
+    dashboard or usage reporting; yields its address once its control store accepts clients."""
+    port = free_port()
+    temp = Path(tempfile.mkdtemp(prefix="ray-"))
+    ray = Path(sys.executable).with_name("ray")
+    cmd = [
+        *(str(ray), "start", "--head", "--block", "--node-ip-address=127.0.0.1"),
+        *(f"--port={port}", f"--num-cpus={cpus}", f"--temp-dir={temp}"),
+        *("--include-dashboard=false", "--disable-usage-stats"),
+    ]
+    env = {**clean_env(), "RAY_USAGE_STATS_ENABLED": "0"}
+    head = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert head.poll() is None, head.stderr.read().decode() if head.stderr else ""
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            assert time.monotonic() < deadline, "the Ray head did not start in 90 s"
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        head.terminate()  # `--block`: stopping it stops the cluster's processes
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
