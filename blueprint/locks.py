@@ -1,9 +1,12 @@
-"""An exclusive lock beside a file, for the files several processes may create at once."""
+"""Exclusive locks for what several processes may set up or take at once: a lock file beside a
+file, an advisory lock in a PostgreSQL database."""
 
 import fcntl
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+
+from blueprint.sqlite_files import sqlite_path
 
 
 @contextmanager
@@ -22,14 +25,14 @@ def lock_beside(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-SETUP_LOCK_KEY = 0x626C7565  # "blue": the advisory lock id taken while a library sets up tables
+LOCK_KEY = 0x626C7565  # "blue": the PostgreSQL advisory lock id blueprint's processes share
 
 
 @contextmanager
-def database_setup_lock(url: str) -> Iterator[None]:
-    """Holds a PostgreSQL advisory lock while this process creates a library's tables in the
-    database at `url`: two processes creating them in a fresh database at once collide in
-    PostgreSQL's catalog ("duplicate key ... pg_type_typname_nsp_index"). Other URLs: no lock."""
+def database_lock(url: str) -> Iterator[None]:
+    """Holds a PostgreSQL advisory lock on the database at `url` (other URLs: no lock): while a
+    library creates its tables there (two processes doing it at once collide in PostgreSQL's
+    catalog, "duplicate key ... pg_type_typname_nsp_index"), or while a sweep takes trials."""
     if not url.startswith("postgresql"):
         yield
         return
@@ -38,10 +41,16 @@ def database_setup_lock(url: str) -> Iterator[None]:
     engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     try:
         with engine.connect() as connection:
-            connection.execute(sqlalchemy.text(f"SELECT pg_advisory_lock({SETUP_LOCK_KEY})"))
+            connection.execute(sqlalchemy.text(f"SELECT pg_advisory_lock({LOCK_KEY})"))
             try:
                 yield
             finally:
-                connection.execute(sqlalchemy.text(f"SELECT pg_advisory_unlock({SETUP_LOCK_KEY})"))
+                connection.execute(sqlalchemy.text(f"SELECT pg_advisory_unlock({LOCK_KEY})"))
     finally:
         engine.dispose()
+
+
+def store_lock(url: str) -> AbstractContextManager[None]:
+    """The lock of the store at `url`: a SQLite file's lock file, or the database's lock."""
+    path = sqlite_path(url)
+    return lock_beside(path) if path is not None else database_lock(url)

@@ -3,6 +3,7 @@ study listing and bad sweeper input. Every sweep writes into its own temporary s
 
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,14 @@ from hydra import compose, initialize_config_dir
 from optuna.trial import TrialState
 
 from blueprint.errors import SweepError
-from blueprint.sweeps.contract import quoted
+from blueprint.sweeps.contract import (
+    INTERRUPTED_TAG,
+    REUSED_ATTR,
+    REUSED_TAG,
+    STUDY_TAG,
+    TRIAL_TAG,
+    quoted,
+)
 from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import (
     RETRY_ATTR,
@@ -248,7 +256,7 @@ def test_grid_from_comma_lists_runs_every_point_once(grid_sweep: tuple[Path, str
 
     parent, children = runs(tmp_path)
     assert parent.info.status == "FINISHED"
-    assert parent.data.tags["sweep.sampler"] == "GridSampler"
+    assert parent.data.tags["sweep.sampler"] == "grid"
     assert float(parent.data.metrics["best_value"]) == max(t.value for t in trials)
     numbers = sorted(int(r.data.tags["sweep.trial_number"]) for r in children)
     assert numbers == [0, 1, 2, 3]
@@ -258,7 +266,7 @@ def test_grid_from_comma_lists_runs_every_point_once(grid_sweep: tuple[Path, str
     assert winner.data.tags["sweep.trial_number"] == parent.data.tags["best.trial"]
     for tag in ("git.commit", "command", "mlflow.source.name", "mlflow.source.type"):
         assert parent.data.tags[tag] == children[0].data.tags[tag], tag
-    uri = parent.data.params["fixed.tracking.uri"]
+    uri = parent.data.tags["fixed.tracking.uri"]  # where, not what: a tag
     assert uri == f"sqlite:///{tmp_path}/mlflow.db"  # as the runs read it, no Hydra escapes
     artifacts = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").list_artifacts(
         parent.info.run_id, "plots"
@@ -290,68 +298,6 @@ def test_listing_shows_counts_best_value_and_params(grid_sweep: tuple[Path, str]
 
 # Heartbeats every second, stale after 3 s: a dead sweep's trial is re-run within seconds.
 BEATS = ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3"]
-
-
-def wait_for_running_trial(tmp_path: Path, proc: subprocess.Popen, timeout: float = 120) -> int:
-    """The number of a trial whose MLflow run is under way, once at least one trial ended."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the sweep ended before it could be killed"
-        if (tmp_path / "optuna.db").exists():
-            try:
-                trials = the_study(tmp_path).trials
-            except (SweepError, ValueError):  # not created yet
-                trials = []
-            ended = [t for t in trials if t.state == TrialState.COMPLETE]
-            running = [
-                t
-                for t in trials
-                if t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs
-            ]
-            if ended and running:
-                return running[0].number
-        time.sleep(0.2)
-    raise AssertionError("no trial started training in time")
-
-
-@pytest.mark.slow  # over 20 s: CI runs it (make test-all)
-def test_resume_after_sigkill_runs_each_trial_once(tmp_path: Path) -> None:
-    overrides = ["hparams_search=random", "hydra.sweeper.n_trials=4", "trainer.epochs=4", *BEATS]
-    proc = subprocess.Popen(
-        sweep_cmd(tmp_path, *overrides),
-        cwd=ROOT,
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        killed = wait_for_running_trial(tmp_path, proc)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-
-    result = run_sweep(tmp_path, *overrides)
-    assert result.returncode == 0, result.stdout + result.stderr
-    trials = the_study(tmp_path).trials
-    interrupted = trials[killed]
-    assert interrupted.state == TrialState.FAIL
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == 4
-    assert len({tuple(sorted(t.params.items())) for t in complete}) == 4, "no duplicates"
-    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_ATTR) == killed]
-    assert retry.state == TrialState.COMPLETE and retry.params == interrupted.params
-    assert all(t.state != TrialState.RUNNING for t in trials)
-
-    parent, children = runs(tmp_path)
-    assert parent.info.status == "FINISHED"
-    states = sorted(r.info.status for r in children)
-    assert states == ["FINISHED"] * 4 + ["KILLED"]
-    (dead,) = [r for r in children if r.info.status == "KILLED"]
-    assert dead.data.tags["sweep.trial_number"] == str(killed)
-    assert dead.data.tags["sweep.interrupted"] == "true"
-    assert dead.info.run_id == interrupted.user_attrs["mlflow_run_id"]
-    finished = {r.data.tags["sweep.trial_number"] for r in children if r.info.status == "FINISHED"}
-    assert finished == {str(t.number) for t in complete}
 
 
 @pytest.mark.slow  # over 20 s: CI runs it (make test-all)
@@ -481,84 +427,6 @@ def test_hydra_basic_sweeper_stays_available(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_sweeps_on_one_study_end_with_n_trials(tmp_path: Path) -> None:
-    """The same command started twice at once: never more ended trials than n_trials."""
-    overrides = ["hparams_search=random", "hydra.sweeper.n_trials=4", "trainer.epochs=1"]
-    # an MLflow store that exists: this test is about the study, not MLflow's table creation
-    mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").create_experiment("default")
-    procs = [
-        subprocess.Popen(
-            sweep_cmd(tmp_path, *overrides),
-            cwd=ROOT,
-            env=clean_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    for proc in procs:
-        out, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, out
-    ended = [t for t in the_study(tmp_path).trials if t.state.is_finished()]
-    assert len(ended) == 4
-
-
-@pytest.mark.slow  # two sweeps, one killed: about 60 s
-def test_sweeps_on_two_hosts_rerun_only_the_trial_whose_sweep_died(tmp_path: Path) -> None:
-    """Two sweep processes under different host names share a study. Neither takes the other's
-    running trial for dead; once one is killed, the other re-runs its trial, and only that one."""
-    assert (
-        subprocess.run(
-            on_host("machine-a", ["hostname"]), capture_output=True, text=True
-        ).stdout.strip()
-        == "machine-a"
-    )
-    overrides = ["hparams_search=random", "hydra.sweeper.n_trials=4", "trainer.epochs=40", *BEATS]
-    mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").create_experiment("default")
-    a, b = (
-        subprocess.Popen(
-            on_host(host, sweep_cmd(tmp_path, *overrides)),
-            cwd=ROOT,
-            env=clean_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for host in ("machine-a", "machine-b")
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while len(running_trials(tmp_path)) < 2:  # one trial each, at once
-            assert a.poll() is None and b.poll() is None, "a sweep ended too early"
-            assert time.monotonic() < deadline, "the two sweeps never ran trials at once"
-            time.sleep(0.2)
-        time.sleep(4)  # past the grace period: neither took the other's trial for dead
-        assert not [t for t in the_study(tmp_path).trials if t.state == TrialState.FAIL]
-    finally:
-        a.send_signal(signal.SIGKILL)
-        a.wait()
-    out, _ = b.communicate(timeout=300)
-    assert b.returncode == 0, out
-    trials = the_study(tmp_path).trials
-    (dead,) = [t for t in trials if t.state == TrialState.FAIL]
-    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_ATTR) == dead.number]
-    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == 4 and len(trials) == 5
-    assert len({tuple(sorted(t.params.items())) for t in complete}) == 4, "no trial ran twice"
-
-
-def running_trials(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
-    if not (tmp_path / "optuna.db").exists():
-        return []
-    try:
-        return the_study(tmp_path).get_trials(states=(TrialState.RUNNING,))
-    except (SweepError, ValueError):  # not created yet
-        return []
-
-
-@pytest.mark.slow
 def test_two_sweeps_started_together_on_a_fresh_mlflow_store_both_run(tmp_path: Path) -> None:
     """Needs the MLflow store opening under lock_beside (blueprint/tracking/run.py, another slice
     of issue 7): until that is merged, one sweep can die creating MLflow's tables twice."""
@@ -635,3 +503,146 @@ def test_parallel_trials_all_finish_and_are_tracked(tmp_path: Path) -> None:
     assert {r.info.status for r in children} == {"FINISHED"}
     cpus = os.cpu_count() or 1
     assert {r.data.tags["sweep.threads"] for r in children} == {str(max(1, cpus // 2))}
+
+
+# --- grids that grow ------------------------------------------------------------------------
+
+
+def grid_copy(grid_sweep: tuple[Path, str], tmp_path: Path) -> Path:
+    """The finished 2x2 grid's stores, copied for a test that changes them."""
+    for name in ("optuna.db", "mlflow.db"):
+        shutil.copy(grid_sweep[0] / name, tmp_path / name)
+    return tmp_path
+
+
+def study_named(tmp_path: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path}/optuna.db")
+
+
+def grid_studies(tmp_path: Path) -> list[str]:
+    return optuna.get_all_study_names(f"sqlite:///{tmp_path}/optuna.db")
+
+
+@pytest.mark.slow  # a 2x2 grid, then its grown version: about 40 s
+def test_a_grown_grid_runs_only_its_new_points(
+    grid_sweep: tuple[Path, str], tmp_path: Path
+) -> None:
+    tmp = grid_copy(grid_sweep, tmp_path)
+    result = run_sweep(tmp, "optimizer.lr=1e-3,1e-2,1e-1", "trainer.batch_size=32,64")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "grid grew by 2 points; 4 finished points reused" in result.stdout + result.stderr
+    first, grown = grid_studies(tmp)
+    assert len(study_named(tmp, first).trials) == 4, "the first grid is left as it was"
+    trials = study_named(tmp, grown).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 6, "every point once"
+    reused = [t for t in trials if REUSED_ATTR in t.user_attrs]
+    assert len(reused) == 4 and {t.params["optimizer.lr"] for t in trials if t not in reused} == {
+        0.1
+    }
+    client = mlflow.MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    every = client.search_runs([client.get_experiment_by_name("default").experiment_id])
+    parents = {r.data.tags[STUDY_TAG]: r for r in every if r.data.tags.get("sweep.role")}
+    children = [r for r in every if "sweep.role" not in r.data.tags]
+    assert len(children) == 6, "two new trainings, the four others reused"
+    nested = [
+        r for r in children if r.data.tags["mlflow.parentRunId"] == parents[grown].info.run_id
+    ]
+    assert len(nested) == 6, "the grown grid's run shows the whole grid"
+    assert sum(REUSED_TAG in r.data.tags for r in nested) == 4
+
+
+@pytest.mark.slow  # three sweeps that train nothing or one point: about 30 s
+def test_a_shrunk_grid_runs_nothing_and_a_new_parameter_starts_anew(
+    grid_sweep: tuple[Path, str], tmp_path: Path
+) -> None:
+    tmp = grid_copy(grid_sweep, tmp_path)
+    (first,) = grid_studies(tmp)
+    again = run_sweep(tmp, *grid_sweep[1].split())
+    assert again.returncode == 0 and "Launching" not in again.stdout + again.stderr
+    assert f"resuming grid {first}: 4 of 4 points ended" in again.stdout + again.stderr
+    # choice(): one value left, still a dimension of the grid (a bare value is a fixed override)
+    shrunk = run_sweep(tmp, "optimizer.lr=choice(1e-3)", "trainer.batch_size=32,64")
+    output = shrunk.stdout + shrunk.stderr
+    assert shrunk.returncode == 0 and "Launching" not in output, output
+    assert (
+        f"grid dropped 2 points (their trials stay in {first}); 2 finished points reused" in output
+    )
+    assert len(study_named(tmp, first).trials) == 4, "the dropped points' trials are kept"
+
+    wider = run_sweep(
+        tmp, *grid_sweep[1].split(), "model.dropout=0.0,0.5", "hydra.sweeper.n_trials=1"
+    )
+    output = wider.stdout + wider.stderr
+    assert wider.returncode == 0, output
+    assert "no earlier grid with these parameters and fixed overrides" in output
+    assert output.count("Launching") == 1
+    tpe = run_sweep(tmp, "hparams_search=random", "hydra.sweeper.n_trials=1")
+    assert "a RandomSampler study searches its own space" in tpe.stdout + tpe.stderr
+
+
+@pytest.mark.slow  # a grid, then two sweeps on its grown version, one killed: about 60 s
+def test_two_hosts_grow_a_grid_and_rerun_only_the_killed_trial(tmp_path: Path) -> None:
+    """Two sweep processes under different host names run one grown grid. Neither takes the
+    other's running trial for dead; once one is killed, the other re-runs its trial, and only
+    that one: every new point runs once, the reused ones never."""
+    assert (
+        subprocess.run(
+            on_host("machine-a", ["hostname"]), capture_output=True, text=True
+        ).stdout.strip()
+        == "machine-a"
+    )
+    slow = ["trainer.batch_size=16,32", "trainer.epochs=30"]  # trials of a few seconds
+    first = run_sweep(tmp_path, "optimizer.lr=choice(1e-3)", *slow)
+    assert first.returncode == 0, first.stdout + first.stderr
+    grown = ["optimizer.lr=1e-3,1e-2,3e-3", *slow]
+    a, b = (
+        subprocess.Popen(
+            on_host(host, sweep_cmd(tmp_path, *grown, *BEATS)),
+            cwd=ROOT,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for host in ("machine-a", "machine-b")
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while len(trials_in(tmp_path, TrialState.RUNNING)) < 2:  # one trial each, at once
+            assert a.poll() is None and b.poll() is None, "a sweep ended too early"
+            assert time.monotonic() < deadline, "the two sweeps never ran trials at once"
+            time.sleep(0.2)
+        time.sleep(4)  # past the grace period: neither took the other's trial for dead
+        assert not trials_in(tmp_path, TrialState.FAIL)
+    finally:
+        a.send_signal(signal.SIGKILL)
+        a.wait()
+    out, _ = b.communicate(timeout=300)
+    assert b.returncode == 0, out
+    trials = trials_in(tmp_path)
+    (dead,) = [t for t in trials if t.state == TrialState.FAIL]
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_ATTR) == dead.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 6 and len(trials) == 7
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == 6, "no point ran twice"
+    assert sum(REUSED_ATTR in t.user_attrs for t in complete) == 2
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    study = grid_studies(tmp_path)[-1]
+    (killed,) = client.search_runs(
+        [client.get_experiment_by_name("default").experiment_id],
+        f"tags.`{TRIAL_TAG}` = '{dead.number}' and tags.`{STUDY_TAG}` = '{study}'",
+    )
+    assert killed.info.status == "KILLED" and killed.data.tags[INTERRUPTED_TAG] == "true"
+    assert killed.info.run_id == dead.user_attrs["mlflow_run_id"]
+
+
+def trials_in(tmp_path: Path, *states: TrialState) -> list[optuna.trial.FrozenTrial]:
+    """The trials of the newest study in `tmp_path`, in these states (all if none)."""
+    try:
+        name = grid_studies(tmp_path)[-1]
+        return study_named(tmp_path, name).get_trials(states=states or None)
+    except (SweepError, ValueError, KeyError):  # not created yet
+        return []

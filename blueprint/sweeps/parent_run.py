@@ -18,6 +18,8 @@ from optuna.trial import FrozenTrial
 
 from blueprint.sweeps.contract import (
     INTERRUPTED_TAG,
+    REUSED_ATTR,
+    REUSED_TAG,
     ROLE_TAG,
     RUN_ATTR,
     STUDY_TAG,
@@ -62,16 +64,42 @@ class SweepRun:
             return False
         return True
 
-    def log_search_space(self, space: dict[str, Any], fixed: dict[str, Any]) -> None:
-        """Params are immutable in MLflow; the study name pins the space, so re-logging is safe."""
+    def log_search_space(
+        self, space: dict[str, Any], fixed: dict[str, Any], locations: dict[str, Any]
+    ) -> None:
+        """The space and fixed overrides as params: immutable in MLflow, and the study name
+        pins them, so re-logging is safe. Where outputs go (`locations`: stores, folders) may
+        change between sessions of one study: tags."""
         params = {f"space.{name}": str(dist) for name, dist in space.items()}
         params |= {f"fixed.{name}": str(value) for name, value in fixed.items()}
         for key, value in params.items():
             self.client.log_param(self.run_id, key, value[:6000])
+        for name, value in locations.items():
+            self.client.set_tag(self.run_id, f"fixed.{name}", str(value)[:5000])
 
     def child_runs(self) -> list[Any]:
         filter_string = f"tags.mlflow.parentRunId = '{self.run_id}'"
         return self.client.search_runs([self.experiment_id], filter_string, max_results=10000)
+
+    def adopt(self, trials: list[FrozenTrial]) -> None:
+        """Nests the runs of the points an earlier version of the grid ended (`trials`, copied
+        into this study) under this sweep, numbered as this study's trials: the sweep's table in
+        the UI shows the whole grid. The earlier sweep's run keeps the points this one dropped."""
+        for trial in trials:
+            try:
+                run = self.client.get_run(trial.user_attrs[RUN_ATTR])
+            except (KeyError, MlflowException):  # failed before its run started, or deleted
+                continue
+            if run.data.tags.get("mlflow.parentRunId") == self.run_id:
+                continue
+            tags = {
+                "mlflow.parentRunId": self.run_id,
+                STUDY_TAG: self.study.study_name,
+                TRIAL_TAG: str(trial.number),
+                REUSED_TAG: trial.user_attrs[REUSED_ATTR],
+            }
+            for key, value in tags.items():
+                self.client.set_tag(run.info.run_id, key, value)
 
     def mark_interrupted(self, numbers: set[int]) -> None:
         """Ends the runs a dead sweep left RUNNING for these trials as KILLED and tags them.

@@ -10,7 +10,7 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 
 from blueprint.errors import SweepError, first_line
-from blueprint.locks import database_setup_lock, lock_beside
+from blueprint.locks import database_lock, lock_beside
 from blueprint.sqlite_files import (
     BUSY_TIMEOUT_S,
     OPTUNA_TABLES,
@@ -56,7 +56,7 @@ def open_storage(
         if path is None:  # a server database: no file to own
             if not create:
                 return rdb_storage(url, skip_table_creation=True)
-            with database_setup_lock(url):
+            with database_lock(url):
                 return rdb_storage(url, **heartbeat)
         if not create and not path.is_file():
             raise SweepError(

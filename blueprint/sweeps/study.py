@@ -14,15 +14,15 @@ import json
 import logging
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from blueprint.locks import lock_beside
-from blueprint.sqlite_files import sqlite_path
+from blueprint.locks import store_lock
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,19 @@ def study_name_for(experiment: str, space: dict[str, BaseDistribution], fixed: l
 
     `fixed` holds the fixed overrides and the direction: a trial's meaning depends on them too.
     """
-    spec = {
-        "space": {name: distribution_to_json(dist) for name, dist in sorted(space.items())},
-        "fixed": sorted(fixed),
-    }
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
-    return f"{experiment}-{digest}"
+    spaces = {name: distribution_to_json(dist) for name, dist in space.items()}
+    return f"{experiment}-{digest({'space': spaces, 'fixed': sorted(fixed)})}"
+
+
+def grid_family(experiment: str, names: list[str], fixed: list[str]) -> str:
+    """`<experiment>-<hash>` of a grid's parameter names and fixed overrides, not its values:
+    the versions of a grid whose values change share it (blueprint.sweeps.grid)."""
+    return f"{experiment}-{digest({'grid': sorted(names), 'fixed': sorted(fixed)})}"
+
+
+def digest(spec: Any) -> str:
+    """Eight hex digits naming a JSON-able spec, whatever the order of its keys."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def retried_numbers(study: optuna.Study) -> set[int]:
@@ -104,7 +111,7 @@ def release(
     released = set()
     for trial in trials:
         if storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
-            frozen = tell_state(study, trial, TrialState.FAIL)
+            frozen = study.tell(trial, state=TrialState.FAIL)
             if requeue is not None:
                 requeue(study, frozen)
             released.add(trial.number)
@@ -133,33 +140,32 @@ def heartbeats(storage: optuna.storages.RDBStorage, trials: list[Trial]) -> Iter
 
 
 def take_trials(
-    study: optuna.Study, storage: optuna.storages.RDBStorage, url: str, batch: int, n_trials: int
+    study: optuna.Study,
+    storage: optuna.storages.RDBStorage,
+    url: str,
+    batch: int,
+    n_trials: int,
+    missing: Callable[[optuna.Study], list[dict[str, Any]]] | None = None,
 ) -> list[Trial]:
     """The next batch: never more than n_trials ended plus in flight (RUNNING, heartbeat fresh:
     `requeue_stale` ran first). Each trial's first heartbeat is recorded as it is taken.
+    `missing`: a grid's points no trial holds yet (blueprint.sweeps.grid), queued before asking.
 
-    Counting and asking hold the store's lock (SQLite), so two sweeps on one study cannot
-    both take the last trial; on a server database two sweeps may, one extra trial at most.
+    Counting and asking hold the store's lock, so two sweeps on one study cannot both take the
+    last trial (PostgreSQL and SQLite; on other server databases they may, one extra at most).
     """
-    path = sqlite_path(url)
-    with lock_beside(path) if path is not None else contextlib.nullcontext():
+    with store_lock(url):
         in_flight = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         wanted = min(batch, n_trials - len(ended_trials(study)) - len(in_flight))
+        if missing is not None:  # a grid: its points no trial holds, queued in order
+            waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+            points = missing(study)
+            for point in points[: max(0, wanted - waiting)]:
+                study.enqueue_trial(point)
+            wanted = min(wanted, waiting + len(points))
         with warnings.catch_warnings():  # Optuna: "heartbeat ... used with Study.optimize"
             warnings.simplefilter("ignore", UserWarning)
             trials = [study.ask() for _ in range(max(0, wanted))]
         for trial in trials:
             storage.record_heartbeat(trial._trial_id)
     return trials
-
-
-def tell_state(
-    study: optuna.Study, trial: Trial, state: TrialState, value: float | None = None
-) -> FrozenTrial:
-    """Ends `trial` in `state`; returns it as stored."""
-    try:
-        return study.tell(trial, value, state=state)
-    except RuntimeError as err:  # GridSampler calls study.stop(), meant for study.optimize
-        if "Study.stop" not in str(err):
-            raise
-    return study.get_trials(deepcopy=False)[trial.number]

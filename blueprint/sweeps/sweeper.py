@@ -33,23 +33,27 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 import blueprint.resolvers  # noqa: F401  (the sweeper reads ${paths.root_dir} from the config)
 from blueprint.errors import BlueprintError, SweepError, TrialPruned, first_line
+from blueprint.locks import store_lock
 from blueprint.sweeps.contract import TrialNode
+from blueprint.sweeps.grid import GRID_ATTR, Grid, describe, missing_points, reuse_ended_points
 from blueprint.sweeps.parent_run import SweepRun
 from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
 from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import (
     ENDED,
     ended_trials,
+    grid_family,
     heartbeats,
     release,
     requeue_stale,
     study_name_for,
     take_trials,
-    tell_state,
 )
 
 log = logging.getLogger(__name__)
 
+# Overrides that say where a run's outputs are kept (stores, folders), not what it computes.
+OUTPUT_LOCATIONS = ("tracking.", "paths.")
 WAIT_FOR_OTHERS_S = 2.0  # polling while other sweeps run the study's last trials
 
 
@@ -124,6 +128,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
         self.threads: int | None = None
+        self.grid: Grid | None = None  # the grid's values, when the sampler is the grid
         self.taken = 0  # trials this process took from the study
         self.reseeded = False
 
@@ -146,37 +151,31 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
 
     def _sweep(self, arguments: list[str]) -> None:
         direction, pruner, space, fixed, fixed_overrides, n_trials = self._checked(arguments)
-        fixed_lines = [*(f"{k}={v}" for k, v in fixed.items()), *fixed_overrides]
-        experiment = str(OmegaConf.select(self.config, "experiment_name", default="sweep"))
-        name = self.study_name or study_name_for(experiment, space, [*fixed_lines, direction])
         storage = open_storage(
             str(self.storage),
             create=True,
             heartbeat_interval=self.heartbeat_interval,
             grace_period=self.grace_period,
         )
-        study = optuna.create_study(
-            study_name=name,
-            storage=storage,
-            sampler=self.sampler,
-            pruner=pruner,
-            direction=direction,
-            load_if_exists=True,
-        )
-        study.set_user_attr(PRUNER_ATTR, {"name": self.pruner_name, "kwargs": self.pruner_kwargs})
-        log.info("study %s in %s: %d trials wanted", name, self.storage, n_trials)
+        what = [f"{k}={v}" for k, v in fixed.items() if not k.startswith(OUTPUT_LOCATIONS)]
+        what += [line for line in fixed_overrides if not line.startswith(OUTPUT_LOCATIONS)]
+        study, reused = self._open_study(storage, space, [*what, direction], direction, pruner)
+        log.info("study %s in %s: %d trials wanted", study.study_name, self.storage, n_trials)
         self.job_idx = next_job_number(self.config.hydra.sweep.dir)
 
         settings = {
             "storage": str(self.storage),
-            "sampler": type(self.sampler).__name__,
+            "sampler": "grid" if self.grid else type(self.sampler).__name__,
             "pruner": self.pruner_name,
             "direction": direction,
             "n_trials": str(n_trials),
             "max_failure_rate": str(self.max_failure_rate),
         }
         run = SweepRun(self.config, study, settings)
-        run.log_search_space(space, plain_values(fixed))
+        values = plain_values(fixed)
+        where = {k: v for k, v in values.items() if k.startswith(OUTPUT_LOCATIONS)}
+        run.log_search_space(space, {k: v for k, v in values.items() if k not in where}, where)
+        run.adopt(reused)
         status = "FAILED"
         try:
             self._run_trials(study, storage, run, n_trials, space, fixed, fixed_overrides)
@@ -187,6 +186,44 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         finally:
             run.close(status)
         self._save_results(study)
+
+    def _open_study(
+        self,
+        storage: optuna.storages.RDBStorage,
+        space: dict[str, BaseDistribution],
+        fixed: list[str],
+        direction: str,
+        pruner: optuna.pruners.BasePruner,
+    ) -> tuple[optuna.Study, list[FrozenTrial]]:
+        """Creates or resumes the study, named from the space and the `fixed` overrides (what
+        the trials compute) unless hydra.sweeper.study_name pins it, and says which in one line.
+        A grid's study first takes in the points its earlier versions ended; returns those too.
+        """
+        experiment = str(OmegaConf.select(self.config, "experiment_name", default="sweep"))
+        if self.grid is not None:
+            family = grid_family(experiment, list(space), fixed)
+            name = self.study_name or self.grid.study_name(family)
+        else:
+            name = self.study_name or study_name_for(experiment, space, fixed)
+        reused: list[FrozenTrial] = []
+        with store_lock(str(self.storage)):  # one sweep creates the study and copies points
+            new = name not in optuna.get_all_study_names(storage)
+            study = optuna.create_study(
+                study_name=name,
+                storage=storage,
+                sampler=self.sampler,
+                pruner=pruner,
+                direction=direction,
+                load_if_exists=True,
+            )
+            if self.grid is not None:
+                study.set_user_attr(GRID_ATTR, self.grid.values)
+                reused = reuse_ended_points(study, storage, family, self.grid, space)
+                log.info("%s", describe(study, storage, family, self.grid, new))
+            else:
+                log.info("%s", self._describe(study, new))
+        study.set_user_attr(PRUNER_ATTR, {"name": self.pruner_name, "kwargs": self.pruner_kwargs})
+        return study, reused
 
     def _checked(
         self, arguments: list[str]
@@ -223,7 +260,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
             space.pop(name, None)
         n_trials = self.n_trials
         if isinstance(self.sampler, functools.partial):  # the grid: sized by the space
-            grid = {}
+            grid: dict[str, list[Any]] = {}
             for name, dist in space.items():
                 if not isinstance(dist, CategoricalDistribution | IntDistribution) and (
                     not isinstance(dist, FloatDistribution) or dist.step is None
@@ -232,8 +269,10 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
                         f"{name}: a grid takes listed values (a,b,c or range(...)), not a "
                         f"continuous range; list values or pick a sampler: hparams_search=tpe"
                     )
-                grid[name] = self._to_grid_sampler_choices(dist)
-            self.sampler = self.sampler(grid)
+                grid[name] = list(self._to_grid_sampler_choices(dist))
+            # Its points are queued in the grid's order (blueprint.sweeps.grid): never sampled.
+            self.grid = Grid(grid, self.sampler.keywords.get("seed"))
+            self.sampler = optuna.samplers.RandomSampler()
             size = math.prod(len(values) for values in grid.values())
             n_trials = size if n_trials is None else min(n_trials, size)
         elif n_trials is None:
@@ -286,7 +325,8 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
             if interrupted:
                 run.mark_interrupted(interrupted)
             self._stop_if_too_many_failed(study, n_trials)
-            trials = take_trials(study, storage, str(self.storage), self.n_jobs, n_trials)
+            missing = functools.partial(missing_points, grid=self.grid) if self.grid else None
+            trials = take_trials(study, storage, str(self.storage), self.n_jobs, n_trials, missing)
             self._reseed_if_shared(study, len(trials))
             if not trials:
                 ended = len(ended_trials(study))
@@ -308,13 +348,24 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
     def _reseed_if_shared(self, study: optuna.Study, taken: int) -> None:
         """A seeded sampler replays its suggestions: once the study holds trials this process
         did not take (an earlier session's, or those of a sweep running beside it), the seed
-        gives way to a fresh one. Grid points are drawn as trials are taken, never twice."""
+        gives way to a fresh one. A grid's points are queued in order, never sampled."""
         self.taken += taken
-        if self.reseeded or isinstance(self.sampler, optuna.samplers.GridSampler):
+        if self.reseeded or self.grid is not None:
             return
         if len(study.get_trials(deepcopy=False)) > self.taken:
             self.sampler.reseed_rng()
             self.reseeded = True
+
+    def _describe(self, study: optuna.Study, new: bool) -> str:
+        """One line: a resumed study, or a new one and why (a sampler learns from its own
+        space, so any change of space or fixed override starts anew)."""
+        sampler = type(self.sampler).__name__
+        if new:
+            return (
+                f"new study {study.study_name}: a {sampler} study searches its own space, so a "
+                "changed space or fixed override starts a new one"
+            )
+        return f"resuming study {study.study_name}: {len(ended_trials(study))} trials ended"
 
     def _stop_if_too_many_failed(self, study: optuna.Study, n_trials: int) -> None:
         """Interrupted trials count: a trial that kills its sweep every time must trip this."""
@@ -339,7 +390,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
                 self._launchable(list(job))
             except BlueprintError as err:  # this point cannot run: FAIL, never RUNNING
                 log.warning("trial %d failed: %s", trial.number, err)
-                told.append(tell_state(study, trial, TrialState.FAIL))
+                told.append(study.tell(trial, state=TrialState.FAIL))
                 errors[trial.number] = str(err)
                 continue
             launched.append((trial, job))
@@ -369,15 +420,15 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         """
         error = ret._return_value if ret.status is JobStatus.FAILED else None
         if isinstance(error, TrialPruned):
-            return tell_state(study, trial, TrialState.PRUNED), ""
+            return study.tell(trial, state=TrialState.PRUNED), ""
         if error is None:
             value = ret.return_value
             if isinstance(value, int | float) and math.isfinite(value):
-                return tell_state(study, trial, TrialState.COMPLETE, float(value)), ""
+                return study.tell(trial, float(value)), ""
             error = ValueError(f"the job returned {value!r}, not a finite number")
         message = f"{type(error).__name__}: {error}"
         log.warning("trial %d failed: %s", trial.number, message)
-        return tell_state(study, trial, TrialState.FAIL), message
+        return study.tell(trial, state=TrialState.FAIL), message
 
     def _save_results(self, study: optuna.Study) -> None:
         """optimization_results.yaml in the sweep directory, as the upstream sweeper writes it."""

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from blueprint.errors import BlueprintError, first_line
-from blueprint.locks import database_setup_lock, lock_beside
+from blueprint.locks import database_lock, lock_beside
 from blueprint.sqlite_files import MLFLOW_TABLES, check_owner, sqlite_path
 
 
@@ -47,7 +47,7 @@ def guarded_open(uri: str) -> AbstractContextManager[None]:
     fresh file (or PostgreSQL database) do not both create them. Servers need neither."""
     path = store_file(uri)
     if path is None:
-        return database_setup_lock(uri)
+        return database_lock(uri)
     check_owner(path, "MLflow", MLFLOW_TABLES, "tracking.uri (or MLFLOW_TRACKING_URI)")
     return lock_beside(path)
 
