@@ -87,7 +87,7 @@ def test_a_killed_run_resumes_into_the_same_run_and_ends_as_an_uninterrupted_one
 
 @pytest.mark.slow
 def test_a_finished_run_is_resumed_only_with_force_and_then_as_a_new_run(tmp_path: Path) -> None:
-    assert run_train(tmp_path, "trainer.epochs=1", "diagnostics=off").returncode == 0
+    assert run_train(tmp_path, "model=mlp", "trainer.epochs=1", "diagnostics=off").returncode == 0
     again = f"hydra.run.dir={tmp_path}/again"  # this command's own log folder
     assert_one_line_error(
         run_train(tmp_path, "resume=last", again), "FINISHED", "never overwritten", "force=true"
@@ -104,7 +104,7 @@ def test_a_finished_run_is_resumed_only_with_force_and_then_as_a_new_run(tmp_pat
 
 @pytest.mark.slow
 def test_a_used_run_folder_is_kept_unless_forced(tmp_path: Path) -> None:
-    recipe = ("trainer.epochs=1", "diagnostics=off")
+    recipe = ("model=mlp", "trainer.epochs=1", "diagnostics=off")
     assert run_train(tmp_path, *recipe).returncode == 0
     folder = tmp_path / "run"
     kept = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
@@ -124,7 +124,7 @@ def test_a_used_run_folder_is_kept_unless_forced(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_resume_that_changes_the_config_is_refused(tmp_path: Path) -> None:
-    assert run_train(tmp_path, "trainer.epochs=1", "diagnostics=off").returncode == 0
+    assert run_train(tmp_path, "model=mlp", "trainer.epochs=1", "diagnostics=off").returncode == 0
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     [run] = client.search_runs(["1"])
     client.set_terminated(run.info.run_id, "FAILED")  # as if it had crashed: resumable

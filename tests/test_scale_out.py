@@ -48,9 +48,11 @@ def test_two_sweeps_share_a_postgresql_study(tmp_path: Path) -> None:
             )
             for _ in range(2)
         ]
-        for proc in procs:
-            out, _ = proc.communicate(timeout=600)
+        outputs = [proc.communicate(timeout=600)[0] for proc in procs]
+        for proc, out in zip(procs, outputs, strict=True):
             assert proc.returncode == 0, out
+        # a changed space starts a new random study, and the sweep says so
+        assert any("a RandomSampler study searches its own space" in out for out in outputs)
         storage = open_storage(url, create=False)
         (name,) = optuna.get_all_study_names(storage)
         trials = optuna.load_study(study_name=name, storage=storage).trials

@@ -37,7 +37,6 @@ from blueprint.tracking.epoch_logger import epoch_metric_key
 from tests.helpers import (
     CONF_DIR,
     ROOT,
-    TINY,
     clean_env,
     error_lines,
     on_host,
@@ -426,36 +425,6 @@ def test_hydra_basic_sweeper_stays_available(tmp_path: Path) -> None:
     assert len(every) == 2 and not any("sweep.role" in r.data.tags for r in every)
 
 
-@pytest.mark.slow
-def test_two_sweeps_started_together_on_a_fresh_mlflow_store_both_run(tmp_path: Path) -> None:
-    """Needs the MLflow store opening under lock_beside (blueprint/tracking/run.py, another slice
-    of issue 7): until that is merged, one sweep can die creating MLflow's tables twice."""
-
-    def cmd(i: int) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "blueprint.train",
-            "--multirun",
-            f"hydra.sweep.dir={tmp_path}/{i}",
-            f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
-            f"tracking.artifact_location={tmp_path}/mlruns",
-            f"hydra.sweeper.storage=sqlite:///{tmp_path}/{i}.db",  # one study each
-            *TINY,
-            "optimizer.lr=1e-3,1e-2",
-        ]
-
-    procs = [
-        subprocess.Popen(
-            cmd(i), cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        for i in range(2)
-    ]
-    for proc in procs:
-        out, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, out.decode()
-
-
 @pytest.mark.slow  # over 20 s: CI runs it (make test-all)
 def test_a_pruned_trial_ends_pruned_in_optuna_and_mlflow(tmp_path: Path) -> None:
     # Seeded grid order: lr=1e-2 (learns fast) runs first, then lr=1e-4, which the median
@@ -488,7 +457,7 @@ def test_parallel_trials_all_finish_and_are_tracked(tmp_path: Path) -> None:
     result = run_sweep(
         tmp_path,
         "hparams_search=random",
-        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.n_trials=4",
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
         timeout=600,
@@ -497,9 +466,9 @@ def test_parallel_trials_all_finish_and_are_tracked(tmp_path: Path) -> None:
     assert result.returncode == 0, output
     assert "database is locked" not in output
     trials = the_study(tmp_path).trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 8
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     _, children = runs(tmp_path)
-    assert sorted(int(r.data.tags["sweep.trial_number"]) for r in children) == list(range(8))
+    assert sorted(int(r.data.tags["sweep.trial_number"]) for r in children) == list(range(4))
     assert {r.info.status for r in children} == {"FINISHED"}
     cpus = os.cpu_count() or 1
     assert {r.data.tags["sweep.threads"] for r in children} == {str(max(1, cpus // 2))}
@@ -577,8 +546,6 @@ def test_a_shrunk_grid_runs_nothing_and_a_new_parameter_starts_anew(
     assert wider.returncode == 0, output
     assert "no earlier grid with these parameters and fixed overrides" in output
     assert output.count("Launching") == 1
-    tpe = run_sweep(tmp, "hparams_search=random", "hydra.sweeper.n_trials=1")
-    assert "a RandomSampler study searches its own space" in tpe.stdout + tpe.stderr
 
 
 @pytest.mark.slow  # a grid, then two sweeps on its grown version, one killed: about 60 s
@@ -592,7 +559,7 @@ def test_two_hosts_grow_a_grid_and_rerun_only_the_killed_trial(tmp_path: Path) -
         ).stdout.strip()
         == "machine-a"
     )
-    slow = ["trainer.batch_size=16,32", "trainer.epochs=30"]  # trials of a few seconds
+    slow = ["trainer.batch_size=16,32", "trainer.epochs=15"]  # trials of a few seconds
     first = run_sweep(tmp_path, "optimizer.lr=choice(1e-3)", *slow)
     assert first.returncode == 0, first.stdout + first.stderr
     grown = ["optimizer.lr=1e-3,1e-2,3e-3", *slow]

@@ -9,6 +9,7 @@ from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
+from mlflow.exceptions import MlflowException
 
 from blueprint.data.splits import SPLITS, ImageData
 
@@ -20,7 +21,10 @@ def log_dataset(data: ImageData) -> None:
     under `data/`, and images per class and split (`data/class_counts.json`, for classes)."""
     record = data.record
     dataset = MetaDataset(_source(record.source), name=record.name, digest=record.digest)
-    mlflow.log_input(dataset, context="training")
+    try:
+        mlflow.log_input(dataset, context="training")
+    except MlflowException:  # a parallel run inserted the same dataset just now: it exists now
+        mlflow.log_input(dataset, context="training")
     for file in record.files:
         mlflow.log_artifact(str(file), "data")
     counts = data.class_counts()
