@@ -342,6 +342,9 @@ def test_max_failure_rate_stops_the_sweep(tmp_path: Path) -> None:
         ("optimizer.nosuchkey=1,2", "optimizer.nosuchkey"),
         ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials"),
         ("hydra.sweeper.max_failure_rate=2", "hydra.sweeper.max_failure_rate"),
+        ("hydra.sweeper.grace_period=3", "hydra.sweeper.heartbeat_interval=5"),
+        # a PostgreSQL study store nobody serves (port 1): one line, nothing written
+        ("hydra.sweeper.storage=postgresql+psycopg://u@127.0.0.1:1/db", "hydra.sweeper.storage"),
     ],
 )
 def test_sweep_settings_are_checked_before_the_first_trial(
