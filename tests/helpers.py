@@ -114,6 +114,18 @@ def sweep_cmd(tmp_path: Path, *overrides: str, study_store: str | None = None) -
     ]
 
 
+def run_sweep(tmp_path: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`sweep_cmd` run to its end, its output captured."""
+    return subprocess.run(
+        sweep_cmd(tmp_path, *overrides),
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 # TensorFlow's and absl's start-up chatter, which is not what a user reads as the error.
 STARTUP_NOISE = ("I0000", "WARNING: All log", "To enable", "E0000", "W0000")
 

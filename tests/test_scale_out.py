@@ -18,6 +18,7 @@ from tests.helpers import (
     TINY,
     clean_env,
     error_lines,
+    run_sweep,
     store_overrides,
     sweep_cmd,
 )
@@ -79,14 +80,7 @@ def assert_grid_ran_once(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # four trials in submitit's local processes: about 45 s
 def test_submitit_local_runs_a_sweep(tmp_path: Path) -> None:
-    result = subprocess.run(
-        sweep_cmd(tmp_path, *GRID, "hydra/launcher=submitit_local"),
-        cwd=ROOT,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_sweep(tmp_path, *GRID, "hydra/launcher=submitit_local", timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert_grid_ran_once(tmp_path)
     logs = list(tmp_path.glob("multirun/.submitit/*/*_log.out"))
@@ -96,16 +90,8 @@ def test_submitit_local_runs_a_sweep(tmp_path: Path) -> None:
 @pytest.mark.slow  # a Ray head and four trials on it: about 60 s
 def test_ray_launcher_runs_a_sweep_on_a_ray_cluster(tmp_path: Path) -> None:
     with ray_head() as address:
-        result = subprocess.run(
-            sweep_cmd(
-                tmp_path, *GRID, "hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"
-            ),
-            cwd=ROOT,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        ray = ["hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"]
+        result = run_sweep(tmp_path, *GRID, *ray, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Ray is already running" in result.stdout + result.stderr, "joined the test's cluster"
     assert_grid_ran_once(tmp_path)

@@ -40,6 +40,7 @@ from tests.helpers import (
     clean_env,
     error_lines,
     on_host,
+    run_sweep,
     sweep_cmd,
 )
 
@@ -48,17 +49,6 @@ def list_studies(db: str) -> subprocess.CompletedProcess:
     """`python -m blueprint.sweeps` over the SQLite file `db`."""
     cmd = [sys.executable, "-m", "blueprint.sweeps", f"--storage=sqlite:///{db}"]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-
-
-def run_sweep(tmp_path: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        sweep_cmd(tmp_path, *overrides),
-        cwd=ROOT,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def the_study(tmp_path: Path) -> optuna.Study:
