@@ -8,6 +8,7 @@ HOST   ?= 0.0.0.0# make server: the interface others reach it on
 BACKEND ?=# make server: a database URL for the runs (postgresql+psycopg://...) instead of STORE/mlflow.db
 STORE  ?= $(CURDIR)# folder holding mlflow.db and mlruns/
 ARGS   ?=
+WORKERS ?= 2# make test / test-all: processes the test files are spread over (pytest-xdist)
 
 .PHONY: help install train test test-all lint format ui server runs sweeps clean
 .DEFAULT_GOAL := help
@@ -27,10 +28,10 @@ train: $(STAMP) ## train the default recipe on the bundled digits; extra overrid
 	$(PY) -m blueprint.train $(ARGS)
 
 test: $(STAMP) ## the fast suite (everything not marked slow)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile -m "not slow"
 
 test-all: $(STAMP) ## every test, slow ones included
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile
 
 lint: $(STAMP) ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .

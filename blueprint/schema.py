@@ -290,6 +290,8 @@ class Trainer(Schema):
     deterministic: bool
     verbose: Literal[0, 1, 2]
     class_weight: Literal["balanced"] | None
+    # batch_size is per replica; see blueprint/training/distribution.py
+    distribution: Literal["none", "mirrored", "multi_worker"]
 
 
 class Tracking(Schema):

@@ -20,6 +20,7 @@ from blueprint.data.facts import check_task, load_data
 from blueprint.errors import BlueprintError
 from blueprint.run_folder import HYDRA_CALLBACKS
 from blueprint.sweeps.trial import SweepTrial, free_keras_state
+from blueprint.training.distribution import Distribution, check_distribution
 from blueprint.validation import validate
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,9 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     `overrides`: the command line's, which `resume=` checks."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # resume reads one
     validate(cfg)
-    if cfg.resume and cfg.get("sweep") is None:
+    in_sweep = cfg.get("sweep") is not None
+    check_distribution(cfg.trainer.distribution, in_sweep, resuming=bool(cfg.resume))
+    if cfg.resume and not in_sweep:
         from blueprint.tracking.resumable import resumed_config
 
         cfg = resumed_config(cfg, overrides or [])
@@ -67,16 +70,26 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
 
     sweep = SweepTrial(cfg)  # this job's Optuna trial in a sweep; a no-op in single runs
     sweep.limit_threads()
+    distribution = Distribution(cfg.trainer.distribution)
+    batch = distribution.global_batch(cfg.trainer.batch_size)
     seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
     output_dir = Path(cfg.paths.output_dir)
+    backed_up = not in_sweep and cfg.trainer.distribution != "multi_worker"
     epochs_done = usable_backup(output_dir)  # a resumed run's epochs, restored as fit starts
-    model = build_model(cfg, allowed)
-    if cfg.model.get("initial_weights") and not epochs_done:
-        load_initial_weights(model, cfg.model.initial_weights, cfg.tracking.uri)
-    if data.targets == "values":  # in the training targets' units, whatever the start
-        adapt_targets(model, data.train.labels)
-    compile_model(model, cfg, allowed)
+    with distribution.scope():
+        model = build_model(cfg, allowed)
+        if cfg.model.get("initial_weights") and not epochs_done:
+            load_initial_weights(model, cfg.model.initial_weights, cfg.tracking.uri)
+        if data.targets == "values":  # in the training targets' units, whatever the start
+            adapt_targets(model, data.train.labels)
+        compile_model(model, cfg, allowed)
     check_objective_is_produced(model, data, cfg.objective.metric)
+    augment_with_masks = mask_augment(cfg, allowed)
+    if not distribution.is_chief:  # another worker of a cluster: trains in step, the chief logs
+        training_only = build_callbacks(cfg, allowed)
+        history = fit(model, data, cfg.trainer, training_only, batch, 0, augment_with_masks)
+        model.evaluate(to_dataset(data.test, batch), verbose=0)  # the chief's test, in step
+        return best_epoch(history, cfg.objective)[1]
     diagnostics = build(cfg.diagnostics, allowed, _partial_=True)
     earlier = logged_epochs(cfg.resume, cfg.objective.metric) if cfg.resume else {}
     logged_through = max(earlier, default=-1)  # a resumed run's last epoch in MLflow
@@ -85,7 +98,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         *build_callbacks(cfg, allowed),
         *diagnostics(data, logged_through=logged_through),
         *sweep.callbacks(),
-        *resume_callbacks(output_dir if cfg.get("sweep") is None else None),
+        *resume_callbacks(output_dir if backed_up else None),
     ]
 
     write_class_names(output_dir, data.class_names)
@@ -94,17 +107,20 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         if not cfg.resume:
             log_run_config(output_dir)
             log_dataset(data)
-        history = fit(model, data, cfg.trainer, callbacks, epochs_done, mask_augment(cfg, allowed))
+            if distribution.strategy:
+                mlflow.log_params(
+                    {"trainer.replicas": distribution.replicas, "trainer.global_batch_size": batch}
+                )
+        history = fit(model, data, cfg.trainer, callbacks, batch, epochs_done, augment_with_masks)
         epoch, value = best_epoch(history, cfg.objective, earlier)
         log_objective(cfg.objective.metric, epoch, value)
         log.info("best %s = %.4f at epoch %d", cfg.objective.metric, value, epoch)
-        test = model.evaluate(
-            to_dataset(data.test, cfg.trainer.batch_size), verbose=0, return_dict=True
-        )
+        test = model.evaluate(to_dataset(data.test, batch), verbose=0, return_dict=True)
         step = weights_epoch(history, callbacks)  # the epoch the evaluated and logged model is
         mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()}, step=step)
         example = images_at(data.val, np.arange(min(5, len(data.val))))
-        info = log_model_summary(model, example, cfg.tracking.log_model, step)
+        served = distribution.plain_copy(model)
+        info = log_model_summary(served, example, cfg.tracking.log_model, step)
         if info is not None and cfg.tracking.register_model:
             register_model(info, cfg.tracking.register_model, cfg.objective.metric, value)
         log_run_files(output_dir)

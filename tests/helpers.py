@@ -70,14 +70,40 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in MLFLOW_STORE_VARIABLES}
 
 
+# `python -m blueprint.train` in a process whose CPU is two logical devices, as if it had two
+# GPUs: `trainer.distribution=mirrored` then trains two replicas. The split must precede TF's start.
+ON_TWO_CPUS = [
+    sys.executable,
+    "-c",
+    "import runpy, sys, tensorflow as tf; "
+    "cpu, split = tf.config.list_physical_devices('CPU')[0], tf.config.LogicalDeviceConfiguration; "
+    "tf.config.set_logical_device_configuration(cpu, [split(), split()]); "
+    "sys.argv[0] = 'blueprint.train'; "
+    "runpy.run_module('blueprint.train', run_name='__main__', alter_sys=True)",
+]
+
+
+def train_cmd(tmp: Path, *overrides: str, python: list[str] | None = None) -> list[str]:
+    """`python -m blueprint.train <overrides>` against the stores in `tmp`; `python`: another way
+    to start it (ON_TWO_CPUS)."""
+    return [
+        *(python or [sys.executable, "-m", "blueprint.train"]),
+        *store_overrides(tmp),
+        *overrides,
+    ]
+
+
 def run_train(
-    tmp: Path, *overrides: str, timeout: float = 300, env: dict[str, str] | None = None
+    tmp: Path,
+    *overrides: str,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+    python: list[str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """`python -m blueprint.train <overrides>` in a subprocess against the stores in `tmp`;
-    `env`: variables set for it on top of this process's (`clean_env`)."""
-    cmd = [sys.executable, "-m", "blueprint.train", *store_overrides(tmp), *overrides]
+    """`train_cmd` in a subprocess, run to its end; `env`: variables set for it on top of this
+    process's (`clean_env`)."""
     return subprocess.run(
-        cmd,
+        train_cmd(tmp, *overrides, python=python),
         cwd=ROOT,
         env={**clean_env(), **(env or {})},
         capture_output=True,

@@ -3,7 +3,6 @@ epoch logged once, and ends where an uninterrupted run with the same seed ends."
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +18,13 @@ from blueprint.tracking.resumable import append_csv_logs
 from blueprint.tracking.run import REPLACED_BY_TAG
 from blueprint.training.callbacks import build_callbacks
 from blueprint.training.resume import BACKUP_DIR, epochs_done
-from tests.helpers import ROOT, assert_one_line_error, clean_env, run_train, store_overrides
+from tests.helpers import (
+    ROOT,
+    assert_one_line_error,
+    clean_env,
+    run_train,
+    train_cmd,
+)
 
 # Deterministic, no early stopping (its restored weights would hide a difference), small batches
 # so that an epoch lasts long enough to be interrupted.
@@ -41,7 +46,7 @@ def final_weights(tmp: Path) -> tuple[str, list[np.ndarray]]:
 
 def kill_after_epochs(tmp: Path, epochs: int) -> None:
     """Starts training and SIGKILLs it once its backup holds `epochs` epochs."""
-    cmd = [sys.executable, "-m", "blueprint.train", *store_overrides(tmp), *RECIPE]
+    cmd = train_cmd(tmp, *RECIPE)
     process = subprocess.Popen(cmd, cwd=ROOT, env=clean_env(), stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while epochs_done(tmp / "run") < epochs:

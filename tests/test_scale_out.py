@@ -2,7 +2,6 @@
 sweep processes, Hydra's submitit and Ray launchers, and an MLflow tracking server."""
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,8 +18,8 @@ from tests.helpers import (
     clean_env,
     error_lines,
     run_sweep,
-    store_overrides,
     sweep_cmd,
+    train_cmd,
 )
 from tests.servers import mlflow_server, postgres_server, ray_head
 
@@ -121,7 +120,7 @@ def test_parallel_trials_log_runs_and_artifacts_to_a_tracking_server(tmp_path: P
 @pytest.mark.slow  # a server stopped under a training run: about 40 s
 def test_a_server_lost_mid_run_keeps_the_training_and_says_how_to_resume(tmp_path: Path) -> None:
     (tmp_path / "server").mkdir()
-    cmd = [sys.executable, "-m", "blueprint.train", *store_overrides(tmp_path), *TINY]
+    cmd = train_cmd(tmp_path, *TINY)
     env = {**clean_env(), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}  # fail at once, not in minutes
     with mlflow_server(tmp_path / "server") as url:
         run = subprocess.Popen(

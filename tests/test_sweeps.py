@@ -21,6 +21,7 @@ from blueprint.sweeps.contract import (
     INTERRUPTED_TAG,
     REUSED_ATTR,
     REUSED_TAG,
+    RUN_ATTR,
     STUDY_TAG,
     TRIAL_TAG,
     quoted,
@@ -569,7 +570,8 @@ def test_two_hosts_grow_a_grid_and_rerun_only_the_killed_trial(tmp_path: Path) -
     )
     try:
         deadline = time.monotonic() + 180
-        while len(trials_in(tmp_path, TrialState.RUNNING)) < 2:  # one trial each, at once
+        # one trial each, at once, each with its MLflow run (which the kill must leave KILLED)
+        while sum(RUN_ATTR in t.user_attrs for t in trials_in(tmp_path, TrialState.RUNNING)) < 2:
             assert a.poll() is None and b.poll() is None, "a sweep ended too early"
             assert time.monotonic() < deadline, "the two sweeps never ran trials at once"
             time.sleep(0.2)

@@ -25,18 +25,20 @@ def fit(
     data: ImageData,
     trainer: DictConfig,
     callbacks: list[keras.callbacks.Callback],
+    global_batch: int,
     epochs_done: int = 0,
     augment_with_masks: keras.Layer | None = None,
 ) -> keras.callbacks.History:
-    """`epochs_done`: epochs a backup restores (the backup callback among `callbacks` restores
+    """`global_batch`: a step's images over all replicas (see `Distribution.global_batch`).
+    `epochs_done`: epochs a backup restores (the backup callback among `callbacks` restores
     them); the data order resumes at the next one. `augment_with_masks`: see `to_dataset`."""
     train = to_dataset(
-        data.train, trainer.batch_size, trainer.seed, augment_with_masks=augment_with_masks
+        data.train, global_batch, trainer.seed, augment_with_masks=augment_with_masks
     )
     skip_epochs(train, epochs_done)
     return model.fit(
         train,
-        validation_data=to_dataset(data.val, trainer.batch_size),
+        validation_data=to_dataset(data.val, global_batch),
         epochs=trainer.epochs,
         callbacks=callbacks,
         class_weight=class_weights(data) if trainer.class_weight == "balanced" else None,

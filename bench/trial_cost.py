@@ -1,0 +1,91 @@
+"""Trial cost bench: what a small trial costs beyond its fitting, in time and in memory.
+
+`python -m bench.trial_cost [--trials 20] [--epochs 1]`. Runs one sweep of 1-epoch trials of a
+small MLP on the digits at default settings (diagnostics and model logging on), one after another
+in the sweep process, and prints:
+- each trial's wall time (the study's start and complete times) and the sweep's own time between
+  trials; the median of the trials after the first (which traces the graphs); target <= 1 s;
+- the sweep process's resident memory after the first and the last trial (read from /proc as the
+  study counts ended trials) and the growth between them; target < 50 MB over 20 trials.
+Linux only.
+"""
+
+import argparse
+import itertools
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+
+from tests.helpers import ROOT, sweep_cmd
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def ended_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        (summary,) = optuna.get_all_study_summaries(storage)
+    except (ValueError, KeyError, RuntimeError):  # no study (or no tables) yet
+        return []
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=1)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        storage = f"sqlite:///{tmp}/optuna.db"
+        cmd = sweep_cmd(
+            tmp,
+            "hparams_search=random",
+            f"hydra.sweeper.n_trials={args.trials}",
+            f"trainer.epochs={args.epochs}",
+            "model.hidden_units=[64]",
+            "tracking.log_model=true",  # defaults, which sweep_cmd's TINY turns off
+            "diagnostics=default",
+        )
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        rss: dict[int, float] = {}
+        while proc.poll() is None:
+            done = len(ended_trials(storage)) if (tmp / "optuna.db").exists() else 0
+            if done and done not in rss:
+                rss[done] = rss_mb(proc.pid)
+            time.sleep(0.2)
+        if proc.returncode != 0:
+            sys.exit(f"the sweep failed:\n{proc.stderr.read().decode()[-3000:]}")
+        trials = sorted(ended_trials(storage), key=lambda t: t.number)
+    walls = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials]
+    gaps = [
+        (later.datetime_start - earlier.datetime_complete).total_seconds()
+        for earlier, later in itertools.pairwise(trials)
+    ]
+    for number, wall in enumerate(walls):
+        print(f"trial {number:2d}: {wall:5.2f} s")
+    print(
+        f"trial wall time: first {walls[0]:.2f} s, median of the rest "
+        f"{statistics.median(walls[1:]):.2f} s (target <= 1 s); sweep between trials: median "
+        f"{statistics.median(gaps):.2f} s"
+    )
+    first, last = rss[min(rss)], rss[max(rss)]
+    print(
+        f"RSS after trial {min(rss)}: {first:.1f} MB, after trial {max(rss)}: {last:.1f} MB, "
+        f"growth {last - first:+.1f} MB (target < 50 MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
