@@ -1,8 +1,8 @@
 """Trial cost bench: what a small trial costs beyond its fitting, in time and in memory.
 
-`python -m bench.trial_cost [--trials 20] [--epochs 1]`. Runs one sweep of 1-epoch trials of a
-small MLP on the digits at default settings (diagnostics and model logging on), one after another
-in the sweep process, and prints:
+`python -m bench.trial_cost [--trials 20] [--epochs 1] [overrides...]`. Runs one sweep of 1-epoch
+trials of a small MLP on the digits at default settings (diagnostics and model logging on; the
+overrides change them), one after another in the sweep process, and prints:
 - each trial's wall time (the study's start and complete times) and the sweep's own time between
   trials; the median of the trials after the first (which traces the graphs); target <= 1 s;
 - the sweep process's resident memory after the first and the last trial (read from /proc as the
@@ -44,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("overrides", nargs="*", help="e.g. diagnostics=off")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as folder:
@@ -57,6 +58,7 @@ def main() -> None:
             "model.hidden_units=[64]",
             "tracking.log_model=true",  # defaults, which sweep_cmd's TINY turns off
             "diagnostics=default",
+            *args.overrides,
         )
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         rss: dict[int, float] = {}

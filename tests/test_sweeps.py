@@ -553,7 +553,7 @@ def test_two_hosts_grow_a_grid_and_rerun_only_the_killed_trial(tmp_path: Path) -
         ).stdout.strip()
         == "machine-a"
     )
-    slow = ["trainer.batch_size=16,32", "trainer.epochs=15"]  # trials of a few seconds
+    slow = ["trainer.batch_size=16,32", "trainer.epochs=30"]  # trials outlasting the grace period
     first = run_sweep(tmp_path, "optimizer.lr=choice(1e-3)", *slow)
     assert first.returncode == 0, first.stdout + first.stderr
     grown = ["optimizer.lr=1e-3,1e-2,3e-3", *slow]
@@ -570,13 +570,16 @@ def test_two_hosts_grow_a_grid_and_rerun_only_the_killed_trial(tmp_path: Path) -
     )
     try:
         deadline = time.monotonic() + 180
-        # one trial each, at once, each with its MLflow run (which the kill must leave KILLED)
-        while sum(RUN_ATTR in t.user_attrs for t in trials_in(tmp_path, TrialState.RUNNING)) < 2:
+        while len(trials_in(tmp_path, TrialState.RUNNING)) < 2:  # one trial each, at once
             assert a.poll() is None and b.poll() is None, "a sweep ended too early"
             assert time.monotonic() < deadline, "the two sweeps never ran trials at once"
             time.sleep(0.2)
         time.sleep(4)  # past the grace period: neither took the other's trial for dead
         assert not trials_in(tmp_path, TrialState.FAIL)
+        # kill while every running trial has its MLflow run, which the kill must leave KILLED
+        while not all_attached(trials_in(tmp_path, TrialState.RUNNING)):
+            assert a.poll() is None, "the sweep to kill ended too early"
+            time.sleep(0.05)
     finally:
         a.send_signal(signal.SIGKILL)
         a.wait()
@@ -599,6 +602,11 @@ def test_two_hosts_grow_a_grid_and_rerun_only_the_killed_trial(tmp_path: Path) -
     )
     assert killed.info.status == "KILLED" and killed.data.tags[INTERRUPTED_TAG] == "true"
     assert killed.info.run_id == dead.user_attrs["mlflow_run_id"]
+
+
+def all_attached(running: list[optuna.trial.FrozenTrial]) -> bool:
+    """Whether both sweeps are inside a trial whose MLflow run exists."""
+    return len(running) == 2 and all(RUN_ATTR in t.user_attrs for t in running)
 
 
 def trials_in(tmp_path: Path, *states: TrialState) -> list[optuna.trial.FrozenTrial]:

@@ -5,6 +5,7 @@ start their fluent runs nested under it, which an active fluent parent run would
 """
 
 import logging
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 PARENT_ATTR = "blueprint.mlflow_parent_run_id"  # study user attr: resumed sweeps reuse the run
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
+# Drawing them costs about half a second: while the sweep runs, redraw at most this often (short
+# trials would otherwise spend as long on plots as on training); the sweep's end always redraws.
+PLOTS_EVERY_S = 30.0
 
 
 class SweepRun:
@@ -50,6 +54,7 @@ class SweepRun:
             run_id = run.info.run_id
             study.set_user_attr(PARENT_ATTR, run_id)
         self.run_id: str = run_id
+        self._plotted: tuple[int, float] = (0, -PLOTS_EVERY_S)  # ended trials, monotonic time
         # the same provenance its children carry: MLflow's source/user/git tags, then ours
         tags = resolve_tags() | provenance_tags(Path(cfg.paths.root_dir))
         tags |= {ROLE_TAG: "parent", STUDY_TAG: study.study_name}
@@ -140,8 +145,9 @@ class SweepRun:
                 self.client.set_terminated(run_id, "FAILED")
             self.client.set_tag(run_id, TRIAL_STATE_TAG, trial.state.name)
 
-    def summarize(self, plots: bool) -> None:
-        """Counts, best value and parameters, and (with `plots`) Optuna's plots, refreshed."""
+    def summarize(self, plots: bool, final: bool = False) -> None:
+        """Counts, best value and parameters, and (with `plots`) Optuna's plots, refreshed every
+        PLOTS_EVERY_S while the sweep runs and when it ends (`final`)."""
         trials = self.study.get_trials(deepcopy=False)
         counts = {state: 0 for state in ("COMPLETE", "PRUNED", "FAIL")}
         for trial in trials:
@@ -159,8 +165,11 @@ class SweepRun:
             self.client.set_tag(self.run_id, "best.run_id", best.user_attrs[RUN_ATTR])
         for name, value in best.params.items():
             self.client.set_tag(self.run_id, f"best.{name}", str(value))
-        if plots and counts["COMPLETE"] >= 2:
+        last_step, last_time = self._plotted
+        due = final or time.monotonic() - last_time >= PLOTS_EVERY_S
+        if plots and counts["COMPLETE"] >= 2 and step != last_step and due:
             self._log_plots()
+            self._plotted = (step, time.monotonic())
 
     def _log_plots(self) -> None:
         import matplotlib

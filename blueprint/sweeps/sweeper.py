@@ -179,6 +179,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         status = "FAILED"
         try:
             self._run_trials(study, storage, run, n_trials, space, fixed, fixed_overrides)
+            run.summarize(self.plots, final=True)
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"

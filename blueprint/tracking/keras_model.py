@@ -48,7 +48,9 @@ def log_keras_model(
 ) -> ModelInfo:
     """Logs `model` at `step`, whose metrics MLflow links to it (its page and the run's Models
     tab show them); `mlflow.keras.load_model(info.model_uri)` loads it."""
-    signature = infer_signature(input_example, model.predict(input_example, verbose=0))
+    # One eager call gives the output's shape and type: `predict` would trace a function for it.
+    output = keras.ops.convert_to_numpy(model(input_example, training=False))
+    signature = infer_signature(input_example, output)
     # MLflow's serving-input check predicts with Keras' progress bar on stdout: keep it quiet.
     with contextlib.redirect_stdout(io.StringIO()):
         return Model.log(
