@@ -21,7 +21,7 @@ from tests.helpers import (
 
 # The stock CNN for two epochs; per-replica batch 16 on two replicas is the reference's 32. No
 # dropout: replicas draw their own masks, which is right but would make the runs differ.
-RECIPE = ("trainer.epochs=2", "trainer.verbose=0", "tracking.log_model=false", "model.dropout=0")
+RECIPE = ("trainer.epochs=2", "trainer.verbose=0", "model.dropout=0")
 TOLERANCE = 0.02  # val_accuracy: the same steps, their gradients summed in another order
 
 
@@ -36,7 +36,9 @@ def finished_runs(store: Path) -> list[mlflow.entities.Run]:
 def single_process(tmp_path_factory: pytest.TempPathFactory) -> float:
     """The reference: one process, batch 32, diagnostics off (they do not change the weights)."""
     tmp = tmp_path_factory.mktemp("single")
-    result = run_train(tmp, *RECIPE, "trainer.batch_size=32", "diagnostics=off")
+    result = run_train(
+        tmp, *RECIPE, "trainer.batch_size=32", "diagnostics=off", "tracking.log_model=false"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = finished_runs(tmp)
     assert "trainer.replicas" not in run.data.params  # logged only when training is distributed
@@ -51,6 +53,7 @@ def test_mirrored_trains_two_replicas_like_one_process(tmp_path: Path, single_pr
         "trainer.distribution=mirrored",
         "trainer.batch_size=16",
         "diagnostics=off",
+        "tracking.log_model=false",
         python=ON_TWO_CPUS,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -64,8 +67,9 @@ def test_mirrored_trains_two_replicas_like_one_process(tmp_path: Path, single_pr
 def test_multi_worker_cluster_trains_in_step_and_only_the_chief_logs(
     tmp_path: Path, single_process: float
 ):
-    """Two workers on loopback, the chief with the default diagnostics: one run, with its
-    pictures, in the chief's store; the other worker writes no MLflow store at all."""
+    """Two workers on loopback, the chief with the default diagnostics and model logging: one
+    run, with its pictures and a model that loads, in the chief's store; the other worker writes
+    no MLflow store at all."""
     workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
     procs = []
     for index in range(2):
@@ -97,6 +101,9 @@ def test_multi_worker_cluster_trains_in_step_and_only_the_chief_logs(
         run.info.run_id, "diagnostics"
     )
     assert pictures, "the chief's diagnostics logged nothing"
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/worker0/mlflow.db")
+    (logged,) = mlflow.search_logged_models([run.info.experiment_id], output_format="list")
+    assert mlflow.keras.load_model(logged.model_uri).count_params() > 0
     assert not (tmp_path / "worker1" / "mlflow.db").exists()
 
 

@@ -34,6 +34,7 @@ from blueprint.sweeps.study import (
     study_name_for,
     take_trials,
 )
+from blueprint.sweeps.trial import free_keras_state
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from tests.helpers import (
     CONF_DIR,
@@ -616,3 +617,26 @@ def trials_in(tmp_path: Path, *states: TrialState) -> list[optuna.trial.FrozenTr
         return study_named(tmp_path, name).get_trials(states=states or None)
     except (SweepError, ValueError, KeyError):  # not created yet
         return []
+
+
+def test_a_finished_trials_training_graph_is_freed() -> None:
+    """TensorFlow's process-wide registry of custom gradients kept each in-process trial's
+    training step (and its model) alive; freeing the trial's Keras state drops them."""
+    import gc
+    import weakref
+
+    import keras
+    import numpy as np
+    from tensorflow.python.framework import ops
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("adam", "mse")
+    model.fit(np.zeros((8, 4)), np.zeros((8, 2)), epochs=1, verbose=0)
+    registry = ops._gradient_registry._registry
+    assert any(name.startswith("CustomGradient-") for name in registry), "nothing registered"
+    trained = weakref.ref(model)
+    del model
+    free_keras_state()
+    gc.collect()
+    assert not any(name.startswith("CustomGradient-") for name in registry)
+    assert trained() is None, "the trial's model outlived it"

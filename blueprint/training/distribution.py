@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from blueprint.errors import ConfigError
 
 if TYPE_CHECKING:  # TensorFlow loads once a run trains: `check_distribution` runs before that
-    import keras
     import tensorflow as tf
 
 TF_CONFIG_EXAMPLE = (
@@ -88,17 +87,6 @@ class Distribution:
             return True
         has_chief = "chief" in resolver.cluster_spec().as_dict()
         return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-    def plain_copy(self, model: "keras.Model") -> "keras.Model":
-        """`model` as one process's model: a multi-worker model's `predict` waits for every
-        worker, so the chief logs and checks a copy built outside the strategy."""
-        if self.name != "multi_worker":
-            return model
-        import keras
-
-        copy = keras.models.clone_model(model)
-        copy.set_weights(model.get_weights())
-        return copy
 
 
 def local_devices() -> list[str]:
