@@ -4,13 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 5000
+APP_PORT ?= 8501# make app: the trainer app's port (on 127.0.0.1)
 HOST   ?= 0.0.0.0# make server: the interface others reach it on
 BACKEND ?=# make server: a database URL for the runs (postgresql+psycopg://...) instead of STORE/mlflow.db
 STORE  ?= $(CURDIR)# folder holding mlflow.db and mlruns/
 ARGS   ?=
 WORKERS ?= 2# make test / test-all: processes the test files are spread over (pytest-xdist)
 
-.PHONY: help install train test test-all lint format ui server runs sweeps clean
+.PHONY: help install train test test-all lint format ui server app runs sweeps clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -43,6 +44,10 @@ format: $(STAMP) ## ruff fix and format in place
 
 server: $(STAMP) ## a shared MLflow tracking server on HOST:PORT, serving artifacts from STORE/mlruns
 	$(PY) -m blueprint.ui --host $(HOST) --port $(PORT) --store $(STORE) $(if $(BACKEND),--backend $(BACKEND))
+
+app: $(STAMP) ## the trainer app on 127.0.0.1:APP_PORT: train, watch, try a model, browse sweeps; overrides via ARGS
+	$(PY) -m streamlit run blueprint/app/main.py --server.address 127.0.0.1 --server.port $(APP_PORT) \
+		--server.headless true --browser.gatherUsageStats false --client.toolbarMode viewer -- $(ARGS)
 
 runs: $(STAMP) ## the latest runs: status (dead processes marked KILLED), best value, resume command
 	$(PY) -m blueprint.runs $(ARGS)

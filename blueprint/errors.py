@@ -48,3 +48,10 @@ def exit_on_error(work: Callable[[], T]) -> T:
     except BlueprintError as err:
         logging.getLogger("blueprint").error("%s", err)
         sys.exit(2)
+
+
+def compose_failure(err: BaseException) -> str:
+    """One line for a config Hydra cannot compose: Hydra's own first line names the key
+    ("Could not override 'trainer.nope'."), the root cause says why."""
+    top, cause = str(err).strip().splitlines()[0], first_line(err)
+    return top if top == cause else f"{top} {cause}"

@@ -1,8 +1,10 @@
-"""Fixtures over tests/helpers.py: composed configs and CLI runs that write only into tmp_path."""
+"""Fixtures over tests/helpers.py: composed configs and CLI runs that write only into tmp_path,
+and a page in headless Chromium for the tests of what a person sees."""
 
 import functools
+import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,26 @@ def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     """`run_train(tmp_path, *overrides)`: the CLI in a subprocess against a temporary store."""
     return functools.partial(run_train, tmp_path)
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; .ci/run installs it. Playwright never downloads one.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def page() -> Iterator:
+    """A Playwright page in headless Chromium, 1400x900."""
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: apt-get install chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser.new_page(viewport={"width": 1400, "height": 900})
+        browser.close()

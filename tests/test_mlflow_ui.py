@@ -3,7 +3,6 @@ runs table (the run with its dataset, and the sweep with its children), a run's 
 on its own training curves, and its per-epoch histogram picture opens legibly in the full view.
 Screenshots land in the test's tmp dir."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,15 +16,6 @@ from tests.helpers import ROOT, free_port, run_train, write_image_folder
 
 pytestmark = pytest.mark.slow  # trains a run and a 2-trial sweep, then drives a browser
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's; .ci/run installs it. Playwright never downloads one.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TINY = ["model=mlp", "model.hidden_units=[16]", "trainer.epochs=2", "tracking.log_model=false"]
 
 
@@ -90,17 +80,6 @@ def ui_url(store: Path):
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
-
-
-@pytest.fixture
-def page(tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: apt-get install chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser.new_page(viewport={"width": 1400, "height": 900})
-        browser.close()
 
 
 def test_the_printed_address_lists_the_run_and_the_sweep_with_its_children(

@@ -13,10 +13,12 @@ from blueprint.errors import BlueprintError, SweepError, first_line
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
 
-def study_lines(storage_url: str, only: str | None) -> list[str]:
-    """A header and one row per study (all of them, or just `only`)."""
+def study_rows(storage_url: str, only: str | None) -> list[dict[str, str]]:
+    """One row per study (all of them, or just `only`): name, direction, trials per state, best
+    value and parameters, and its parent MLflow run's id."""
     import optuna
 
+    from blueprint.sweeps.contract import PARENT_ATTR
     from blueprint.sweeps.storage import StoreNotSetUp, open_storage
 
     try:
@@ -33,20 +35,41 @@ def study_lines(storage_url: str, only: str | None) -> list[str]:
         if only not in names:
             raise SweepError(f"no study {only!r} in {storage_url}; it holds: {', '.join(names)}")
         names = [only]
-    rows = [("study", "direction", *(s.lower() for s in STATES), "best", "best params")]
+    rows = []
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
         trials = study.get_trials(deepcopy=False)
-        counts = [sum(t.state.name == state for t in trials) for state in STATES]
-        complete = counts[0] > 0 and len(study.directions) == 1
-        best = f"{study.best_value:.4g}" if complete else "-"
-        params = " ".join(f"{k}={v}" for k, v in study.best_params.items()) if complete else "-"
-        direction = "/".join(d.name.lower() for d in study.directions)
-        rows.append((name, direction, *map(str, counts), best, params))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        counts = {
+            state.lower(): str(sum(t.state.name == state for t in trials)) for state in STATES
+        }
+        complete = counts["complete"] != "0" and len(study.directions) == 1
+        rows.append(
+            {
+                "study": name,
+                "direction": "/".join(d.name.lower() for d in study.directions),
+                **counts,
+                "best": f"{study.best_value:.4g}" if complete else "-",
+                "best params": " ".join(f"{k}={v}" for k, v in study.best_params.items())
+                if complete
+                else "-",
+                "parent run": study.user_attrs.get(PARENT_ATTR, ""),
+            }
+        )
+    return rows
+
+
+def study_lines(storage_url: str, only: str | None) -> list[str]:
+    """`study_rows` as aligned text: a header and one line per study (`make sweeps`)."""
+    rows = [
+        {k: v for k, v in row.items() if k != "parent run"} for row in study_rows(storage_url, only)
+    ]
+    if not rows:
+        return []
+    table = [tuple(rows[0]), *(tuple(row.values()) for row in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     return [
         "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]])
-        for row in rows
+        for row in table
     ]
 
 

@@ -15,6 +15,7 @@ TRIAL_TAG = "sweep.trial_number"  # child run tag: its Optuna trial number
 ROLE_TAG = "sweep.role"  # parent run tag: "parent"
 TRIAL_STATE_TAG = "sweep.trial_state"  # child run tag: COMPLETE, PRUNED or FAIL once told
 INTERRUPTED_TAG = "sweep.interrupted"  # child run tag: "true" when its sweep died under it
+PARENT_ATTR = "blueprint.mlflow_parent_run_id"  # study user attr: resumed sweeps reuse the run
 RUN_ATTR = "mlflow_run_id"  # trial user attribute: the job's MLflow run, set once it started
 REUSED_ATTR = "blueprint.reused_from"  # grid trial copied from an earlier version: "<study>#<n>"
 REUSED_TAG = "sweep.reused_from"  # its child run's tag, once nested under the grown grid's run

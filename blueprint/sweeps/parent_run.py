@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial
 
 from blueprint.sweeps.contract import (
     INTERRUPTED_TAG,
+    PARENT_ATTR,
     REUSED_ATTR,
     REUSED_TAG,
     ROLE_TAG,
@@ -32,7 +33,6 @@ from blueprint.tracking.run import open_experiment
 
 log = logging.getLogger(__name__)
 
-PARENT_ATTR = "blueprint.mlflow_parent_run_id"  # study user attr: resumed sweeps reuse the run
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
 # Drawing them costs about half a second: while the sweep runs, redraw at most this often (short
 # trials would otherwise spend as long on plots as on training); the sweep's end always redraws.

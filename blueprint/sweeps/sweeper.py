@@ -32,7 +32,7 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 import blueprint.resolvers  # noqa: F401  (the sweeper reads ${paths.root_dir} from the config)
-from blueprint.errors import BlueprintError, SweepError, TrialPruned, first_line
+from blueprint.errors import BlueprintError, SweepError, TrialPruned, compose_failure, first_line
 from blueprint.locks import store_lock
 from blueprint.sweeps.contract import TrialNode
 from blueprint.sweeps.grid import GRID_ATTR, Grid, describe, missing_points, reuse_ended_points
@@ -300,9 +300,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         try:
             return self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         except Exception as err:  # an unknown key, a value Hydra cannot compose
-            top, cause = str(err).strip().splitlines()[0], first_line(err)  # top names the key
-            reason = top if top == cause else f"{top} {cause}"
-            raise SweepError(f"a trial's config does not compose: {reason}") from err
+            raise SweepError(f"a trial's config does not compose: {compose_failure(err)}") from err
 
     def _launchable(self, overrides: list[str]) -> None:
         """Raises a BlueprintError for a job that would fail before training: its config does

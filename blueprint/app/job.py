@@ -1,0 +1,153 @@
+"""What the trainer app does, without Streamlit: compose and check a run's config, start
+`python -m blueprint.train` as its own process, read its progress from MLflow, stop it.
+
+A run started here is an ordinary run: the same command line, Hydra outputs and MLflow records
+as from a terminal, so the MLflow UI, `make runs` and `resume=` see it too.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+import blueprint.resolvers  # noqa: F401  (registers the resolvers conf/ uses)
+from blueprint.errors import ConfigError, compose_failure
+from blueprint.resolvers import PROJECT_ROOT
+from blueprint.validation import validate
+
+CONF_DIR = PROJECT_ROOT / "conf"
+# Hydra names a run's folder as the run starts; a composed preview has none yet.
+RUN_FOLDER = "paths.output_dir='<the run folder, made as it starts>'"
+EPOCH_CURVES = ("loss", "val_loss", "accuracy", "val_accuracy")  # what the progress charts show
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group, as files in conf/<group>/, the default in train.yaml first."""
+    defaults = OmegaConf.load(CONF_DIR / "train.yaml").defaults
+    default = next(
+        (entry[group] for entry in defaults if OmegaConf.is_dict(entry) and group in entry), None
+    )
+    options = sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml"))
+    return sorted(options, key=lambda option: option != default)
+
+
+def composed(overrides: list[str]) -> DictConfig:
+    """conf/train.yaml with `overrides`, checked as `python -m blueprint.train` checks it;
+    ConfigError carries the one line the command line would print."""
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base=None):
+            cfg = compose("train", overrides=[*overrides, RUN_FOLDER])
+    except Exception as err:  # an unknown key or group option, a value Hydra cannot parse
+        raise ConfigError(compose_failure(err)) from None
+    validate(cfg)
+    return cfg
+
+
+def as_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg)
+
+
+@dataclass
+class TrainingJob:
+    """One `python -m blueprint.train` process started by the app, and where to follow it."""
+
+    overrides: list[str]
+    run_name: str
+    tracking_uri: str
+    experiment: str
+    epochs: int
+    objective: str
+    process: subprocess.Popen = field(repr=False)
+    log_path: Path
+
+    @classmethod
+    def start(cls, overrides: list[str]) -> "TrainingJob":
+        """Checks the config, then starts the run in its own process (the app stays responsive);
+        the run is named so that its MLflow records can be found while it trains."""
+        run_name = f"app-{time.strftime('%m%d-%H%M%S')}"
+        cfg = composed([*overrides, f"tracking.run_name={run_name}"])
+        log_path = Path(tempfile.mkstemp(prefix=f"{run_name}-", suffix=".log")[1])
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "blueprint.train",
+                    *overrides,
+                    f"tracking.run_name={run_name}",
+                ],
+                cwd=PROJECT_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            )
+        return cls(
+            overrides=overrides,
+            run_name=run_name,
+            tracking_uri=str(cfg.tracking.uri),
+            experiment=str(cfg.tracking.experiment_name),
+            epochs=int(cfg.trainer.epochs),
+            objective=str(cfg.objective.metric),
+            process=process,
+            log_path=log_path,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    @property
+    def stopped(self) -> bool:
+        """Ended by Stop (Ctrl-C): Python exits with status 130 or the signal's -2."""
+        return self.process.returncode in (-signal.SIGINT, 128 + signal.SIGINT)
+
+    def stop(self) -> None:
+        """Ctrl-C, as in a terminal: training stops and the MLflow run ends KILLED."""
+        if self.running:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(timeout=60)
+
+    def error(self) -> str | None:
+        """The one line a failed run printed last (its config error, or the exception)."""
+        if self.running or self.process.returncode == 0:
+            return None
+        lines = [line for line in self.log_path.read_text().splitlines() if line.strip()]
+        for line in reversed(lines):
+            if "ERROR" in line or "Error" in line:
+                return line.split(" - ", 1)[-1].strip()
+        return lines[-1] if lines else f"exit status {self.process.returncode}"
+
+    def progress(self) -> "Progress":
+        """The run's epochs so far, read from its MLflow metrics (logged as each epoch ends)."""
+        from blueprint.app.store import run_named
+
+        run = run_named(self.tracking_uri, self.experiment, self.run_name)
+        if run is None:
+            return Progress(None, {}, None)
+        from mlflow import MlflowClient
+
+        client = MlflowClient(self.tracking_uri)
+        curves = {
+            name: [m.value for m in client.get_metric_history(run.info.run_id, f"epoch/{name}")]
+            for name in EPOCH_CURVES
+        }
+        best = run.data.metrics.get(f"best_{self.objective}")
+        return Progress(run, {k: v for k, v in curves.items() if v}, best)
+
+
+@dataclass(frozen=True)
+class Progress:
+    run: object | None  # the MLflow run, once it exists
+    curves: dict[str, list[float]]  # per-epoch values by Keras name
+    best: float | None  # the objective's best value, logged when training ends
+
+    @property
+    def epochs_done(self) -> int:
+        return max((len(values) for values in self.curves.values()), default=0)

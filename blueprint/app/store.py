@@ -1,0 +1,58 @@
+"""What the app reads from the MLflow store: a run by name, the finished runs with a model, and
+the MLflow UI's address of a run. Read only: a store not there yet is simply empty."""
+
+from mlflow import MlflowClient
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+
+from blueprint.tracking.store import guarded_open, store_file
+
+RUN_PAGE = "{ui}/#/experiments/{experiment}/runs/{run}"
+
+
+def _client(uri: str) -> MlflowClient | None:
+    """A client on an existing store, opened under the lock a training run holds while it
+    creates the store's tables (opening it then would migrate it twice at once)."""
+    file = store_file(uri)
+    if file is not None and not file.is_file():
+        return None
+    with guarded_open(uri):
+        return MlflowClient(uri)  # which sets the store up (its tables) as it is made
+
+
+def run_named(uri: str, experiment: str, name: str) -> Run | None:
+    client = _client(uri)
+    found = client and client.get_experiment_by_name(experiment)
+    if not found:
+        return None
+    runs = client.search_runs([found.experiment_id], f"attributes.run_name = '{name}'")
+    return runs[0] if runs else None
+
+
+def run_by_id(uri: str, run_id: str) -> Run | None:
+    client = _client(uri) if run_id else None
+    try:
+        return client.get_run(run_id) if client else None
+    except MlflowException:  # deleted, or in another store
+        return None
+
+
+def finished_runs(uri: str, limit: int = 50) -> list[Run]:
+    """The latest finished runs that logged a model, newest first, across experiments."""
+    client = _client(uri)
+    if client is None:
+        return []
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(
+        experiments,
+        "attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=limit,
+    )
+    return [run for run in runs if run.outputs and run.outputs.model_outputs]
+
+
+def run_page(ui: str, run: Run) -> str:
+    return RUN_PAGE.format(
+        ui=ui.rstrip("/"), experiment=run.info.experiment_id, run=run.info.run_id
+    )
