@@ -11,19 +11,20 @@ from blueprint.serving.reference import TrainedModel, load_trained
 
 
 @functools.lru_cache(maxsize=4)
-def _trained(run_id: str, tracking_uri: str) -> TrainedModel:
-    return load_trained(run_id, tracking_uri)
+def _trained(reference: str, tracking_uri: str) -> TrainedModel:
+    return load_trained(reference, tracking_uri)
 
 
-def predict_image(run_id: str, tracking_uri: str, path: Path) -> tuple[np.ndarray, pd.DataFrame]:
-    """The image as the model sees it (read at its input size, as predict reads it) and every
+def predict_image(reference: str, tracking_uri: str, path: Path) -> tuple[np.ndarray, pd.DataFrame]:
+    """`reference`: a run id or registered model, as `python -m blueprint.predict model=` takes.
+    The image as the model sees it (read at its input size, as predict reads it) and every
     class with its probability, most likely first. ConfigError for an unreadable image or a
     model that does not classify."""
     from blueprint.data.decoding import read_images
     from blueprint.diagnostics.evaluation import class_probabilities
     from blueprint.serving.predictions import predict_files
 
-    trained = _trained(run_id, tracking_uri)
+    trained = _trained(reference, tracking_uri)
     if trained.task != "classification":
         raise ConfigError(f"the run's model predicts {trained.task}; the Try page shows classes")
     (prediction,) = predict_files(trained.model, [path], batch_size=1)

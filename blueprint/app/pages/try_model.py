@@ -1,4 +1,5 @@
-"""Try: a finished run's model on an uploaded image or a path, as `blueprint.predict` runs it."""
+"""Try: a finished run's (or a registered) model on an uploaded image or a path, as
+`blueprint.predict` runs it."""
 
 import tempfile
 from pathlib import Path
@@ -12,12 +13,15 @@ from blueprint.errors import BlueprintError
 
 st.title("Try a model")
 uri = str(base_config().tracking.uri)
-runs = finished_runs(uri)
-if not runs:
+runs = {f"{r.info.run_name} ({r.info.run_id[:8]})": r.info.run_id for r in finished_runs(uri)}
+picked = st.selectbox("finished run", list(runs), placeholder="no finished run with a model yet")
+registered = st.text_input(
+    "or a registered model (models:/<name>/<version> or models:/<name>@<alias>)"
+)
+reference = registered.strip() or runs.get(picked)
+if reference is None:
     st.info(f"no finished run with a model in {uri} yet: train one first")
     st.stop()
-labels = {f"{r.info.run_name} ({r.info.run_id[:8]})": r for r in runs}
-run = labels[st.selectbox("finished run", list(labels))]
 upload = st.file_uploader("an image", type=["png", "jpg", "jpeg", "bmp", "gif"])
 path_text = st.text_input("or a path to an image", "")
 if upload is not None:
@@ -30,7 +34,7 @@ elif path_text:
 else:
     st.stop()
 try:
-    seen, table = predict_image(run.info.run_id, uri, path)
+    seen, table = predict_image(reference, uri, path)
 except BlueprintError as err:
     st.error(str(err))
     st.stop()
