@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from mlflow.entities import Run
 from omegaconf import DictConfig, OmegaConf
 
 import blueprint.resolvers  # noqa: F401  (registers the resolvers conf/ uses)
+from blueprint.app.store import epoch_curves, run_named
 from blueprint.errors import ConfigError, compose_failure
 from blueprint.resolvers import PROJECT_ROOT
 from blueprint.validation import validate
@@ -50,15 +52,10 @@ def composed(overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def as_yaml(cfg: DictConfig) -> str:
-    return OmegaConf.to_yaml(cfg)
-
-
 @dataclass
 class TrainingJob:
     """One `python -m blueprint.train` process started by the app, and where to follow it."""
 
-    overrides: list[str]
     run_name: str
     tracking_uri: str
     experiment: str
@@ -89,7 +86,6 @@ class TrainingJob:
                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
             )
         return cls(
-            overrides=overrides,
             run_name=run_name,
             tracking_uri=str(cfg.tracking.uri),
             experiment=str(cfg.tracking.experiment_name),
@@ -126,26 +122,17 @@ class TrainingJob:
 
     def progress(self) -> "Progress":
         """The run's epochs so far, read from its MLflow metrics (logged as each epoch ends)."""
-        from blueprint.app.store import run_named
-
         run = run_named(self.tracking_uri, self.experiment, self.run_name)
         if run is None:
             return Progress(None, {}, None)
-        from mlflow import MlflowClient
-
-        client = MlflowClient(self.tracking_uri)
-        curves = {
-            name: [m.value for m in client.get_metric_history(run.info.run_id, f"epoch/{name}")]
-            for name in EPOCH_CURVES
-        }
-        best = run.data.metrics.get(f"best_{self.objective}")
-        return Progress(run, {k: v for k, v in curves.items() if v}, best)
+        curves = epoch_curves(self.tracking_uri, run.info.run_id, EPOCH_CURVES)
+        return Progress(run, curves, run.data.metrics.get(f"best_{self.objective}"))
 
 
 @dataclass(frozen=True)
 class Progress:
-    run: object | None  # the MLflow run, once it exists
-    curves: dict[str, list[float]]  # per-epoch values by Keras name
+    run: Run | None  # the MLflow run, once it exists
+    curves: dict[str, list[float]]  # per-epoch values by Keras name, those logged so far
     best: float | None  # the objective's best value, logged when training ends
 
     @property

@@ -1,5 +1,6 @@
-"""What the app reads from the MLflow store: a run by name, the finished runs with a model, and
-the MLflow UI's address of a run. Read only: a store not there yet is simply empty."""
+"""What the app reads from the MLflow store: a run by name or id and its epochs so far, the
+finished runs with a model, and the MLflow UI's address of a run. Read only: a store not there
+yet is simply empty."""
 
 from mlflow import MlflowClient
 from mlflow.entities import Run
@@ -27,6 +28,13 @@ def run_named(uri: str, experiment: str, name: str) -> Run | None:
         return None
     runs = client.search_runs([found.experiment_id], f"attributes.run_name = '{name}'")
     return runs[0] if runs else None
+
+
+def epoch_curves(uri: str, run_id: str, names: tuple[str, ...]) -> dict[str, list[float]]:
+    """Each Keras log's per-epoch values (MLflow's `epoch/<name>`), those logged so far."""
+    client = MlflowClient(uri)
+    curves = {n: [m.value for m in client.get_metric_history(run_id, f"epoch/{n}")] for n in names}
+    return {name: values for name, values in curves.items() if values}
 
 
 def run_by_id(uri: str, run_id: str) -> Run | None:

@@ -2,8 +2,9 @@
 
 import pandas as pd
 import streamlit as st
+from omegaconf import OmegaConf
 
-from blueprint.app.job import TrainingJob, as_yaml, composed, group_options
+from blueprint.app.job import TrainingJob, composed, group_options
 from blueprint.app.shared import UI, base_config, base_overrides
 from blueprint.app.store import run_page
 from blueprint.errors import BlueprintError
@@ -69,7 +70,7 @@ except BlueprintError as err:
     cfg = None
 if cfg is not None:
     with st.expander("composed config"):
-        st.code(as_yaml(cfg), language="yaml")
+        st.code(OmegaConf.to_yaml(cfg), language="yaml")
 job: TrainingJob | None = st.session_state.get("job")
 busy = job is not None and job.running
 start, stop = st.columns(2)
