@@ -154,8 +154,9 @@ def test_sweeps_page_lists_the_studies_with_their_parent_runs(tmp_path, monkeypa
 
 @pytest.mark.slow  # starts the app and drives it in a browser
 def test_the_app_trains_from_the_browser(tmp_path, page):
-    """Trains from the Train page, predicts a digit with that run on the Try page, lists a sweep
-    on the Sweeps page; each page's screenshot (the README's) lands in tmp_path."""
+    """Trains (4 epochs of the CNN) from the Train page, predicts a digit with that run on the
+    Try page, lists a sweep on the Sweeps page; each page's screenshot (the README's) lands in
+    tmp_path."""
     swept = run_sweep(tmp_path, "optimizer.lr=1e-3,1e-2", "trainer.epochs=1")
     assert swept.returncode == 0, swept.stderr[-2000:]
     image = write_digit(tmp_path, 7)
@@ -167,7 +168,7 @@ def test_the_app_trains_from_the_browser(tmp_path, page):
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--client.toolbarMode", "viewer",
             "--", *store_overrides(tmp_path), f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db",
-            "trainer.epochs=8",
+            "trainer.epochs=4",
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -185,7 +186,7 @@ def test_the_app_trains_from_the_browser(tmp_path, page):
                 time.sleep(0.3)
         page.goto(url)
         page.get_by_role("button", name="Train").click(timeout=60_000)
-        page.get_by_text("epoch 8 of 8").wait_for(timeout=180_000)
+        page.get_by_text("epoch 4 of 4").wait_for(timeout=180_000)
         finished = page.get_by_text("finished: best val_accuracy")
         finished.wait_for(timeout=60_000)
         finished.scroll_into_view_if_needed()
