@@ -1,5 +1,6 @@
 """Real servers the tests start on 127.0.0.1 and stop again: PostgreSQL (from the OS packages), a
-Ray head and an MLflow tracking server. Each is a context manager yielding the address to use.
+Ray head, an MLflow tracking server and the trainer app. Each is a context manager yielding the
+address to use.
 """
 
 import contextlib
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, clean_env, free_port
+from tests.helpers import APP, ROOT, clean_env, free_port
 
 
 def postgres_bin() -> Path:
@@ -67,6 +68,21 @@ def postgres_server(database: str = "blueprint") -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+def wait_until_answering(
+    server: subprocess.Popen, url: str, what: str, seconds: float = 90
+) -> None:
+    """Returns once `url` answers; fails the test if `server` exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            assert time.monotonic() < deadline, f"{what} did not answer in {seconds:g} s"
+            time.sleep(0.3)
+
+
 @contextlib.contextmanager
 def mlflow_server(store: Path, backend: str | None = None) -> Iterator[str]:
     """The tracking server `make server` starts (`python -m blueprint.ui`) on loopback, its runs
@@ -84,15 +100,7 @@ def mlflow_server(store: Path, backend: str | None = None) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the MLflow server did not answer in 90 s"
-                time.sleep(0.5)
+        wait_until_answering(server, f"{url}/health", "the MLflow server")
         yield url
     finally:
         server.send_signal(signal.SIGINT)
@@ -134,3 +142,30 @@ def ray_head(cpus: int = 2) -> Iterator[str]:
             head.kill()
             head.wait()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def app_server(*overrides: str) -> Iterator[str]:
+    """The trainer app as `make app` serves it (`streamlit run`, its flags), with `overrides`
+    after `--`; yields its http URL once it answers. Stopped with Ctrl-C."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", str(APP),
+            "--server.address", "127.0.0.1", "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer",
+            "--", *overrides,
+        ],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(server, f"{url}/_stcore/health", "the app", seconds=60)
+        yield url
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)

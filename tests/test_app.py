@@ -1,11 +1,8 @@
 """The trainer app (`make app`): each page driven by Streamlit's AppTest against temporary stores,
 and the Train page in headless Chromium, which takes the screenshots the README shows."""
 
-import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -15,16 +12,16 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
-from tests.helpers import ROOT, free_port, run_sweep, run_train, store_overrides
+from tests.helpers import APP, run_sweep, run_train, store_overrides
+from tests.servers import app_server
 
-APP = str(ROOT / "blueprint" / "app" / "main.py")
 QUICK = "model.hidden_units=[16] trainer.verbose=0 diagnostics=off"  # the extra overrides field
 
 
-def app_on(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def app_on(tmp: Path, monkeypatch: pytest.MonkeyPatch, *overrides: str) -> AppTest:
     """The app as `streamlit run main.py -- <overrides>` starts it, its stores in `tmp`."""
-    monkeypatch.setattr(sys, "argv", ["main.py", *store_overrides(tmp)])
-    at = AppTest.from_file(APP, default_timeout=60)
+    monkeypatch.setattr(sys, "argv", ["main.py", *store_overrides(tmp), *overrides])
+    at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     assert not at.exception, at.exception
     return at
@@ -135,16 +132,7 @@ def test_try_page_predicts_a_digit_from_a_finished_run(tmp_path, monkeypatch):
 def test_sweeps_page_lists_the_studies_with_their_parent_runs(tmp_path, monkeypatch):
     swept = run_sweep(tmp_path, "optimizer.lr=1e-3,1e-2", "trainer.epochs=1")
     assert swept.returncode == 0, swept.stderr[-2000:]
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        [
-            "main.py",
-            *store_overrides(tmp_path),
-            f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db",
-        ],
-    )
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = app_on(tmp_path, monkeypatch, f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db")
     at.switch_page("pages/sweeps.py").run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value
@@ -160,30 +148,8 @@ def test_the_app_trains_from_the_browser(tmp_path, page):
     swept = run_sweep(tmp_path, "optimizer.lr=1e-3,1e-2", "trainer.epochs=1")
     assert swept.returncode == 0, swept.stderr[-2000:]
     image = write_digit(tmp_path, 7)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", APP,
-            "--server.address", "127.0.0.1", "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "viewer",
-            "--", *store_overrides(tmp_path), f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db",
-            "trainer.epochs=4",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the app never answered"
-                time.sleep(0.3)
+    stores = [*store_overrides(tmp_path), f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db"]
+    with app_server(*stores, "trainer.epochs=4") as url:
         page.goto(url)
         page.get_by_role("button", name="Train").click(timeout=60_000)
         page.get_by_text("epoch 4 of 4").wait_for(timeout=180_000)
@@ -205,6 +171,3 @@ def test_the_app_trains_from_the_browser(tmp_path, page):
         page.locator("[data-testid=stDataFrame]").wait_for(timeout=60_000)
         page.wait_for_timeout(1000)
         page.screenshot(path=tmp_path / "app-sweeps.png")
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)

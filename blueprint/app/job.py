@@ -43,13 +43,25 @@ def group_options(group: str) -> list[str]:
 def composed(overrides: list[str]) -> DictConfig:
     """conf/train.yaml with `overrides`, checked as `python -m blueprint.train` checks it;
     ConfigError carries the one line the command line would print."""
-    try:
-        with initialize_config_dir(str(CONF_DIR), version_base=None):
-            cfg = compose("train", overrides=[*overrides, RUN_FOLDER])
-    except Exception as err:  # an unknown key or group option, a value Hydra cannot parse
-        raise ConfigError(compose_failure(err)) from None
+    cfg = _compose(overrides, with_hydra=False)
     validate(cfg)
     return cfg
+
+
+def sweep_storage(overrides: list[str]) -> str:
+    """Where a sweep with `overrides` keeps its studies: `hydra.sweeper.storage`, as the
+    sweeper's default, `study_store=` or a direct override sets it."""
+    return str(_compose(overrides, with_hydra=True).hydra.sweeper.storage)
+
+
+def _compose(overrides: list[str], with_hydra: bool) -> DictConfig:
+    try:
+        with initialize_config_dir(str(CONF_DIR)):
+            return compose(
+                "train", overrides=[*overrides, RUN_FOLDER], return_hydra_config=with_hydra
+            )
+    except Exception as err:  # an unknown key or group option, a value Hydra cannot parse
+        raise ConfigError(compose_failure(err)) from None
 
 
 @dataclass

@@ -56,9 +56,10 @@ class Distribution:
     def __init__(self, name: str) -> None:
         import tensorflow as tf
 
-        tf.get_logger().setLevel("WARNING")  # tf.distribute logs each reduction at INFO
         self.name = name
         self.strategy: tf.distribute.Strategy | None = None
+        if name != "none":
+            tf.get_logger().setLevel("WARNING")  # tf.distribute logs each reduction at INFO
         if name == "mirrored":
             self.strategy = tf.distribute.MirroredStrategy(devices=local_devices())
         elif name == "multi_worker":  # must come before any other TensorFlow op

@@ -3,15 +3,15 @@ lists them, each with a link to its parent MLflow run."""
 
 import streamlit as st
 
+from blueprint.app.job import sweep_storage
 from blueprint.app.shared import UI, base_config, base_overrides
 from blueprint.app.store import run_by_id, run_page
 from blueprint.errors import BlueprintError
-from blueprint.sweeps.cli import default_storage, study_rows
+from blueprint.sweeps.cli import study_rows
 
 st.title("Sweeps")
-given = [o.split("=", 1)[1] for o in base_overrides() if o.startswith("hydra.sweeper.storage=")]
-storage = given[-1] if given else default_storage()
 uri = str(base_config().tracking.uri)
+storage = sweep_storage(base_overrides())
 try:
     rows = study_rows(storage, None)
 except BlueprintError as err:
