@@ -119,7 +119,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         step = weights_epoch(history, callbacks)  # the epoch the evaluated and logged model is
         mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()}, step=step)
         example = images_at(data.val, np.arange(min(5, len(data.val))))
-        info = log_model_summary(model, example, cfg.tracking.log_model, step)
+        info = log_model_summary(model, example, cfg.tracking.log_model, step, not in_sweep)
         if info is not None and cfg.tracking.register_model:
             register_model(info, cfg.tracking.register_model, cfg.objective.metric, value)
         log_run_files(output_dir)

@@ -21,7 +21,7 @@ from blueprint.components import build
 from blueprint.data.facts import load_data
 from blueprint.data.splits import ImageData
 from blueprint.diagnostics import plotting
-from blueprint.diagnostics.architecture import write_architecture
+from blueprint.diagnostics.architecture import ArchitectureDrawing
 from blueprint.diagnostics.histograms import KINDS, dead_fraction, describe
 from blueprint.diagnostics.plotting import range_text
 from blueprint.diagnostics.recorder import METRIC_PREFIXES
@@ -303,7 +303,7 @@ def test_without_graphviz_the_run_logs_summary_and_dot_with_one_warning(
 )
 def test_diagram_is_a_png_when_graphviz_is_installed(tmp_path: Path) -> None:
     model = dense_model(keras.layers.Dense(4, name="hidden"))
-    assert write_architecture(model, tmp_path, dpi=60) == [tmp_path / "architecture.png"]
+    assert ArchitectureDrawing(model, tmp_path, dpi=60).files() == [tmp_path / "architecture.png"]
     with Image.open(tmp_path / "architecture.png") as image:
         assert image.format == "PNG" and image.height > 100
 

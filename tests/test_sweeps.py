@@ -14,9 +14,11 @@ import mlflow
 import optuna
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from blueprint.errors import SweepError
+from blueprint.sweeps.composed_once import ComposedOnce
 from blueprint.sweeps.contract import (
     INTERRUPTED_TAG,
     REUSED_ATTR,
@@ -640,3 +642,22 @@ def test_a_finished_trials_training_graph_is_freed() -> None:
     gc.collect()
     assert not any(name.startswith("CustomGradient-") for name in registry)
     assert trained() is None, "the trial's model outlived it"
+
+
+def test_the_launcher_is_handed_the_config_the_sweeper_composed_once() -> None:
+    composed: list[list[str]] = []
+
+    class Loader:  # the one method a launcher calls
+        def load_sweep_config(self, master: DictConfig, overrides: list[str]) -> DictConfig:
+            composed.append(overrides)
+            return OmegaConf.create({"overrides": overrides})
+
+    loader = ComposedOnce(Loader())  # type: ignore[arg-type]
+    master, checked = OmegaConf.create(), OmegaConf.create({"checked": True})
+    loader.keep(["a=1"], checked)
+    assert loader.load_sweep_config(master, ["a=1"]) is checked and not composed
+    assert loader.load_sweep_config(master, ["a=1"]).overrides == ["a=1"]  # handed out once
+    loader.keep(["b=2"], checked)
+    loader.forget()
+    assert loader.load_sweep_config(master, ["b=2"]) is not checked
+    assert composed == [["a=1"], ["b=2"]]

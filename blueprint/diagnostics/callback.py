@@ -2,9 +2,10 @@
 
 Per captured epoch: one extra forward and backward pass on a fixed probe batch on the training
 thread, then statistics, pictures and logging by the recorder: in this process by default, or in
-a child process with `diagnostics.process=true` (`worker`). At the end of training: the validation
-predictions at the best epoch here, then GIFs, overviews, evaluation pictures and raw histograms by
-the recorder, all under the run's `diagnostics/` artifacts, logged before `fit` returns.
+a child process with `diagnostics.process=true` (`worker`). At the end of training: the
+architecture diagram (Graphviz draws it in its own process meanwhile), the validation predictions
+at the best epoch here, then GIFs, overviews, evaluation pictures and raw histograms by the
+recorder, all under the run's `diagnostics/` artifacts, logged before `fit` returns.
 
 A failure inside diagnostics (a picture that cannot be drawn, an upload refused) logs one warning
 and switches diagnostics off for the rest of the run: it is never the reason a training run fails,
@@ -24,7 +25,7 @@ import numpy as np
 
 from blueprint.data.pipeline import images_at, targets_at
 from blueprint.data.splits import ImageData
-from blueprint.diagnostics.architecture import write_architecture
+from blueprint.diagnostics.architecture import ArchitectureDrawing
 from blueprint.diagnostics.backends import capture_for
 from blueprint.diagnostics.capture import (
     is_relu_family,
@@ -142,10 +143,11 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             relu_layers=relu,
         )
         self.recorder = (RecorderProcess if self.options.process else EpochRecorder)(settings)
-        if self.options.diagram:
-            with tempfile.TemporaryDirectory() as tmp:
-                write_architecture(self.model, Path(tmp), self.options.dpi)
-                mlflow.log_artifacts(tmp, ARTIFACT_DIR)
+        if self.options.diagram:  # drawn while training runs, logged at its end
+            self._diagram_dir = tempfile.TemporaryDirectory(prefix="blueprint-architecture-")
+            self._diagram = ArchitectureDrawing(
+                self.model, Path(self._diagram_dir.name), self.options.dpi
+            )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.options.evaluation:
@@ -177,6 +179,10 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._safely("the end of training", self._finish)
 
     def _finish(self) -> None:
+        if self.options.diagram:
+            self._diagram.files()
+            mlflow.log_artifacts(self._diagram_dir.name, ARTIFACT_DIR)
+            self._diagram_dir.cleanup()
         self.recorder.finish(self._evaluate() if self.options.evaluation else None)
 
     def _evaluate(self) -> SplitEvaluation:

@@ -12,6 +12,7 @@ from typing import Any
 
 import optuna
 from mlflow import MlflowClient
+from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking.context.registry import resolve_tags
 from omegaconf import DictConfig
@@ -153,18 +154,19 @@ class SweepRun:
         for trial in trials:
             if trial.state.name in counts:
                 counts[trial.state.name] += 1
-        step = sum(counts.values())
-        for state, count in counts.items():
-            self.client.log_metric(self.run_id, f"trials_{state.lower()}", count, step=step)
-        if counts["COMPLETE"] == 0 or len(self.study.directions) > 1:
+        step, now = sum(counts.values()), int(time.time() * 1000)
+        metrics = [Metric(f"trials_{s.lower()}", n, now, step) for s, n in counts.items()]
+        tags = []
+        if counts["COMPLETE"] and len(self.study.directions) == 1:
+            best = self.study.best_trial
+            metrics.append(Metric("best_value", float(best.value), now, step))
+            tags = [RunTag("best.trial", str(best.number))]
+            if RUN_ATTR in best.user_attrs:  # the winning child run, one search away in the UI
+                tags.append(RunTag("best.run_id", best.user_attrs[RUN_ATTR]))
+            tags += [RunTag(f"best.{name}", str(value)) for name, value in best.params.items()]
+        self.client.log_batch(self.run_id, metrics=metrics, tags=tags)  # one write a trial
+        if not tags:
             return
-        best = self.study.best_trial
-        self.client.log_metric(self.run_id, "best_value", float(best.value), step=step)
-        self.client.set_tag(self.run_id, "best.trial", str(best.number))
-        if RUN_ATTR in best.user_attrs:  # the winning child run, one search away in the UI
-            self.client.set_tag(self.run_id, "best.run_id", best.user_attrs[RUN_ATTR])
-        for name, value in best.params.items():
-            self.client.set_tag(self.run_id, f"best.{name}", str(value))
         last_step, last_time = self._plotted
         due = final or time.monotonic() - last_time >= PLOTS_EVERY_S
         if plots and counts["COMPLETE"] >= 2 and step != last_step and due:

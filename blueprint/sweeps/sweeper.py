@@ -4,6 +4,7 @@ Reuses the upstream implementation for parsing the search space and configuring 
 its loop, which assumes a fresh study, stops at the first failure and never tells jobs their trial.
 """
 
+import dataclasses
 import functools
 import logging
 import math
@@ -34,6 +35,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 import blueprint.resolvers  # noqa: F401  (the sweeper reads ${paths.root_dir} from the config)
 from blueprint.errors import BlueprintError, SweepError, TrialPruned, compose_failure, first_line
 from blueprint.locks import store_lock
+from blueprint.sweeps.composed_once import ComposedOnce
 from blueprint.sweeps.contract import TrialNode
 from blueprint.sweeps.grid import GRID_ATTR, Grid, describe, missing_points, reuse_ended_points
 from blueprint.sweeps.parent_run import SweepRun
@@ -135,6 +137,8 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        self.composed = ComposedOnce(hydra_context.config_loader)
+        hydra_context = dataclasses.replace(hydra_context, config_loader=self.composed)
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         self.n_jobs = self.requested_batch or launcher_parallelism(config.hydra.launcher)
         sharing = jobs_sharing_this_machine(config.hydra.launcher, self.n_jobs)
@@ -304,10 +308,13 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
 
     def _launchable(self, overrides: list[str]) -> None:
         """Raises a BlueprintError for a job that would fail before training: its config does
-        not compose, or fails the validation train() runs (blueprint.validation.validate)."""
+        not compose, or fails the validation train() runs (blueprint.validation.validate). The
+        config is kept for the launcher, which composes the same overrides."""
         from blueprint.validation import validate
 
-        validate(self._composed(overrides))
+        config = self._composed(overrides)
+        validate(config)
+        self.composed.keep(overrides, config)
 
     def _run_trials(
         self,
@@ -385,21 +392,24 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         errors by trial number."""
         told, errors, launched = [], {}, []
         for trial, job in zip(trials, jobs, strict=True):
+            node = self._trial_node(study.study_name, trial.number, run.run_id)
+            overrides = [*job, node.override()]
             try:
-                self._launchable(list(job))
+                self._launchable(overrides)
             except BlueprintError as err:  # this point cannot run: FAIL, never RUNNING
                 log.warning("trial %d failed: %s", trial.number, err)
                 told.append(study.tell(trial, state=TrialState.FAIL))
                 errors[trial.number] = str(err)
                 continue
-            launched.append((trial, job))
+            launched.append((trial, overrides))
         if not launched:
             return told, errors
-        overrides = [
-            (*job, self._trial_node(study.study_name, trial.number, run.run_id).override())
-            for trial, job in launched
-        ]
-        returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+        try:
+            returns = self.launcher.launch(
+                [overrides for _, overrides in launched], initial_job_idx=self.job_idx
+            )
+        finally:
+            self.composed.forget()
         self.job_idx += len(returns)
         for (trial, _), ret in zip(launched, returns, strict=True):
             frozen, error = self._tell(study, trial, ret)

@@ -7,6 +7,7 @@ sweep trial, never at import.
 
 import atexit
 import contextlib
+import functools
 import gc
 import sys
 from typing import Any
@@ -68,9 +69,8 @@ def open_trial(study_name: str, storage_url: str, number: int) -> Any:
     import optuna
 
     from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
-    from blueprint.sweeps.storage import open_storage
 
-    storage = open_storage(storage_url, create=False)
+    storage = _trials_storage(storage_url)
     study_id = storage.get_study_id_from_name(study_name)
     spec = storage.get_study_user_attrs(study_id).get(PRUNER_ATTR, {"name": "none"})
     study = optuna.load_study(
@@ -81,6 +81,15 @@ def open_trial(study_name: str, storage_url: str, number: int) -> Any:
     )
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
     return optuna.trial.Trial(study, trial_id)
+
+
+@functools.cache
+def _trials_storage(storage_url: str) -> Any:
+    """One a process: the trials a sweep runs in its own process share it (opening a store
+    checks its schema, 30 ms)."""
+    from blueprint.sweeps.storage import open_storage
+
+    return open_storage(storage_url, create=False)
 
 
 def free_keras_state() -> None:
@@ -97,9 +106,14 @@ def free_keras_state() -> None:
     if keras is not None:
         _drop_custom_gradients()
         keras.backend.clear_session()
-        if not gc.get_freeze_count():
-            atexit.register(gc.unfreeze)
+        _thaw_at_exit()
         gc.freeze()
+
+
+@functools.cache
+def _thaw_at_exit() -> None:
+    """Once a process: a flag, since `gc.get_freeze_count()` walks every frozen object (0.1 s)."""
+    atexit.register(gc.unfreeze)
 
 
 def _drop_custom_gradients() -> None:

@@ -61,7 +61,7 @@ def model_name(run_name: str) -> str:
 
 
 def log_model_summary(
-    model: keras.Model, example: np.ndarray, log_model: bool, step: int
+    model: keras.Model, example: np.ndarray, log_model: bool, step: int, check_serving: bool
 ) -> ModelInfo | None:
     """The parameter count, and the model logged at `step` (the epoch of its weights), so its
     page in MLflow shows that epoch's metrics; named after the run, so each model says whose."""
@@ -70,7 +70,7 @@ def log_model_summary(
         return None
     run = mlflow.active_run()
     run_name = mlflow.MlflowClient().get_run(run.info.run_id).info.run_name
-    return log_keras_model(model, example, name=model_name(run_name), step=step)
+    return log_keras_model(model, example, model_name(run_name), step, check_serving)
 
 
 def register_model(info: ModelInfo, name: str, objective: str, value: float) -> str:
