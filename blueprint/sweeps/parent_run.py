@@ -157,7 +157,8 @@ class SweepRun:
         step, now = sum(counts.values()), int(time.time() * 1000)
         metrics = [Metric(f"trials_{s.lower()}", n, now, step) for s, n in counts.items()]
         tags = []
-        if counts["COMPLETE"] and len(self.study.directions) == 1:
+        has_best = counts["COMPLETE"] > 0 and len(self.study.directions) == 1
+        if has_best:
             best = self.study.best_trial
             metrics.append(Metric("best_value", float(best.value), now, step))
             tags = [RunTag("best.trial", str(best.number))]
@@ -165,7 +166,7 @@ class SweepRun:
                 tags.append(RunTag("best.run_id", best.user_attrs[RUN_ATTR]))
             tags += [RunTag(f"best.{name}", str(value)) for name, value in best.params.items()]
         self.client.log_batch(self.run_id, metrics=metrics, tags=tags)  # one write a trial
-        if not tags:
+        if not has_best:
             return
         last_step, last_time = self._plotted
         due = final or time.monotonic() - last_time >= PLOTS_EVERY_S
