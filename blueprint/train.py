@@ -52,8 +52,8 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     from blueprint.serving.initial_weights import load_initial_weights
     from blueprint.tracking.dataset import log_dataset
     from blueprint.tracking.epoch_logger import MlflowEpochLogger, logged_epochs
+    from blueprint.tracking.keras_model import log_keras_model
     from blueprint.tracking.outcome import (
-        log_model_summary,
         log_objective,
         log_run_config,
         log_run_files,
@@ -64,7 +64,12 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     from blueprint.tracking.run import tracked_run
     from blueprint.training.callbacks import build_callbacks
     from blueprint.training.compile import compile_model
-    from blueprint.training.fit import best_epoch, check_objective_is_produced, fit
+    from blueprint.training.fit import (
+        best_epoch,
+        build_training_state,
+        check_objective_is_produced,
+        fit,
+    )
     from blueprint.training.reproducibility import seed_everything
     from blueprint.training.resume import resume_callbacks, usable_backup
 
@@ -83,7 +88,8 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         if data.targets == "values":  # in the training targets' units, whatever the start
             adapt_targets(model, data.train.labels)
         compile_model(model, cfg, allowed)
-    check_objective_is_produced(model, data, cfg.objective.metric)
+    build_training_state(model, data)
+    check_objective_is_produced(model, cfg.objective.metric)
     augment_with_masks = mask_augment(cfg, allowed)
     if not distribution.is_chief:  # another worker of a cluster: trains in step, the chief logs
         training_only = build_callbacks(cfg, allowed)
@@ -102,15 +108,17 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     ]
 
     write_class_names(output_dir, data.class_names)
-    with tracked_run(cfg, parent_run_id=sweep.parent_run_id) as run:
-        sweep.attach(run.info.run_id)
+    run_params = {"model.param_count": model.count_params()}
+    if distribution.strategy:
+        run_params |= {
+            "trainer.replicas": distribution.replicas,
+            "trainer.global_batch_size": batch,
+        }
+    with tracked_run(cfg, sweep.parent_run_id, sweep.run_tags(), run_params) as run:
+        sweep.attach(run.run_id)
         if not cfg.resume:
             log_run_config(output_dir)
             log_dataset(data)
-            if distribution.strategy:
-                mlflow.log_params(
-                    {"trainer.replicas": distribution.replicas, "trainer.global_batch_size": batch}
-                )
         history = fit(model, data, cfg.trainer, callbacks, batch, epochs_done, augment_with_masks)
         epoch, value = best_epoch(history, cfg.objective, earlier)
         log_objective(cfg.objective.metric, epoch, value)
@@ -119,9 +127,10 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         step = weights_epoch(history, callbacks)  # the epoch the evaluated and logged model is
         mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()}, step=step)
         example = images_at(data.val, np.arange(min(5, len(data.val))))
-        info = log_model_summary(model, example, cfg.tracking.log_model, step, not in_sweep)
-        if info is not None and cfg.tracking.register_model:
-            register_model(info, cfg.tracking.register_model, cfg.objective.metric, value)
+        if cfg.tracking.log_model:
+            info = log_keras_model(model, example, run.name, step, not in_sweep)
+            if cfg.tracking.register_model:
+                register_model(info, cfg.tracking.register_model, cfg.objective.metric, value)
         log_run_files(output_dir)
     return value
 

@@ -49,14 +49,16 @@ class SweepTrial:
 
         return [ReportToTrial(self._trial(), self.metric)]
 
-    def attach(self, run_id: str) -> None:
-        """Links the MLflow run and the Optuna trial both ways (tags there, a user attr here)."""
+    def run_tags(self) -> dict[str, str]:
+        """The tags linking this job's MLflow run to its trial, set as the run starts."""
         if not self.node:
-            return
-        import mlflow
+            return {}
+        return {STUDY_TAG: self.node.study, TRIAL_TAG: str(self.node.trial)}
 
-        mlflow.set_tags({STUDY_TAG: self.node.study, TRIAL_TAG: self.node.trial})
-        self._trial().set_user_attr(RUN_ATTR, run_id)
+    def attach(self, run_id: str) -> None:
+        """Links the Optuna trial to the MLflow run (a user attr; the run has `run_tags`)."""
+        if self.node:
+            self._trial().set_user_attr(RUN_ATTR, run_id)
 
     def _trial(self) -> Any:
         if not hasattr(self, "_optuna_trial"):

@@ -3,6 +3,7 @@
 import contextlib
 import io
 import os
+import re
 from importlib.metadata import PackageNotFoundError, version
 from types import SimpleNamespace
 
@@ -45,10 +46,11 @@ def _installed_version(package: str) -> str | None:
 
 
 def log_keras_model(
-    model: keras.Model, input_example: np.ndarray, name: str, step: int, check_serving: bool
+    model: keras.Model, input_example: np.ndarray, run_name: str, step: int, check_serving: bool
 ) -> ModelInfo:
     """Logs `model` at `step`, whose metrics MLflow links to it (its page and the run's Models
-    tab show them); `mlflow.keras.load_model(info.model_uri)` loads it.
+    tab show them), named after its run, so each model says whose;
+    `mlflow.keras.load_model(info.model_uri)` loads it.
 
     `check_serving`: MLflow reloads the saved model and predicts the example, warning if that
     fails (0.13 s on a small model: a sweep skips it for each trial, whose model is built by the
@@ -60,7 +62,7 @@ def log_keras_model(
     with contextlib.redirect_stdout(io.StringIO()):
         return Model.log(
             artifact_path=None,
-            name=name,
+            name=model_name(run_name),
             step=step,
             flavor=_KERAS_FLAVOUR,
             flavor_name="mlflow.keras",
@@ -70,3 +72,8 @@ def log_keras_model(
             pip_requirements=pip_requirements(),
             validate_serving_input=check_serving,
         )
+
+
+def model_name(run_name: str) -> str:
+    """The run's name, in the characters MLflow allows in a logged model's name."""
+    return re.sub(r"[/:.%\"']", "_", run_name)

@@ -1,15 +1,11 @@
-"""What a finished run adds to its MLflow record: objective, size, files and the model."""
+"""What a run adds to its MLflow record besides its epochs: config, objective, files, registry."""
 
 import json
-import re
 from pathlib import Path
 
 import keras
 import mlflow
-import numpy as np
 from mlflow.models.model import ModelInfo
-
-from blueprint.tracking.keras_model import log_keras_model
 
 CLASS_NAMES_FILE = "class_names.json"  # the model's output order; predict and evaluate read it
 RUN_FILES = (CLASS_NAMES_FILE, "epochs.csv", "train.log")  # in the run directory, when present
@@ -53,24 +49,6 @@ def log_run_files(output_dir: Path) -> None:
     for name in RUN_FILES:
         if (output_dir / name).is_file():
             mlflow.log_artifact(str(output_dir / name))
-
-
-def model_name(run_name: str) -> str:
-    """The run's name, in the characters MLflow allows in a logged model's name."""
-    return re.sub(r"[/:.%\"']", "_", run_name)
-
-
-def log_model_summary(
-    model: keras.Model, example: np.ndarray, log_model: bool, step: int, check_serving: bool
-) -> ModelInfo | None:
-    """The parameter count, and the model logged at `step` (the epoch of its weights), so its
-    page in MLflow shows that epoch's metrics; named after the run, so each model says whose."""
-    mlflow.log_param("model.param_count", model.count_params())
-    if not log_model:
-        return None
-    run = mlflow.active_run()
-    run_name = mlflow.MlflowClient().get_run(run.info.run_id).info.run_name
-    return log_keras_model(model, example, model_name(run_name), step, check_serving)
 
 
 def register_model(info: ModelInfo, name: str, objective: str, value: float) -> str:

@@ -6,10 +6,12 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
-from mlflow.entities import Run
+from mlflow.entities import Param, Run, RunTag
 from omegaconf import DictConfig
 
 from blueprint.errors import BlueprintError, ConfigError, TrialPruned, first_line
@@ -111,31 +113,56 @@ def mark_replaced(experiment_id: str, folder: str, run_id: str) -> None:
             client.set_tag(earlier.info.run_id, REPLACED_BY_TAG, run_id)
 
 
+@dataclass(frozen=True)
+class TrackedRun:
+    run_id: str
+    name: str  # as the store holds it: what the run's logged model is named after
+
+
 @contextmanager
-def tracked_run(cfg: DictConfig, parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+def tracked_run(
+    cfg: DictConfig,
+    parent_run_id: str | None = None,
+    tags: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+) -> Iterator[TrackedRun]:
     """Starts a run with params, provenance and owner tags, or, with `cfg.resume` (a run id),
-    reopens that run under this process; ends it FAILED on exceptions."""
+    reopens that run under this process; ends it FAILED on exceptions. `tags` and `params`: more
+    of each, written with the run's own (a new run's params only: a resumed one has them).
+
+    A new run's name and params go in one write, as each write is a round trip to the store
+    (a transaction in SQLite, a request to a tracking server)."""
     experiment_id = open_experiment(cfg.tracking)
     resuming = bool(cfg.get("resume"))
     if resuming:
         run = mlflow.start_run(run_id=cfg.resume)
     else:
-        params, location_tags = split_config(cfg)
+        config_params, location_tags = split_config(cfg)
         run = mlflow.start_run(
             experiment_id=experiment_id,
             parent_run_id=parent_run_id,
-            tags={**provenance_tags(Path(cfg.paths.root_dir)), **owner_tags(), **location_tags},
+            tags={
+                **provenance_tags(Path(cfg.paths.root_dir)),
+                **owner_tags(),
+                **location_tags,
+                **(tags or {}),
+            },
         )
+    run_id = run.info.run_id
     try:
-        if resuming:
-            mlflow.set_tags({**owner_tags(), "resumed": "true"})  # the process that owns it now
+        if resuming:  # the process that owns it now
+            mlflow.set_tags({**owner_tags(), "resumed": "true", **(tags or {})})
+            name = run.info.run_name
         else:
-            name = cfg.tracking.run_name or readable_run_name(cfg, run.info.run_id)
-            mlflow.set_tag("mlflow.runName", name)
-            mlflow.log_params(params)
+            name = cfg.tracking.run_name or readable_run_name(cfg, run_id)
+            mlflow.MlflowClient().log_batch(
+                run_id,
+                params=[Param(k, str(v)) for k, v in {**config_params, **(params or {})}.items()],
+                tags=[RunTag("mlflow.runName", name)],
+            )
             if cfg.get("force"):
-                mark_replaced(experiment_id, location_tags[OUTPUT_DIR_TAG], run.info.run_id)
-        yield run
+                mark_replaced(experiment_id, location_tags[OUTPUT_DIR_TAG], run_id)
+        yield TrackedRun(run_id, name)
     except TrialPruned:
         mlflow.end_run()  # stopped early on purpose: its epochs are valid; tagged PRUNED
         raise
