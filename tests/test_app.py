@@ -87,7 +87,11 @@ def test_stop_ends_the_run_killed(tmp_path, monkeypatch):
     at = app_on(tmp_path, monkeypatch)
     labelled(at.selectbox, "model").set_value("mlp")
     labelled(at.number_input, "trainer.epochs").set_value(500)
-    labelled(at.text_input, "extra overrides (Hydra syntax, space-separated)").set_value(QUICK)
+    # without early stopping, which would end these epochs before Stop is clicked
+    no_early_stop = f"{QUICK} ~callbacks.early_stopping"
+    labelled(at.text_input, "extra overrides (Hydra syntax, space-separated)").set_value(
+        no_early_stop
+    )
     at.run()
     at.button[0].click().run()
     run_until(
