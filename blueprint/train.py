@@ -6,6 +6,7 @@ TensorFlow is imported only once a run really trains, so `--cfg job` and `--help
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -156,4 +157,7 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    # Ctrl-C, and the app's Stop, end the run KILLED even where this process was started with
+    # SIGINT ignored, as a non-interactive shell starts its background jobs (`make app &`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     main()

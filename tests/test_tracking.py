@@ -95,6 +95,29 @@ def test_a_killed_run_reads_killed_once_the_next_run_starts(tmp_path) -> None:
     assert client.get_run(alive.info.run_id).info.status == "RUNNING"  # this process still runs
 
 
+@pytest.mark.slow  # over 20 s: CI runs it (make test-all)
+def test_ctrl_c_ends_a_run_killed_even_when_started_with_sigint_ignored(tmp_path) -> None:
+    """A non-interactive shell starts its background jobs (`make app &`) with SIGINT ignored,
+    which a child keeps: the run trained on through Ctrl-C and through the app's Stop."""
+    cmd = [sys.executable, "-m", "blueprint.train", *TINY, "trainer.epochs=100000"]
+    cmd += [f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"hydra.run.dir={tmp_path}/run"]
+    cmd += [f"tracking.artifact_location={tmp_path}/mlruns", "trainer.verbose=0"]
+    cmd += ["~callbacks.early_stopping"]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # what the child inherits
+    try:
+        run = subprocess.Popen(cmd, cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        run_id = _wait_for_an_epoch(tmp_path, timeout=120)
+        run.send_signal(signal.SIGINT)
+        run.wait(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode in (-signal.SIGINT, 128 + signal.SIGINT)
+    assert MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(run_id).info.status == "KILLED"
+
+
 def _wait_for_an_epoch(tmp: Path, timeout: float) -> str:
     """The id of the first run in `tmp`'s store once it has logged an epoch."""
     client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
