@@ -89,6 +89,8 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         if data.targets == "values":  # in the training targets' units, whatever the start
             adapt_targets(model, data.train.labels)
         compile_model(model, cfg, allowed)
+    if not distribution.strategy:  # a strategy's model is not kept: its variables are mirrored
+        model = sweep.warm(model, cfg)
     build_training_state(model, data)
     check_objective_is_produced(model, cfg.objective.metric)
     augment_with_masks = mask_augment(cfg, allowed)

@@ -426,3 +426,23 @@ def test_a_zoo_backbone_is_one_layer_to_summary_diagnostics() -> None:
     assert list(merged) == ["backbone", "head/kernel", "head/bias"]
     assert merged["backbone"].size == backbone.count_params()
     assert merged["head/kernel"].shape == model.get_layer("head").kernel.shape
+
+
+def test_a_models_capture_is_made_once_and_goes_with_the_model() -> None:
+    import gc
+    import weakref
+
+    from blueprint.diagnostics.backends import capture_for
+    from blueprint.diagnostics.capture import select_layers
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu")])
+    model.compile("adam", "mse")
+    weighted, outputs = select_layers(model, ["*"], weightless=False)
+    capture = capture_for(model, weighted, outputs)
+    assert capture_for(model, weighted, outputs) is capture  # a later trial's, traced once
+    captured = capture.capture(np.ones((2, 4), "float32"), np.zeros((2, 3), "float32"))
+    assert set(captured.gradients) == {v.path for v in model.trainable_weights}
+    kept = weakref.ref(model)
+    del model, capture
+    gc.collect()
+    assert kept() is None, "the capture kept its model alive"

@@ -1,5 +1,6 @@
 """Gradient and activation capture with TensorFlow: the only diagnostics module importing it."""
 
+import weakref
 from collections.abc import Sequence
 
 import keras
@@ -22,7 +23,7 @@ class TensorFlowCapture:
         variables: Sequence[keras.Variable],
         layers: Sequence[keras.layers.Layer],
     ) -> None:
-        self._model = model
+        self._model = weakref.proxy(model)  # kept by the model's trials (backends.capture_for)
         self._variables = list(variables)
         self._names = [layer.name for layer in layers]
         self._outputs = len(model.outputs)

@@ -1,0 +1,90 @@
+"""Compiled models that later trials of a sweep, run in the same process, train again.
+
+TensorFlow traces a model's training and evaluation steps the first time each runs: 0.3-0.4 s
+that a 1-epoch trial of a small network spends before it learns anything, and that every trial
+paid again. A trial that builds the same network, loss, metrics and optimizer as an earlier one
+(a sweep over the learning rate, the batch size, the seed, or among a few optimizers) differs
+only in values Keras keeps in variables: it trains the earlier trial's compiled model with its
+own starting values copied in (weights, random-seed states, optimizer step, learning rate and
+slots), so its traced steps are reused and it learns exactly as its own model would.
+"""
+
+import json
+from typing import Any
+
+import keras
+from omegaconf import Container, DictConfig, OmegaConf
+
+KEPT = 3  # compiled models kept: one for each optimizer of a sweep choosing among three
+
+
+def compiled_key(cfg: DictConfig) -> str:
+    """What the compiled graph depends on: the network (its config holds the data's shapes and
+    scale), augmentation, task, loss, metrics and optimizer, less a numeric learning rate (a
+    variable, copied in). The data's values (split, seed) are not in the graph."""
+    parts = {
+        key: OmegaConf.to_container(value, resolve=True) if isinstance(value, Container) else value
+        for key in ("model", "augment", "task", "loss", "metrics", "optimizer", "allowed_targets")
+        if (value := cfg.get(key)) is not None
+    }
+    if isinstance(parts["optimizer"].get("lr"), int | float):
+        del parts["optimizer"]["lr"]
+    return json.dumps(parts, sort_keys=True)
+
+
+class WarmModels:
+    """The compiled models of the first `kept` keys (`compiled_key`) a process trains.
+
+    Kept for good, never replaced: they outlive the trials that made them, so the sweep freezes
+    them out of Python's garbage collection (`blueprint.sweeps.trial.free_keras_state`), and a
+    frozen model dropped later would never be freed. A sweep whose every trial builds another
+    network (over `model.dropout`, say) thus holds `kept` models, not one a trial.
+    """
+
+    def __init__(self, kept: int = KEPT) -> None:
+        self.kept = kept
+        self._models: dict[str, keras.Model] = {}
+        self._new = True  # a process's first trial keeps its modules and registries for good
+
+    def adopt(self, model: keras.Model, key: str) -> keras.Model:
+        """The model to train: the one kept for `key`, given `model`'s starting values, or
+        `model` itself, kept if there is room. `model` is compiled; its training state need not
+        be built."""
+        warm = self._models.get(key)
+        if warm is not None and _starts_from(warm, model):
+            return warm
+        if warm is None and len(self._models) < self.kept:
+            self._models[key] = model
+            self._new = True
+        return model
+
+    def kept_a_new_model(self) -> bool:
+        """Whether a model was newly kept (or nothing asked yet) since the last call."""
+        new, self._new = self._new, False
+        return new
+
+
+def _starts_from(warm: keras.Model, fresh: keras.Model) -> bool:
+    """Copies `fresh`'s variables and its new optimizer's into `warm`; False, copying nothing,
+    where they do not match one to one (a network whose structure the config does not say)."""
+    for model in (warm, fresh):  # the kept one is built by its first trial, unless that failed
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+    pairs = [
+        *zip(warm.variables, fresh.variables, strict=False),
+        *zip(warm.optimizer.variables, fresh.optimizer.variables, strict=False),
+    ]
+    same = (
+        type(warm.optimizer) is type(fresh.optimizer)
+        and len(warm.variables) == len(fresh.variables)
+        and len(warm.optimizer.variables) == len(fresh.optimizer.variables)
+        and all(_like(a, b) for a, b in pairs)
+    )
+    if same:
+        for target, source in pairs:
+            target.assign(source)
+    return same
+
+
+def _like(a: Any, b: Any) -> bool:
+    return tuple(a.shape) == tuple(b.shape) and a.dtype == b.dtype
