@@ -71,6 +71,8 @@ def test_another_network_or_optimizer_gets_its_own_model(compose_cfg) -> None:
     cfg = trial_config(compose_cfg)
     for change in ("model.hidden_units=[8]", "model.dropout=0.1", "optimizer=rmsprop"):
         assert compiled_key(trial_config(compose_cfg, change)) != compiled_key(cfg), change
+    for yours in ("model._target_=mypkg.build", "+metrics=[{_target_:mypkg.Metric}]"):
+        assert compiled_key(trial_config(compose_cfg, yours)) is None, yours  # not kept
     warm = WarmModels(kept=2)
     warm.kept_a_new_model()
     wider = trial_model(trial_config(compose_cfg, "model.hidden_units=[32]"))

@@ -68,7 +68,8 @@ class SweepTrial:
             return model
         from blueprint.training.warm_models import compiled_key
 
-        return _warm_models().adopt(model, compiled_key(cfg))
+        key = compiled_key(cfg)
+        return model if key is None else _warm_models().adopt(model, key)
 
     def _trial(self) -> Any:
         if not hasattr(self, "_optuna_trial"):

@@ -10,26 +10,45 @@ slots), so its traced steps are reused and it learns exactly as its own model wo
 """
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import keras
 from omegaconf import Container, DictConfig, OmegaConf
 
 KEPT = 3  # compiled models kept: one for each optimizer of a sweep choosing among three
+TRACE_SAFE = ("blueprint.", "keras.")  # components whose random draws are seeded variables
 
 
-def compiled_key(cfg: DictConfig) -> str:
+def compiled_key(cfg: DictConfig) -> str | None:
     """What the compiled graph depends on: the network (its config holds the data's shapes and
     scale), augmentation, task, loss, metrics and optimizer, less a numeric learning rate (a
-    variable, copied in). The data's values (split, seed) are not in the graph."""
+    variable, copied in). The data's values (split, seed) are not in the graph.
+
+    None where a component is your own (`_target_` outside blueprint and Keras): its `call` may
+    draw from `tf.random` or NumPy, which the first trial's tracing would fix for later trials."""
     parts = {
         key: OmegaConf.to_container(value, resolve=True) if isinstance(value, Container) else value
         for key in ("model", "augment", "task", "loss", "metrics", "optimizer", "allowed_targets")
         if (value := cfg.get(key)) is not None
     }
+    if not all(target.startswith(TRACE_SAFE) for target in _targets(parts)):
+        return None
     if isinstance(parts["optimizer"].get("lr"), int | float):
         del parts["optimizer"]["lr"]
     return json.dumps(parts, sort_keys=True)
+
+
+def _targets(node: Any) -> Iterator[str]:
+    """Every `_target_` in a plain container, however nested."""
+    if isinstance(node, dict):
+        if isinstance(node.get("_target_"), str):
+            yield node["_target_"]
+        for value in node.values():
+            yield from _targets(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _targets(value)
 
 
 class WarmModels:
