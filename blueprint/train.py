@@ -78,7 +78,8 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     sweep.limit_threads()
     distribution = Distribution(cfg.trainer.distribution)
     batch = distribution.global_batch(cfg.trainer.batch_size)
-    seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
+    with sweep.keeping_compiled_steps(cfg):
+        seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
     output_dir = Path(cfg.paths.output_dir)
     backed_up = not in_sweep and cfg.trainer.distribution != "multi_worker"
     epochs_done = usable_backup(output_dir)  # a resumed run's epochs, restored as fit starts

@@ -41,10 +41,12 @@ from blueprint.tracking.epoch_logger import epoch_metric_key
 from tests.helpers import (
     CONF_DIR,
     ROOT,
+    TINY,
     clean_env,
     error_lines,
     on_host,
     run_sweep,
+    run_train,
     sweep_cmd,
 )
 
@@ -266,6 +268,33 @@ def test_grid_from_comma_lists_runs_every_point_once(grid_sweep: tuple[Path, str
     )
     names = {Path(a.path).name for a in artifacts}
     assert {"optimization_history.png", "parallel_coordinate.png"} <= names
+
+
+def test_a_trial_on_an_earlier_trials_model_learns_as_a_single_run(
+    grid_sweep: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Later trials in the sweep's process train the first trial's compiled model, TensorFlow's
+    kernel cache kept (`blueprint.training.warm_models`): the last point, trained on its own,
+    gives the same validation losses."""
+    sweep_path, _ = grid_sweep
+    last = max(the_study(sweep_path).trials, key=lambda t: t.number)
+    point = [f"{key}={value}" for key, value in last.params.items()]
+    result = run_train(tmp_path, *TINY, *point)
+    assert result.returncode == 0, result.stderr
+
+    def val_losses(store: Path, run_id: str) -> list[float]:
+        client = mlflow.MlflowClient(f"sqlite:///{store}/mlflow.db")
+        history = client.get_metric_history(run_id, epoch_metric_key("val_loss"))
+        return [m.value for m in sorted(history, key=lambda m: m.step)]
+
+    (trial_run,) = [
+        r for r in runs(sweep_path)[1] if r.data.tags["sweep.trial_number"] == str(last.number)
+    ]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (single,) = client.search_runs([client.get_experiment_by_name("default").experiment_id])
+    expected = val_losses(tmp_path, single.info.run_id)
+    assert len(expected) == 2
+    assert val_losses(sweep_path, trial_run.info.run_id) == pytest.approx(expected, rel=1e-5)
 
 
 def test_rerunning_a_finished_grid_runs_nothing(grid_sweep: tuple[Path, str]) -> None:

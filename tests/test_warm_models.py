@@ -1,7 +1,11 @@
 """Sweep trials in one process train an earlier trial's compiled model (warm_models)."""
 
+import contextlib
+
 import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
 from omegaconf import DictConfig
 
@@ -11,7 +15,7 @@ from blueprint.models.build import build_model
 from blueprint.training.compile import compile_model
 from blueprint.training.fit import build_training_state, fit
 from blueprint.training.reproducibility import seed_everything
-from blueprint.training.warm_models import WarmModels, compiled_key
+from blueprint.training.warm_models import WarmModels, compiled_key, kernel_cache_kept
 
 MLP = ["model=mlp", "model.hidden_units=[16]", "trainer.epochs=2"]  # with dropout: seeded
 
@@ -23,9 +27,11 @@ def trial_config(compose_cfg, *overrides: str) -> DictConfig:
     return cfg
 
 
-def trial_model(cfg: DictConfig) -> keras.Model:
-    """A trial's own model, built and compiled as train() does."""
-    seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
+def trial_model(cfg: DictConfig, keeping_kernels: bool = False) -> keras.Model:
+    """A trial's own model, built and compiled as train() does; `keeping_kernels` seeds as a
+    sweep trial of blueprint's and Keras' components does (`SweepTrial.keeping_compiled_steps`)."""
+    with kernel_cache_kept() if keeping_kernels else contextlib.nullcontext():
+        seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
     model = build_model(cfg, list(cfg.allowed_targets))
     compile_model(model, cfg, list(cfg.allowed_targets))
     return model
@@ -57,7 +63,7 @@ def test_a_trial_on_a_warm_model_learns_as_on_its_own_without_tracing_again(
         compose_cfg, "optimizer.lr=3e-3", "trainer.seed=5", "trainer.batch_size=64"
     )
     assert compiled_key(second) == compiled_key(first)  # the learning rate is a variable
-    reused = warm.adopt(trial_model(second), compiled_key(second))
+    reused = warm.adopt(trial_model(second, keeping_kernels=True), compiled_key(second))
     assert reused is model and not warm.kept_a_new_model()
     traced.clear()
     got = val_losses(reused, data, second)
@@ -71,21 +77,44 @@ def test_another_network_or_optimizer_gets_its_own_model(compose_cfg) -> None:
     cfg = trial_config(compose_cfg)
     for change in ("model.hidden_units=[8]", "model.dropout=0.1", "optimizer=rmsprop"):
         assert compiled_key(trial_config(compose_cfg, change)) != compiled_key(cfg), change
-    for yours in ("model._target_=mypkg.build", "+metrics=[{_target_:mypkg.Metric}]"):
-        assert compiled_key(trial_config(compose_cfg, yours)) is None, yours  # not kept
+    yours = ("model._target_=mypkg.build", "+metrics=[{_target_:mypkg.Metric}]")
+    for mine in (*yours, "+callbacks.mine._target_=mypkg.Callback"):
+        assert compiled_key(trial_config(compose_cfg, mine)) is None, mine  # not kept
     warm = WarmModels(kept=2)
     warm.kept_a_new_model()
     wider = trial_model(trial_config(compose_cfg, "model.hidden_units=[32]"))
     assert warm.adopt(wider, "same key") is wider and warm.kept_a_new_model()
+    assert warm.trained_a_kept_model() and not warm.trained_a_kept_model()
     narrow = trial_model(cfg)
     assert warm.adopt(narrow, "same key") is narrow  # its variables do not match: not reused
     assert not warm.kept_a_new_model()  # nor kept instead: `wider` may be frozen for good
+    assert not warm.trained_a_kept_model()  # its steps go as the trial ends
 
     sgd, rmsprop = (trial_config(compose_cfg, f"optimizer={name}") for name in ("sgd", "rmsprop"))
     kept = warm.adopt(trial_model(sgd), compiled_key(sgd))
     assert warm.kept_a_new_model()
     extra = trial_model(rmsprop)
     assert warm.adopt(extra, compiled_key(rmsprop)) is extra  # a third key: no room
+    assert not warm.trained_a_kept_model()
     assert warm.adopt(trial_model(rmsprop), compiled_key(rmsprop)) is not extra
     assert not warm.kept_a_new_model()
     assert warm.adopt(trial_model(sgd), compiled_key(sgd)) is kept
+    assert warm.trained_a_kept_model()
+
+
+def test_seeding_that_keeps_the_kernel_cache_seeds_alike_and_keeps_stateful_kernels() -> None:
+    def draws(keeping_kernels: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Draws from the global seed's op seeds, then a stateful op's second draw after
+        seeding again: restarted where seeding emptied the kernel cache, else continued."""
+        seed_everything(3, deterministic=False)
+        tf.random.uniform([2], seed=1)
+        with kernel_cache_kept() if keeping_kernels else contextlib.nullcontext():
+            seed_everything(3, deterministic=False)
+            keras.backend.clear_session()
+        return tf.random.uniform([4]).numpy(), tf.random.uniform([2], seed=1).numpy()
+
+    emptied, kept = draws(keeping_kernels=False), draws(keeping_kernels=True)
+    np.testing.assert_array_equal(kept[0], emptied[0])  # seeded all the same
+    assert not np.array_equal(kept[1], emptied[1])  # the stateful kernel went on
+    seed_everything(3, deterministic=False)  # empties it again: the block undid its change
+    np.testing.assert_array_equal(tf.random.uniform([2], seed=1).numpy(), emptied[1])

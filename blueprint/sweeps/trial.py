@@ -60,6 +60,15 @@ class SweepTrial:
         if self.node:
             self._trial().set_user_attr(RUN_ATTR, run_id)
 
+    def keeping_compiled_steps(self, cfg: DictConfig) -> contextlib.AbstractContextManager:
+        """Around seeding: in a sweep trial of blueprint's and Keras' components only, TensorFlow
+        keeps the steps it instantiated for earlier trials' models, which `warm` may reuse."""
+        if not self.node:
+            return contextlib.nullcontext()
+        from blueprint.training.warm_models import compiled_key, kernel_cache_kept
+
+        return contextlib.nullcontext() if compiled_key(cfg) is None else kernel_cache_kept()
+
     def warm(self, model: Any, cfg: DictConfig) -> Any:
         """The compiled model this trial trains: in a sweep, an earlier trial's of the same
         network and optimizer where this process kept one, started from `model`'s values, so
@@ -115,7 +124,9 @@ def _trials_storage(storage_url: str) -> Any:
 
 def free_keras_state() -> None:
     """Drops the finished trial's graphs and models (but those kept for later trials, see
-    `SweepTrial.warm`) so in-process trials do not pile up memory.
+    `SweepTrial.warm`) so in-process trials do not pile up memory. TensorFlow's kernel cache, the
+    steps it instantiated, goes too, but after a trial that trained a kept model: the next one
+    may train it again.
 
     Keras' clear_session also runs Python's garbage collector over every object, which took half
     a second a trial: what survives it for good (modules and TensorFlow's registries after the
@@ -128,8 +139,12 @@ def free_keras_state() -> None:
     """
     keras = sys.modules.get("keras")
     if keras is not None:
+        from blueprint.training.warm_models import kernel_cache_kept
+
         _drop_custom_gradients()
-        keras.backend.clear_session()
+        trained_kept = _warm_models().trained_a_kept_model()
+        with kernel_cache_kept() if trained_kept else contextlib.nullcontext():
+            keras.backend.clear_session()
         if _warm_models().kept_a_new_model():
             _thaw_at_exit()
             gc.freeze()
