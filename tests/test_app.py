@@ -2,6 +2,7 @@
 and the Train page in headless Chromium, which takes the screenshots the README shows."""
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
+from blueprint.app.job import TrainingJob
 from tests.helpers import APP, run_sweep, run_train, store_overrides
 from tests.servers import app_server
 
@@ -82,6 +84,18 @@ def test_a_bad_override_shows_its_one_line_error_and_starts_nothing(
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_a_run_that_fails_as_it_starts_gives_its_one_line_and_leaves_no_file(tmp_path, monkeypatch):
+    scratch = tmp_path / "scratch"  # where the app's own temporary files go
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    bad = tmp_path / "bad.npz"
+    bad.write_text("not an archive")
+    job = TrainingJob.start([*store_overrides(tmp_path), "data=npz", f"data.path={bad}"])
+    job.process.wait(timeout=120)
+    assert job.error().startswith(f"data.path={bad} is not a readable .npz file"), job.printed()
+    assert not list(scratch.iterdir()), "the run's output was left behind"
+
+
 @pytest.mark.slow  # a run it stops after its first epoch
 def test_stop_ends_the_run_killed(tmp_path, monkeypatch):
     at = app_on(tmp_path, monkeypatch)
@@ -101,7 +115,7 @@ def test_stop_ends_the_run_killed(tmp_path, monkeypatch):
     assert "is still training" in at.warning[0].value
     at.button[1].click().run()  # Stop: returns once the run's process has ended
     job = at.session_state["job"]
-    assert job.stopped, job.log_path.read_text()[-3000:]
+    assert job.stopped, job.printed()[-3000:]
     at.run()
     assert any("stopped" in w.value for w in at.warning), [w.value for w in at.warning]
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import IO
 
 from hydra import compose, initialize_config_dir
 from mlflow.entities import Run
@@ -74,7 +74,8 @@ class TrainingJob:
     epochs: int
     objective: str
     process: subprocess.Popen = field(repr=False)
-    log_path: Path
+    # What the process prints: a file without a name, so it goes with the job, nothing left in /tmp.
+    output: IO[bytes] = field(repr=False)
 
     @classmethod
     def start(cls, overrides: list[str]) -> "TrainingJob":
@@ -82,21 +83,14 @@ class TrainingJob:
         the run is named so that its MLflow records can be found while it trains."""
         run_name = f"app-{time.strftime('%m%d-%H%M%S')}"
         cfg = composed([*overrides, f"tracking.run_name={run_name}"])
-        log_path = Path(tempfile.mkstemp(prefix=f"{run_name}-", suffix=".log")[1])
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "blueprint.train",
-                    *overrides,
-                    f"tracking.run_name={run_name}",
-                ],
-                cwd=PROJECT_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-            )
+        output = tempfile.TemporaryFile()  # noqa: SIM115 (open as long as the job)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "blueprint.train", *overrides, f"tracking.run_name={run_name}"],
+            cwd=PROJECT_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
         return cls(
             run_name=run_name,
             tracking_uri=str(cfg.tracking.uri),
@@ -104,7 +98,7 @@ class TrainingJob:
             epochs=int(cfg.trainer.epochs),
             objective=str(cfg.objective.metric),
             process=process,
-            log_path=log_path,
+            output=output,
         )
 
     @property
@@ -126,11 +120,16 @@ class TrainingJob:
         """The one line a failed run printed last (its config error, or the exception)."""
         if self.running or self.process.returncode == 0:
             return None
-        lines = [line for line in self.log_path.read_text().splitlines() if line.strip()]
+        lines = [line for line in self.printed().splitlines() if line.strip()]
         for line in reversed(lines):
             if "ERROR" in line or "Error" in line:
                 return line.split(" - ", 1)[-1].strip()
         return lines[-1] if lines else f"exit status {self.process.returncode}"
+
+    def printed(self) -> str:
+        """What the process printed so far (stdout and stderr)."""
+        size = os.fstat(self.output.fileno()).st_size
+        return os.pread(self.output.fileno(), size, 0).decode(errors="replace")
 
     def progress(self) -> "Progress":
         """The run's epochs so far, read from its MLflow metrics (logged as each epoch ends)."""
