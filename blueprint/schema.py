@@ -324,14 +324,14 @@ class Objective(Schema):
 
 
 class Sweep(Schema):
-    """Written by the sweeper for each trial (`blueprint.sweeps.contract.TrialNode`); never set
-    by hand."""
+    """Written by the sweeper for each trial (`blueprint.sweeps.contract.TrialNode`, which writes
+    and reads it); never set by hand."""
 
     study: Annotated[str, Field(min_length=1)]
-    storage: Annotated[str, Field(min_length=1)]
-    trial: Annotated[int, Field(ge=0)]
-    parent_run_id: Annotated[str, Field(min_length=1)]
-    threads: Annotated[int, Field(ge=1)] | None
+    storage: Annotated[str, Field(min_length=1)]  # the study's storage URL
+    trial: Annotated[int, Field(ge=0)]  # the Optuna trial number the job runs
+    parent_run_id: Annotated[str, Field(min_length=1)]  # the sweep's run, the job's run's parent
+    threads: Annotated[int, Field(ge=1)] | None  # the job's CPU share when trials run in parallel
 
 
 class Run(Schema):

@@ -5,10 +5,11 @@ each other afterwards (MLflow tags, Optuna user attributes).
 Both sides import these; neither writes a name of its own.
 """
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from omegaconf import DictConfig
+
+from blueprint.schema import Sweep
 
 STUDY_TAG = "sweep.study"  # MLflow tag of the parent run and every child run: the study name
 TRIAL_TAG = "sweep.trial_number"  # child run tag: its Optuna trial number
@@ -21,19 +22,14 @@ REUSED_ATTR = "blueprint.reused_from"  # grid trial copied from an earlier versi
 REUSED_TAG = "sweep.reused_from"  # its child run's tag, once nested under the grown grid's run
 
 
-@dataclass(frozen=True)
-class TrialNode:
-    """The `sweep` node the sweeper adds to each job's overrides (null in single runs)."""
-
-    study: str
-    storage: str  # the study's storage URL
-    trial: int  # the Optuna trial number this job runs
-    parent_run_id: str  # the sweep's MLflow run, under which the job's run nests
-    threads: int | None  # the job's share of the CPU when trials run in parallel
+class TrialNode(Sweep):
+    """The `sweep` node the sweeper adds to each job's overrides (null in single runs): its keys
+    and their checks are the config schema's (`blueprint.schema.Sweep`); this is how the sweeper
+    writes it and the job reads it."""
 
     def override(self) -> str:
         """`sweep={study:'...',...}` in Hydra's override grammar."""
-        values = ",".join(f"{key}:{quoted(value)}" for key, value in asdict(self).items())
+        values = ",".join(f"{key}:{quoted(value)}" for key, value in self.model_dump().items())
         return f"sweep={{{values}}}"
 
     @classmethod

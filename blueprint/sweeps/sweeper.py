@@ -420,7 +420,13 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
 
     def _trial_node(self, study_name: str, number: int, parent_run_id: str) -> TrialNode:
         """What a job is told of its trial (the `sweep` node of conf/train.yaml)."""
-        return TrialNode(study_name, str(self.storage), number, parent_run_id, self.threads)
+        return TrialNode(
+            study=study_name,
+            storage=str(self.storage),
+            trial=number,
+            parent_run_id=parent_run_id,
+            threads=self.threads,
+        )
 
     def _tell(self, study: optuna.Study, trial: Trial, ret: JobReturn) -> tuple[FrozenTrial, str]:
         """Tells Optuna how the job ended; returns the ended trial and its error ("" if none).
