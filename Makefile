@@ -46,8 +46,7 @@ server: $(STAMP) ## a shared MLflow tracking server on HOST:PORT, serving artifa
 	$(PY) -m blueprint.ui --host $(HOST) --port $(PORT) --store $(STORE) $(if $(BACKEND),--backend $(BACKEND))
 
 app: $(STAMP) ## the trainer app on 127.0.0.1:APP_PORT: train, watch, try a model, browse sweeps; overrides via ARGS
-	$(PY) -m streamlit run blueprint/app/main.py --server.address 127.0.0.1 --server.port $(APP_PORT) \
-		--server.headless true --browser.gatherUsageStats false --client.toolbarMode viewer -- $(ARGS)
+	$(PY) -m blueprint.app --port $(APP_PORT) $(ARGS)
 
 runs: $(STAMP) ## the latest runs: status (dead processes marked KILLED), best value, resume command
 	$(PY) -m blueprint.runs $(ARGS)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import APP, ROOT, clean_env, free_port
+from tests.helpers import ROOT, clean_env, free_port
 
 
 def postgres_bin() -> Path:
@@ -146,22 +146,16 @@ def ray_head(cpus: int = 2) -> Iterator[str]:
 
 @contextlib.contextmanager
 def app_server(*overrides: str) -> Iterator[str]:
-    """The trainer app as `make app` serves it (`streamlit run`, its flags), with `overrides`
-    after `--`; yields its http URL once it answers. Stopped with Ctrl-C."""
+    """The trainer app as `make app` serves it (`python -m blueprint.app`), with `overrides`;
+    yields its http URL once it answers. Stopped with Ctrl-C."""
     port = free_port()
     server = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", str(APP),
-            "--server.address", "127.0.0.1", "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "viewer",
-            "--", *overrides,
-        ],
+        [sys.executable, "-m", "blueprint.app", f"--port={port}", *overrides],
         cwd=ROOT,
         env=clean_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-    )  # fmt: skip
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(server, f"{url}/_stcore/health", "the app", seconds=60)

@@ -1,4 +1,4 @@
-"""The trainer app: `make app`, or `streamlit run blueprint/app/main.py -- [overrides]`.
+"""The trainer app: `make app`, or `python -m blueprint.app [--port N] [overrides]`.
 
 Three pages: Train (compose a run from conf/'s options, start it, watch its epochs, stop it),
 Try (a finished run's model on an image) and Sweeps (the studies, as `make sweeps` lists them).
