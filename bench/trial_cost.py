@@ -1,12 +1,14 @@
 """Trial cost bench: what a small trial costs beyond its fitting, in time and in memory.
 
-`python -m bench.trial_cost [--trials 20] [--epochs 1] [overrides...]`. Runs one sweep of 1-epoch
-trials of a small MLP on the digits at default settings (diagnostics and model logging on; the
-overrides change them), one after another in the sweep process, and prints:
+`python -m bench.trial_cost [--trials 20] [--epochs 1] [--runs 1] [overrides...]`. Runs a sweep
+of 1-epoch trials of a small MLP on the digits at default settings (diagnostics and model logging
+on; the overrides change them), one after another in the sweep process, and prints:
 - each trial's wall time (the study's start and complete times) and the sweep's own time between
   trials; the median of the trials after the first (which traces the graphs); target <= 1 s;
 - the sweep process's resident memory after the first and the last trial (read from /proc as the
   study counts ended trials) and the growth between them; target < 50 MB over 20 trials.
+With `--runs N`, N sweeps one after another, then the median of their medians and the range: a
+shared machine's speed drifts by ±15% over minutes, more than one run's median can tell apart.
 Linux only.
 """
 
@@ -52,25 +54,21 @@ def ended_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("overrides", nargs="*", help="e.g. diagnostics=off")
-    args = parser.parse_args()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+def one_sweep(trials: int, epochs: int, overrides: list[str]) -> tuple[float, float]:
+    """Runs one sweep and prints each trial's wall time; returns the median trial after the
+    first and the RSS growth between the first trial and the last."""
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         storage = f"sqlite:///{tmp}/optuna.db"
         cmd = sweep_cmd(
             tmp,
             "hparams_search=random",
-            f"hydra.sweeper.n_trials={args.trials}",
-            f"trainer.epochs={args.epochs}",
+            f"hydra.sweeper.n_trials={trials}",
+            f"trainer.epochs={epochs}",
             "model.hidden_units=[64]",
             "tracking.log_model=true",  # defaults, which sweep_cmd's TINY turns off
             "diagnostics=default",
-            *args.overrides,
+            *overrides,
         )
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         rss: dict[int, float] = {}
@@ -81,24 +79,44 @@ def main() -> None:
             time.sleep(0.2)
         if proc.returncode != 0:
             sys.exit(f"the sweep failed:\n{proc.stderr.read().decode()[-3000:]}")
-        trials = sorted(ended_trials(storage), key=lambda t: t.number)
-    walls = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials]
+        ended = sorted(ended_trials(storage), key=lambda t: t.number)
+    walls = [(t.datetime_complete - t.datetime_start).total_seconds() for t in ended]
     gaps = [
         (later.datetime_start - earlier.datetime_complete).total_seconds()
-        for earlier, later in itertools.pairwise(trials)
+        for earlier, later in itertools.pairwise(ended)
     ]
     for number, wall in enumerate(walls):
         print(f"trial {number:2d}: {wall:5.2f} s")
+    median = statistics.median(walls[1:])
     print(
-        f"trial wall time: first {walls[0]:.2f} s, median of the rest "
-        f"{statistics.median(walls[1:]):.2f} s (target <= 1 s); sweep between trials: median "
-        f"{statistics.median(gaps):.2f} s"
+        f"trial wall time: first {walls[0]:.2f} s, median of the rest {median:.2f} s "
+        f"(target <= 1 s); sweep between trials: median {statistics.median(gaps):.2f} s"
     )
     first, last = rss[min(rss)], rss[max(rss)]
     print(
         f"RSS after trial {min(rss)}: {first:.1f} MB, after trial {max(rss)}: {last:.1f} MB, "
-        f"growth {last - first:+.1f} MB (target < 50 MB)"
+        f"growth {last - first:+.1f} MB (target < 50 MB)",
+        flush=True,
     )
+    return median, last - first
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=1, help="sweeps, one after another")
+    parser.add_argument("overrides", nargs="*", help="e.g. diagnostics=off")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    results = [one_sweep(args.trials, args.epochs, args.overrides) for _ in range(args.runs)]
+    if args.runs > 1:
+        medians, growths = (sorted(column) for column in zip(*results, strict=True))
+        print(
+            f"over {args.runs} runs: median trial {statistics.median(medians):.2f} s "
+            f"({medians[0]:.2f}-{medians[-1]:.2f} s), RSS growth {growths[0]:+.1f} to "
+            f"{growths[-1]:+.1f} MB"
+        )
 
 
 if __name__ == "__main__":
