@@ -156,7 +156,7 @@ def main(cfg: DictConfig) -> float:
         sys.exit(2)
     finally:
         if _in_multirun():  # trials run one after another in this process: free the last one
-            free_keras_state()
+            free_keras_state(cfg)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Sweep trials in one process train an earlier trial's compiled model (warm_models)."""
 
 import contextlib
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -12,6 +13,8 @@ from omegaconf import DictConfig
 from blueprint.data.facts import load_data
 from blueprint.data.splits import ImageData
 from blueprint.models.build import build_model
+from blueprint.sweeps import trial
+from blueprint.sweeps.trial import SweepTrial
 from blueprint.training.compile import compile_model
 from blueprint.training.fit import build_training_state, fit
 from blueprint.training.reproducibility import seed_everything
@@ -77,9 +80,10 @@ def test_another_network_or_optimizer_gets_its_own_model(compose_cfg) -> None:
     cfg = trial_config(compose_cfg)
     for change in ("model.hidden_units=[8]", "model.dropout=0.1", "optimizer=rmsprop"):
         assert compiled_key(trial_config(compose_cfg, change)) != compiled_key(cfg), change
-    yours = ("model._target_=mypkg.build", "+metrics=[{_target_:mypkg.Metric}]")
-    for mine in (*yours, "+callbacks.mine._target_=mypkg.Callback"):
-        assert compiled_key(trial_config(compose_cfg, mine)) is None, mine  # not kept
+    for yours in ("model._target_=mypkg.build", "+metrics=[{_target_:mypkg.Metric}]"):
+        assert compiled_key(trial_config(compose_cfg, yours)) is None, yours  # not kept
+    callback = trial_config(compose_cfg, "+callbacks.mine._target_=mypkg.Callback")
+    assert compiled_key(callback) == compiled_key(cfg)  # not in the graph: the model is reused
     warm = WarmModels(kept=2)
     warm.kept_a_new_model()
     wider = trial_model(trial_config(compose_cfg, "model.hidden_units=[32]"))
@@ -102,19 +106,68 @@ def test_another_network_or_optimizer_gets_its_own_model(compose_cfg) -> None:
     assert warm.trained_a_kept_model()
 
 
-def test_seeding_that_keeps_the_kernel_cache_seeds_alike_and_keeps_stateful_kernels() -> None:
-    def draws(keeping_kernels: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Draws from the global seed's op seeds, then a stateful op's second draw after
-        seeding again: restarted where seeding emptied the kernel cache, else continued."""
-        seed_everything(3, deterministic=False)
-        tf.random.uniform([2], seed=1)
-        with kernel_cache_kept() if keeping_kernels else contextlib.nullcontext():
-            seed_everything(3, deterministic=False)
-            keras.backend.clear_session()
-        return tf.random.uniform([4]).numpy(), tf.random.uniform([2], seed=1).numpy()
+def stateful_kernel_goes_on(step: Callable[[], object]) -> bool:
+    """Whether a stateful op's kernel, made before `step`, goes on drawing after it (TensorFlow's
+    kernel cache kept) rather than restarting (emptied)."""
+    seed_everything(3, deterministic=False)
+    first = tf.random.uniform([2], seed=1).numpy()
+    step()
+    return not np.array_equal(tf.random.uniform([2], seed=1).numpy(), first)
 
-    emptied, kept = draws(keeping_kernels=False), draws(keeping_kernels=True)
-    np.testing.assert_array_equal(kept[0], emptied[0])  # seeded all the same
-    assert not np.array_equal(kept[1], emptied[1])  # the stateful kernel went on
-    seed_everything(3, deterministic=False)  # empties it again: the block undid its change
-    np.testing.assert_array_equal(tf.random.uniform([2], seed=1).numpy(), emptied[1])
+
+def test_seeding_that_keeps_the_kernel_cache_seeds_alike_and_keeps_stateful_kernels() -> None:
+    def seeded_in(block: contextlib.AbstractContextManager) -> Callable[[], None]:
+        def step() -> None:
+            with block:
+                seed_everything(3, deterministic=False)
+                keras.backend.clear_session()
+
+        return step
+
+    assert not stateful_kernel_goes_on(seeded_in(contextlib.nullcontext()))
+    assert stateful_kernel_goes_on(seeded_in(kernel_cache_kept()))
+    assert not stateful_kernel_goes_on(lambda: seed_everything(3, deterministic=False))  # undone
+
+    def from_global_seed(block: contextlib.AbstractContextManager) -> np.ndarray:
+        seed_everything(7, deterministic=False)  # emptied: the draw below makes a new kernel
+        seeded_in(block)()  # seeds 3
+        return tf.random.uniform([4]).numpy()  # its op seed from the global seed's sequence
+
+    np.testing.assert_array_equal(
+        from_global_seed(kernel_cache_kept()), from_global_seed(contextlib.nullcontext())
+    )
+
+
+def test_a_trial_keeps_the_kernel_cache_only_with_library_components_and_a_kept_model(
+    compose_cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Around seeding (`SweepTrial.keeping_compiled_steps`) and as the trial ends
+    (`free_keras_state`): a component of your own anywhere, a model not kept, or ops made
+    deterministic now, and TensorFlow empties it as before."""
+    node = "+sweep={study:s,storage:'sqlite://',trial:0,parent_run_id:p,threads:null}"
+    library = trial_config(compose_cfg, node)
+    yours = trial_config(compose_cfg, node, "+callbacks.mine._target_=mypkg.Callback")
+    opaque = trial_config(compose_cfg, node, "+callbacks.saved._target_=keras.layers.TFSMLayer")
+    deterministic = trial_config(compose_cfg, node, "trainer.deterministic=true")
+
+    def seeding_keeps(cfg: DictConfig) -> bool:
+        def step() -> None:
+            with SweepTrial(cfg).keeping_compiled_steps(cfg):  # never deterministic here: it
+                seed_everything(3, deterministic=False)  # could not be turned off again
+
+        return stateful_kernel_goes_on(step)
+
+    assert seeding_keeps(library)
+    assert not any(seeding_keeps(cfg) for cfg in (yours, opaque, deterministic))
+    assert not seeding_keeps(trial_config(compose_cfg))  # a single run
+
+    warm = trial._warm_models()
+    monkeypatch.setattr(warm, "kept_a_new_model", lambda: False)  # no gc.freeze in this process
+
+    def ending_keeps(cfg: DictConfig, trained_kept: bool) -> bool:
+        monkeypatch.setattr(warm, "trained_a_kept_model", lambda: trained_kept)
+        return stateful_kernel_goes_on(lambda: trial.free_keras_state(cfg))
+
+    assert ending_keeps(library, trained_kept=True)
+    assert not ending_keeps(library, trained_kept=False)
+    assert not ending_keeps(yours, trained_kept=True)

@@ -21,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8501, help="on 127.0.0.1")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. tracking.uri=...")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # `--port` before, after or among the overrides
     streamlit = [sys.executable, "-m", "streamlit", "run", str(MAIN), *STREAMLIT_FLAGS]
     # Streamlit replaces this process, so Ctrl-C reaches it as from `streamlit run`.
     os.execv(sys.executable, [*streamlit, "--server.port", str(args.port), "--", *args.overrides])

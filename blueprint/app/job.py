@@ -83,14 +83,19 @@ class TrainingJob:
         the run is named so that its MLflow records can be found while it trains."""
         run_name = f"app-{time.strftime('%m%d-%H%M%S')}"
         cfg = composed([*overrides, f"tracking.run_name={run_name}"])
+        command = [sys.executable, "-m", "blueprint.train", *overrides]
         output = tempfile.TemporaryFile()  # noqa: SIM115 (open as long as the job)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "blueprint.train", *overrides, f"tracking.run_name={run_name}"],
-            cwd=PROJECT_ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        )
+        try:
+            process = subprocess.Popen(
+                [*command, f"tracking.run_name={run_name}"],
+                cwd=PROJECT_ROOT,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            )
+        except BaseException:
+            output.close()
+            raise
         return cls(
             run_name=run_name,
             tracking_uri=str(cfg.tracking.uri),

@@ -1,5 +1,5 @@
 """What every page of the app shares: the overrides the app was started with and the stores
-they name. `streamlit run blueprint/app/main.py -- tracking.uri=...` points it at other stores."""
+they name. `python -m blueprint.app tracking.uri=...` points it at other stores."""
 
 import sys
 

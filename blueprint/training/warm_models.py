@@ -19,6 +19,7 @@ from omegaconf import Container, DictConfig, OmegaConf
 
 KEPT = 3  # compiled models kept: one for each optimizer of a sweep choosing among three
 TRACE_SAFE = ("blueprint.", "keras.")  # components whose random draws are seeded variables
+OPAQUE = ("keras.layers.Lambda", "keras.layers.TFSMLayer")  # Keras', but running any code
 
 
 def compiled_key(cfg: DictConfig) -> str | None:
@@ -26,20 +27,30 @@ def compiled_key(cfg: DictConfig) -> str | None:
     scale), augmentation, task, loss, metrics and optimizer, less a numeric learning rate (a
     variable, copied in). The data's values (split, seed) are not in the graph.
 
-    None where any component of the trial is your own (a `_target_` outside blueprint and Keras,
-    anywhere in its config): its code may draw from `tf.random` or NumPy, which the first trial's
-    tracing would fix for later trials, or run TensorFlow's stateful random ops, whose kernels
-    later trials would continue (`kernel_cache_kept`)."""
-    if not all(target.startswith(TRACE_SAFE) for target in _targets(OmegaConf.to_container(cfg))):
-        return None
+    None where a component of the graph is your own (a `_target_` outside blueprint and Keras):
+    its `call` may draw from `tf.random` or NumPy, which the first trial's tracing would fix for
+    later trials."""
     parts = {
         key: OmegaConf.to_container(value, resolve=True) if isinstance(value, Container) else value
         for key in ("model", "augment", "task", "loss", "metrics", "optimizer", "allowed_targets")
         if (value := cfg.get(key)) is not None
     }
+    if not all(_trace_safe(target) for target in _targets(parts)):
+        return None
     if isinstance(parts["optimizer"].get("lr"), int | float):
         del parts["optimizer"]["lr"]
     return json.dumps(parts, sort_keys=True)
+
+
+def library_only(cfg: DictConfig) -> bool:
+    """Whether every `_target_` of the trial, anywhere in its config (data loader and callbacks
+    too), is blueprint's or Keras': none runs TensorFlow's stateful random ops, whose kernels
+    must restart with each trial's seed (`kernel_cache_kept`)."""
+    return all(_trace_safe(target) for target in _targets(OmegaConf.to_container(cfg)))
+
+
+def _trace_safe(target: str) -> bool:
+    return target.startswith(TRACE_SAFE) and not target.startswith(OPAQUE)
 
 
 def _targets(node: Any) -> Iterator[str]:
@@ -100,10 +111,14 @@ def kernel_cache_kept() -> Iterator[None]:
     clears its session. The cache also holds the steps (training, evaluation, diagnostics) that
     TensorFlow instantiated for the models kept here: emptied, a warm trial's first batches
     instantiated them again, 0.1-0.15 s. Only for trials whose components are all blueprint's
-    and Keras' (`compiled_key`), which draw from seeded variables, never from a stateful op."""
+    and Keras' (`library_only`), which draw from seeded variables, never from a stateful op.
+    Where TensorFlow no longer has this private binding, it is emptied as before."""
     from tensorflow.python import pywrap_tfe  # both empty it through this private binding
 
-    empty = pywrap_tfe.TFE_ContextClearCaches
+    empty = getattr(pywrap_tfe, "TFE_ContextClearCaches", None)
+    if empty is None:
+        yield
+        return
     pywrap_tfe.TFE_ContextClearCaches = lambda context: None
     try:
         yield
