@@ -82,12 +82,12 @@ class TrainingJob:
         """Checks the config, then starts the run in its own process (the app stays responsive);
         the run is named so that its MLflow records can be found while it trains."""
         run_name = f"app-{time.strftime('%m%d-%H%M%S')}"
-        cfg = composed([*overrides, f"tracking.run_name={run_name}"])
-        command = [sys.executable, "-m", "blueprint.train", *overrides]
+        overrides = [*overrides, f"tracking.run_name={run_name}"]
+        cfg = composed(overrides)
         output = tempfile.TemporaryFile()  # noqa: SIM115 (open as long as the job)
         try:
             process = subprocess.Popen(
-                [*command, f"tracking.run_name={run_name}"],
+                [sys.executable, "-m", "blueprint.train", *overrides],
                 cwd=PROJECT_ROOT,
                 stdout=output,
                 stderr=subprocess.STDOUT,
