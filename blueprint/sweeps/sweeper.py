@@ -97,6 +97,23 @@ def jobs_sharing_this_machine(launcher: DictConfig, batch: int) -> int:
     return batch if target.endswith(("JoblibLauncher", "submitit_launcher.LocalLauncher")) else 1
 
 
+# joblib settings that run a batch's trials as threads of one process
+THREADED_JOBLIB = (("backend", "threading"), ("prefer", "threads"), ("require", "sharedmem"))
+
+
+def refuse_threads(launcher: DictConfig) -> None:
+    """Trials in threads of one process would share Keras' global state (each trial's
+    `clear_session`, the seeding) and the models kept for later trials; processes do not."""
+    if not str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
+        return
+    for key, value in THREADED_JOBLIB:
+        if launcher.get(key) == value:
+            raise SweepError(
+                f"hydra.launcher.{key}={value} runs trials as threads of one process, which "
+                "share Keras' state; leave it unset for processes (joblib's loky backend)"
+            )
+
+
 class BlueprintSweeperImpl(OptunaSweeperImpl):
     """Runs trials until the study holds `n_trials` ended ones; see the config's docstring."""
 
@@ -247,6 +264,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
             )
         if self.n_trials is not None and self.n_trials < 1:
             raise SweepError(f"hydra.sweeper.n_trials={self.n_trials} must be at least 1")
+        refuse_threads(self.config.hydra.launcher)
         pruner = build_pruner(self.pruner_name, self.pruner_kwargs)
         directions = self._get_directions()
         if len(directions) != 1 or directions[0] not in ("minimize", "maximize"):
