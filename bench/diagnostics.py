@@ -8,10 +8,13 @@ count and early stopping), where the fixed per-epoch cost of diagnostics weighs 
 same CNN widened to filters [192, 384, 768] (3.6 M parameters, ~2-3 s epochs on a 2-core CPU, 15
 epochs), where the histograms grow with the model. Diagnostics capture every epoch (the default)
 on every layer. Each timed call is the whole `train()`: build, fit, the end-of-run GIFs, overviews
-and evaluation, test evaluation; only the MLflow model upload is off (identical in both arms). Off
-and on alternate, after one untimed warm-up, so drift in machine load hits both alike; every pair
-is printed, with the metric keys the `default` run logged, then the median of the per-pair ratios
-and the ratio of the mean times (on 2 shared cores the same `off` run varies by ~20%: read both).
+and evaluation, test evaluation; only the MLflow model upload is off (identical in both arms).
+Off and on alternate, after an untimed warm-up of each, so drift in machine load hits both alike;
+every pair is printed, with the metric keys the `default` run logged, then the median of the
+per-pair ratios and the ratio of the mean times (on 2 shared cores the same `off` run varies by
+~20%, and a whole bench by more: read both). Each pair also prints the seconds the diagnostics
+callback held the training thread (its `diagnostics.seconds` run tag) as a share of the `off`
+run: what diagnostics add, unblurred by that noise; their median is the last figure.
 """
 
 import argparse
@@ -19,10 +22,12 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from mlflow import MlflowClient
 from omegaconf import DictConfig, open_dict
 
+from blueprint.diagnostics.callback import SECONDS_TAG
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from blueprint.train import train
 from tests.helpers import compose_into
@@ -41,8 +46,14 @@ def config(store: Path, overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def timed_run(store: Path, overrides: list[str]) -> tuple[float, int, int]:
-    """Seconds of the whole `train()`, epochs trained and metric keys logged."""
+class Timed(NamedTuple):
+    seconds: float  # the whole `train()`
+    epochs: int  # trained
+    keys: int  # metric keys logged
+    diagnostics_seconds: float  # the diagnostics callback's own time (0 with diagnostics=off)
+
+
+def timed_run(store: Path, overrides: list[str]) -> Timed:
     cfg = config(store, overrides)
     start = time.perf_counter()
     train(cfg)
@@ -53,7 +64,8 @@ def timed_run(store: Path, overrides: list[str]) -> tuple[float, int, int]:
         [experiment.experiment_id], order_by=["start_time DESC"], max_results=1
     )
     epochs = len(client.get_metric_history(run.info.run_id, epoch_metric_key("loss")))
-    return seconds, epochs, len(run.data.metrics)
+    own = float(run.data.tags.get(SECONDS_TAG, 0.0))
+    return Timed(seconds, epochs, len(run.data.metrics), own)
 
 
 def bench(workload: str, pairs: int, extra: list[str]) -> float:
@@ -61,25 +73,29 @@ def bench(workload: str, pairs: int, extra: list[str]) -> float:
     common = [*COMMON, *WORKLOADS[workload], *extra]
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp)
-        timed_run(store, [*common, "diagnostics=off", "trainer.epochs=1"])  # imports, first traces
-        ratios, offs, ons = [], [], []
+        for arm in ("off", "default"):  # imports and first traces, paid by neither timed arm
+            timed_run(store, [*common, f"diagnostics={arm}", "trainer.epochs=1"])
+        ratios, shares, offs, ons = [], [], [], []
         for pair in range(pairs):
-            off, epochs, _ = timed_run(store, [*common, "diagnostics=off"])
-            on, _, keys = timed_run(store, [*common, "diagnostics=default"])
-            ratios.append(on / off)
-            offs.append(off)
-            ons.append(on)
+            off = timed_run(store, [*common, "diagnostics=off"])
+            on = timed_run(store, [*common, "diagnostics=default"])
+            ratios.append(on.seconds / off.seconds)
+            shares.append(on.diagnostics_seconds / off.seconds)
+            offs.append(off.seconds)
+            ons.append(on.seconds)
             print(
-                f"{workload} pair {pair + 1}: off {off:.1f} s ({epochs} epochs, "
-                f"{off / epochs:.2f} s/epoch), default {on:.1f} s ({keys} metric keys), "
-                f"ratio {on / off:.3f}",
+                f"{workload} pair {pair + 1}: off {off.seconds:.1f} s ({off.epochs} epochs, "
+                f"{off.seconds / off.epochs:.2f} s/epoch), default {on.seconds:.1f} s "
+                f"({on.keys} metric keys), ratio {ratios[-1]:.3f}; diagnostics held training "
+                f"{on.diagnostics_seconds:.2f} s, {shares[-1]:.1%} of the off run",
                 flush=True,
             )
     median = statistics.median(ratios)
     means = statistics.mean(ons) / statistics.mean(offs)
     print(
         f"{workload}: median ratio default/off over {pairs} pairs: {median:.3f}; "
-        f"ratio of the mean times: {means:.3f}",
+        f"ratio of the mean times: {means:.3f}; diagnostics' own time, median: "
+        f"{statistics.median(shares):.1%} of the off run",
         flush=True,
     )
     return median

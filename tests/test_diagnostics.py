@@ -6,6 +6,9 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +25,10 @@ from blueprint.data.facts import load_data
 from blueprint.data.splits import ImageData
 from blueprint.diagnostics import plotting
 from blueprint.diagnostics.architecture import ArchitectureDrawing
+from blueprint.diagnostics.callback import SECONDS_TAG
 from blueprint.diagnostics.histograms import KINDS, dead_fraction, describe
 from blueprint.diagnostics.plotting import range_text
-from blueprint.diagnostics.recorder import METRIC_PREFIXES
+from blueprint.diagnostics.recorder import METRIC_PREFIXES, EpochRecorder
 from blueprint.errors import ConfigError
 from blueprint.models.build import build_model
 from blueprint.tracking.epoch_logger import epoch_metric_key
@@ -252,6 +256,24 @@ def test_a_dead_relu_layer_reports_dead_fraction_one(tmp_path: Path) -> None:
     assert all(m.value < 0.5 for m in alive)
 
 
+def test_the_run_is_tagged_with_the_time_diagnostics_held_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = EpochRecorder.record
+
+    def slow_record(self: EpochRecorder, *args: object) -> None:
+        time.sleep(0.2)  # an epoch's recording that holds the training thread that long
+        record(self, *args)
+
+    monkeypatch.setattr(EpochRecorder, "record", slow_record)
+    cfg, data = small_digits(tmp_path)
+    model = dense_model(keras.layers.Dense(16, activation="relu", name="hidden"))
+    run = fit_with_diagnostics(cfg, data, model, keras.optimizers.Adam(1e-3), epochs=3)
+    info = run.client.get_run(run.run_id).info
+    seconds = float(run.client.get_run(run.run_id).data.tags[SECONDS_TAG])
+    assert 0.6 <= seconds < (info.end_time - info.start_time) / 1000
+
+
 def test_a_resumed_run_records_only_the_epochs_not_recorded_before(tmp_path: Path) -> None:
     cfg, data = small_digits(tmp_path)
     model = dense_model(keras.layers.Dense(16, activation="relu", name="hidden"))
@@ -340,6 +362,18 @@ def test_a_failure_inside_diagnostics_warns_once_and_the_run_finishes(
         len(client.get_metric_history(run.info.run_id, epoch_metric_key("val_loss"))) == 3
     )  # every epoch trained
     assert "test_accuracy" in run.data.metrics
+
+
+def test_the_recorder_process_imports_no_deep_learning_library() -> None:
+    """Its imports are CPU taken from training: TensorFlow alone would be seconds of it."""
+    heavy = ("tensorflow", "keras", "sklearn")
+    code = (
+        f"import sys, blueprint.diagnostics.worker; print([m for m in {heavy} if m in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_a_recorder_process_that_dies_warns_once_and_the_run_finishes(

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from blueprint.data.facts import check_task, load_data
 from blueprint.data.pipeline import to_dataset
 from blueprint.data.shapes import load_shapes
-from blueprint.diagnostics.evaluation import evaluate_split
+from blueprint.diagnostics.split_evaluation import evaluate_split
 from blueprint.errors import BlueprintError, ConfigError, DataError
 from blueprint.evaluate import evaluate
 from blueprint.export import _agreement, export

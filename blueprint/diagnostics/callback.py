@@ -15,7 +15,8 @@ as with MLflow's own Keras callback. Only a misconfiguration (ConfigError) stops
 import contextlib
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,13 +35,17 @@ from blueprint.diagnostics.capture import (
     read_weights,
     select_layers,
 )
-from blueprint.diagnostics.evaluation import SplitEvaluation, evaluate_split, predict_split
+from blueprint.diagnostics.evaluation import SplitEvaluation
 from blueprint.diagnostics.recorder import ARTIFACT_DIR, EpochRecorder, RecorderSettings
+from blueprint.diagnostics.split_evaluation import evaluate_split, predict_split
 from blueprint.diagnostics.worker import RecorderProcess
 from blueprint.errors import ConfigError
 
 log = logging.getLogger(__name__)
 METRICS = ("summary", "all")  # diagnostics.metrics: per-layer summaries, or every statistic too
+# Run tag: seconds the callback held the training thread (this session of the run), which is what
+# diagnostics add to a run's time; read without the noise of timing two whole runs.
+SECONDS_TAG = "diagnostics.seconds"
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,15 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self.probe_y = targets_at(data.train, chosen)
         self._best: tuple[int, float, list[np.ndarray]] | None = None
         self._failed = False
+        self._seconds = 0.0  # see SECONDS_TAG
+
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._seconds += time.perf_counter() - start
 
     def _safely(self, stage: str, work: Callable[[], None]) -> None:
         """Runs `work`; on a failure, one warning line and no more diagnostics in this run."""
@@ -123,7 +137,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         run = mlflow.active_run()
         if run is None:
             raise RuntimeError("DiagnosticsCallback logs to the active MLflow run; start one first")
-        self._safely("the start of training", lambda: self._begin(run.info.run_id))
+        with self._timed():
+            self._safely("the start of training", lambda: self._begin(run.info.run_id))
 
     def _begin(self, run_id: str) -> None:
         weighted, outputs = select_layers(
@@ -150,6 +165,10 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        with self._timed():
+            self._epoch_end(epoch, logs)
+
+    def _epoch_end(self, epoch: int, logs: dict | None) -> None:
         if self.options.evaluation:
             self._remember_if_best(epoch, (logs or {}).get(self.options.monitor))
         last = epoch == self.params.get("epochs", 0) - 1
@@ -176,7 +195,10 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._best = (epoch, float(value), self.model.get_weights())
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        self._safely("the end of training", self._finish)
+        with self._timed():
+            self._safely("the end of training", self._finish)
+        seconds = f"{self._seconds:.3f}"
+        self._safely("the end of training", lambda: mlflow.set_tag(SECONDS_TAG, seconds))
 
     def _finish(self) -> None:
         if self.options.diagram:

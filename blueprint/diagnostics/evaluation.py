@@ -2,23 +2,18 @@
 
 Classes: confusion matrix, per-class precision and recall (one table), their macro averages
 (metrics), and the most confident mistakes. Values (regression) and masks (segmentation) have
-their own modules. `evaluate_split` runs where the model is (the training process) and keeps only
-what the pictures need; the result's `log` draws and logs it, wherever the recorder runs.
+their own modules. `split_evaluation.evaluate_split` makes one where the model is (the training
+process); its `log` draws and logs it, wherever the recorder runs.
 """
 
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Metric
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from blueprint.data.pipeline import to_dataset
-from blueprint.data.splits import Split
 from blueprint.diagnostics import evaluation_pictures, mask_evaluation, value_evaluation
 
 STATS = ("precision", "recall", "f1")
@@ -62,7 +57,8 @@ class Evaluation:
             grid.save(out / "worst_misclassified.png")
 
 
-# What `evaluate_split` returns, one kind per kind of target; each has `metrics()` and `log()`.
+# What `split_evaluation.evaluate_split` returns, a kind per kind of target; each has `metrics()`
+# and `log()`.
 SplitEvaluation = Evaluation | value_evaluation.ValueEvaluation | mask_evaluation.MaskEvaluation
 
 
@@ -71,70 +67,3 @@ def class_probabilities(outputs: np.ndarray) -> np.ndarray:
     if outputs.ndim == 2 and outputs.shape[1] == 1:
         return np.concatenate([1.0 - outputs, outputs], axis=1)
     return outputs
-
-
-def predict_split(
-    model: keras.Model, split: Split, batch_size: int = 256
-) -> tuple[np.ndarray, np.ndarray]:
-    """The model's outputs on `split` and its targets (masks read from their files too), by
-    eager calls over the streamed split: `model.predict` would trace a function for one use."""
-    outputs, targets = [], []
-    for images, batch_targets in to_dataset(split, batch_size):
-        outputs.append(keras.ops.convert_to_numpy(model(images, training=False)))
-        targets.append(np.asarray(batch_targets))
-    return np.concatenate(outputs), np.concatenate(targets)
-
-
-def evaluate_split(
-    targets_kind: str,
-    outputs: np.ndarray,
-    targets: np.ndarray,
-    read_images: Callable[[np.ndarray], np.ndarray],
-    class_names: Sequence[str],
-    epoch: int,
-    worst: int,
-    split: str = "val",
-) -> SplitEvaluation:
-    """The evaluation that fits the targets ("classes", "values" or "masks")."""
-    if targets_kind == "values":
-        return value_evaluation.evaluate(outputs, targets, read_images, epoch, worst, split)
-    if targets_kind == "masks":
-        return mask_evaluation.evaluate(
-            outputs, targets, read_images, class_names, epoch, worst, split
-        )
-    probabilities = class_probabilities(outputs)
-    return evaluate(probabilities, targets, read_images, class_names, epoch, worst, split)
-
-
-def evaluate(
-    probabilities: np.ndarray,
-    labels: np.ndarray,
-    read_images: Callable[[np.ndarray], np.ndarray],
-    class_names: Sequence[str],
-    epoch: int,
-    worst: int,
-    split: str = "val",
-) -> Evaluation:
-    classes = np.arange(len(class_names))
-    predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predicted, labels=classes, zero_division=0
-    )
-    per_class = {
-        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-        for name, p, r, f, s in zip(class_names, precision, recall, f1, support, strict=True)
-    }
-    wrong = np.flatnonzero(predicted != labels)
-    chosen = wrong[np.argsort(-confidence[wrong], kind="stable")][:worst]
-    return Evaluation(
-        epoch=epoch,
-        class_names=list(class_names),
-        matrix=confusion_matrix(labels, predicted, labels=classes),
-        per_class=per_class,
-        worst_images=read_images(chosen),  # only these are read, for files
-        worst_titles=[
-            f"{class_names[labels[i]]} -> {class_names[predicted[i]]} ({confidence[i]:.2f})"
-            for i in chosen
-        ],
-        split=split,
-    )

@@ -3,11 +3,12 @@ for the probe pass and little else.
 
 Statistics, pictures, MLflow writes and the end-of-run GIF, overviews and evaluation pictures all
 run in `python -m blueprint.diagnostics.worker`, started when training starts. It pays where a
-core is spare: on 2 shared cores it measured slower than recording in process (1.37x against
-1.06x the run without diagnostics), as the child's CPU time (~6 s a run, most of it importing
-MLflow, pandas and matplotlib) is taken from training. A child started with `python -m` imports
-only numpy, PIL, matplotlib and MLflow, where multiprocessing's spawn would re-import the training
-script and TensorFlow with it.
+core is spare: on 2 shared cores it measured slower than recording in process (1.45x against
+1.25x the run without diagnostics, alternated in one sitting), as the child's CPU time is taken
+from training, whose TensorFlow threads keep both cores busy. A child started with `python -m`
+imports only numpy, PIL, matplotlib, pandas and MLflow (~2.4 s of CPU; no TensorFlow, Keras or
+scikit-learn), where multiprocessing's spawn would re-import the training script and TensorFlow
+with it.
 
 Messages are pickled onto the child's stdin by a writer thread, so training never waits for the
 child (its imports take a few seconds, during the first epochs). The child's exit status and the
