@@ -50,7 +50,7 @@ class Timed(NamedTuple):
     seconds: float  # the whole `train()`
     epochs: int  # trained
     keys: int  # metric keys logged
-    diagnostics_seconds: float  # the diagnostics callback's own time (0 with diagnostics=off)
+    diagnostics_seconds: float | None  # the diagnostics callback's own time; None when off
 
 
 def timed_run(store: Path, overrides: list[str]) -> Timed:
@@ -64,8 +64,8 @@ def timed_run(store: Path, overrides: list[str]) -> Timed:
         [experiment.experiment_id], order_by=["start_time DESC"], max_results=1
     )
     epochs = len(client.get_metric_history(run.info.run_id, epoch_metric_key("loss")))
-    own = float(run.data.tags.get(SECONDS_TAG, 0.0))
-    return Timed(seconds, epochs, len(run.data.metrics), own)
+    own = run.data.tags.get(SECONDS_TAG)
+    return Timed(seconds, epochs, len(run.data.metrics), None if own is None else float(own))
 
 
 def bench(workload: str, pairs: int, extra: list[str]) -> float:
@@ -79,6 +79,8 @@ def bench(workload: str, pairs: int, extra: list[str]) -> float:
         for pair in range(pairs):
             off = timed_run(store, [*common, "diagnostics=off"])
             on = timed_run(store, [*common, "diagnostics=default"])
+            if on.diagnostics_seconds is None:
+                raise SystemExit(f"the diagnostics=default run has no {SECONDS_TAG} tag")
             ratios.append(on.seconds / off.seconds)
             shares.append(on.diagnostics_seconds / off.seconds)
             offs.append(off.seconds)

@@ -368,9 +368,9 @@ def test_max_failure_rate_stops_the_sweep(tmp_path: Path) -> None:
         ("hydra.sweeper.grace_period=3", "hydra.sweeper.heartbeat_interval=5"),
         # a PostgreSQL study store nobody serves (port 1): one line, nothing written
         ("hydra.sweeper.storage=postgresql+psycopg://u@127.0.0.1:1/db", "hydra.sweeper.storage"),
-        # trials as threads of one process would share Keras' state
-        ("hydra/launcher=joblib hydra.launcher.prefer=threads", "hydra.launcher.prefer=threads"),
-        ("hydra/launcher=joblib hydra.launcher.backend=threading", "hydra.launcher.backend"),
+        # joblib launcher settings it cannot run: its own check, then joblib's
+        ("hydra/launcher=joblib hydra.launcher.backend=threading", "backend 'threading'"),
+        ("hydra/launcher=joblib hydra.launcher.require=sharedmem", "require == 'sharedmem'"),
     ],
 )
 def test_sweep_settings_are_checked_before_the_first_trial(

@@ -39,12 +39,13 @@ from blueprint.diagnostics.evaluation import SplitEvaluation
 from blueprint.diagnostics.recorder import ARTIFACT_DIR, EpochRecorder, RecorderSettings
 from blueprint.diagnostics.split_evaluation import evaluate_split, predict_split
 from blueprint.diagnostics.worker import RecorderProcess
-from blueprint.errors import ConfigError
+from blueprint.errors import ConfigError, first_line
 
 log = logging.getLogger(__name__)
 METRICS = ("summary", "all")  # diagnostics.metrics: per-layer summaries, or every statistic too
 # Run tag: seconds the callback held the training thread (this session of the run), which is what
-# diagnostics add to a run's time; read without the noise of timing two whole runs.
+# diagnostics add to a run's time (with `process`, not the child's CPU); read without the noise of
+# timing two whole runs. Written as training ends; a `fit` that raises leaves none.
 SECONDS_TAG = "diagnostics.seconds"
 
 
@@ -197,8 +198,10 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     def on_train_end(self, logs: dict | None = None) -> None:
         with self._timed():
             self._safely("the end of training", self._finish)
-        seconds = f"{self._seconds:.3f}"
-        self._safely("the end of training", lambda: mlflow.set_tag(SECONDS_TAG, seconds))
+        try:  # also after a failure inside diagnostics: the time they held until then
+            mlflow.set_tag(SECONDS_TAG, f"{self._seconds:.3f}")
+        except Exception as err:  # a tag is no reason to fail a run
+            log.warning("the run has no %s tag: %s", SECONDS_TAG, first_line(err))
 
     def _finish(self) -> None:
         if self.options.diagram:

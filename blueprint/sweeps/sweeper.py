@@ -9,6 +9,7 @@ import functools
 import logging
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -97,21 +98,26 @@ def jobs_sharing_this_machine(launcher: DictConfig, batch: int) -> int:
     return batch if target.endswith(("JoblibLauncher", "submitit_launcher.LocalLauncher")) else 1
 
 
-# joblib settings that run a batch's trials as threads of one process
-THREADED_JOBLIB = (("backend", "threading"), ("prefer", "threads"), ("require", "sharedmem"))
-
-
-def refuse_threads(launcher: DictConfig) -> None:
-    """Trials in threads of one process would share Keras' global state (each trial's
-    `clear_session`, the seeding) and the models kept for later trials; processes do not."""
+def check_joblib_settings(launcher: DictConfig) -> None:
+    """The joblib launcher checks its settings (its own backends, then joblib's) only as it
+    launches the first batch, after the stores are written; here the same checks run first."""
     if not str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
         return
-    for key, value in THREADED_JOBLIB:
-        if launcher.get(key) == value:
-            raise SweepError(
-                f"hydra.launcher.{key}={value} runs trials as threads of one process, which "
-                "share Keras' state; leave it unset for processes (joblib's loky backend)"
-            )
+    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
+    from joblib import Parallel
+
+    settings = OmegaConf.to_container(launcher, resolve=True)
+    settings.pop("_target_")
+    try:
+        process_joblib_cfg(settings)
+        settings.pop("inner_max_num_threads", None)  # the launcher hands it to its backend
+        Parallel(**settings)  # joblib's own checks (backend, prefer, require); starts no worker
+    except (ValueError, TypeError) as err:
+        reason = re.sub(r"<([\w.]+) object at 0x[0-9a-f]+>", r"\1", first_line(err))
+        raise SweepError(
+            f"hydra.launcher: {reason}; trials run in processes, with backend loky (the default) "
+            "or multiprocessing"
+        ) from err
 
 
 class BlueprintSweeperImpl(OptunaSweeperImpl):
@@ -264,7 +270,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
             )
         if self.n_trials is not None and self.n_trials < 1:
             raise SweepError(f"hydra.sweeper.n_trials={self.n_trials} must be at least 1")
-        refuse_threads(self.config.hydra.launcher)
+        check_joblib_settings(self.config.hydra.launcher)
         pruner = build_pruner(self.pruner_name, self.pruner_kwargs)
         directions = self._get_directions()
         if len(directions) != 1 or directions[0] not in ("minimize", "maximize"):
