@@ -14,7 +14,10 @@ from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
 from blueprint.app.job import TrainingJob
-from tests.helpers import APP, run_sweep, run_train, store_overrides
+from blueprint.models.cnn import build_cnn
+from blueprint.models.heads import adapt_targets
+from blueprint.models.unet import build_unet
+from tests.helpers import APP, run_sweep, run_train, store_overrides, write_shapes_files
 from tests.servers import app_server
 
 QUICK = "model.hidden_units=[16] trainer.verbose=0 diagnostics=off"  # the extra overrides field
@@ -145,6 +148,39 @@ def test_try_page_predicts_a_digit_from_a_finished_run(tmp_path, monkeypatch):
     assert predicted.value == "7"
     assert len(at.get("vega_lite_chart")) == 1  # every class's probability
     assert at.get("image"), "the image as the model sees it"
+    scratch = tmp_path / "scratch"  # where the app's own temporary files go
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    labelled(at.text_input, "or a path to an image").set_value("")
+    at.file_uploader[0].set_value(("seven.png", image.read_bytes(), "image/png")).run()
+    assert not at.error, [e.value for e in at.error]
+    assert [m.value for m in at.metric] == ["7"]
+    assert not list(scratch.iterdir()), "the uploaded image was left behind"
+
+
+def test_try_page_shows_a_regression_value_and_a_segmentation_mask(tmp_path, monkeypatch):
+    """Saved `.keras` models named in the page's text field, on a generated shapes image."""
+    root = write_shapes_files(tmp_path / "shapes", count=2, size=16)
+    image = next((root / "images").iterdir())
+    regression = build_cnn([16, 16, 1], None, task="regression", filters=[8], dense_units=[8])
+    regression.set_weights([np.zeros_like(w) for w in regression.get_weights()])  # outputs 0
+    adapt_targets(regression, np.array([10.0, 30.0]))  # ... in the targets' units: their mean
+    segmentation = build_unet([16, 16, 1], 4, filters=[8, 16])
+    at = app_on(tmp_path, monkeypatch)
+    at.switch_page("pages/try_model.py").run()
+    shown = {}
+    for name, model in (("values", regression), ("masks", segmentation)):
+        model.save(tmp_path / f"{name}.keras")
+        (model_field,) = [t for t in at.text_input if t.label.startswith("or a registered model")]
+        model_field.set_value(str(tmp_path / f"{name}.keras")).run()  # the image field follows
+        labelled(at.text_input, "or a path to an image").set_value(str(image)).run()
+        assert not at.error, [e.value for e in at.error]
+        (metric,) = at.metric
+        shown[name] = (metric.label, metric.value, len(at.get("image")))
+    label, value, images = shown["values"]
+    assert (label, value, images) == ("predicted value", "20", 1)
+    label, value, images = shown["masks"]
+    assert label == "most pixels" and value in {"0", "1", "2", "3"} and images == 2  # and the mask
 
 
 def test_sweeps_page_lists_the_studies_with_their_parent_runs(tmp_path, monkeypatch):

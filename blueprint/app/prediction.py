@@ -1,6 +1,8 @@
-"""The Try page's prediction: `blueprint.predict`'s loading and prediction code, on one image."""
+"""The Try page's prediction: `blueprint.predict`'s loading and prediction code, on one image,
+for any task: the classes with their probabilities, the value, or the mask."""
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,39 +11,82 @@ import pandas as pd
 from blueprint.errors import ConfigError
 from blueprint.serving.reference import TrainedModel, load_trained
 
+# Mask colours by class id, cycled for more classes: matplotlib's tab10, with their names.
+MASK_COLOURS = {
+    "blue": (31, 119, 180),
+    "orange": (255, 127, 14),
+    "green": (44, 160, 44),
+    "red": (214, 39, 40),
+    "purple": (148, 103, 189),
+    "brown": (140, 86, 75),
+    "pink": (227, 119, 194),
+    "grey": (127, 127, 127),
+    "olive": (188, 189, 34),
+    "cyan": (23, 190, 207),
+}
+
+
+@dataclass(frozen=True)
+class Tried:
+    """What the Try page shows of one prediction."""
+
+    seen: np.ndarray  # the image as the model sees it (its input size), enlarged for display
+    label: str  # what `value` is: "predicted class", "predicted value" or "most pixels"
+    value: str
+    caption: str  # under the value: its probability, or what the chart shows
+    chart: pd.Series | None  # by class: the probability, or the share of the mask's pixels
+    mask: np.ndarray | None  # segmentation: the predicted mask, a colour per class, enlarged
+    legend: str = ""  # segmentation: which colour is which class
+
 
 @functools.lru_cache(maxsize=4)
 def _trained(reference: str, tracking_uri: str) -> TrainedModel:
     return load_trained(reference, tracking_uri)
 
 
-def predict_image(reference: str, tracking_uri: str, path: Path) -> tuple[np.ndarray, pd.DataFrame]:
-    """`reference`: a run id or registered model, as `python -m blueprint.predict model=` takes.
-    The image as the model sees it (read at its input size, as predict reads it) and every
-    class with its probability, most likely first. ConfigError for an unreadable image or a
-    model that does not classify."""
+def predict_image(reference: str, tracking_uri: str, path: Path) -> Tried:
+    """`reference`: a run id, registered model or `.keras` file, as `python -m blueprint.predict
+    model=` takes. ConfigError for a model that cannot be loaded or an unreadable image."""
     from blueprint.data.decoding import read_images
     from blueprint.diagnostics.evaluation import class_probabilities
     from blueprint.serving.predictions import predict_files
 
     trained = _trained(reference, tracking_uri)
-    if trained.task != "classification":
-        raise ConfigError(f"the run's model predicts {trained.task}; the Try page shows classes")
     (prediction,) = predict_files(trained.model, [path], batch_size=1)
     if prediction.output is None:
         raise ConfigError(f"{path}: {prediction.error or 'not an image the model can read'}")
-    probabilities = class_probabilities(prediction.output[None])[0]
     height, width, channels = trained.model.inputs[0].shape[1:]
-    seen = read_images([str(path)], (height, width), channels)[0]
-    table = pd.DataFrame({"class": trained.class_names, "probability": probabilities.astype(float)})
-    return _displayable(seen), table.sort_values("probability", ascending=False, ignore_index=True)
+    seen = _enlarged(_grey_or_rgb(read_images([str(path)], (height, width), channels)[0]))
+    names = trained.class_names
+    if trained.task == "regression":
+        value = f"{float(prediction.output[0]):.4g}"
+        return Tried(seen, "predicted value", value, "in the training targets' units", None, None)
+    if trained.task == "segmentation":
+        ids = prediction.output.argmax(axis=-1)
+        shares = np.bincount(ids.ravel(), minlength=len(names)) / ids.size
+        chart = pd.Series(shares, index=pd.Index(names, name="class"), name="share of pixels")
+        top = int(shares.argmax())
+        caption = f"{shares[top]:.1%} of the pixels; the chart: each class's share"
+        colours = list(MASK_COLOURS)
+        mask = _enlarged(np.array(list(MASK_COLOURS.values()), "uint8")[ids % len(colours)])
+        legend = ", ".join(f"{name} {colours[i % len(colours)]}" for i, name in enumerate(names))
+        return Tried(seen, "most pixels", str(names[top]), caption, chart, mask, legend)
+    probabilities = class_probabilities(prediction.output[None])[0].astype(float)
+    chart = pd.Series(probabilities, index=pd.Index(names, name="class"), name="probability")
+    chart = chart.sort_values(ascending=False)
+    caption = f"probability {chart.iloc[0]:.1%}"
+    return Tried(seen, "predicted class", str(chart.index[0]), caption, chart, None)
 
 
-def _displayable(image: np.ndarray, side: int = 240) -> np.ndarray:
-    """Raw pixels of any range as 8-bit grey or RGB, enlarged to about `side` pixels by whole
-    pixels (a browser would blur a small input such as 8x8 digits)."""
+def _grey_or_rgb(image: np.ndarray) -> np.ndarray:
+    """Raw pixels of any range as 8-bit grey or RGB."""
     scaled = (image - image.min()) / max(float(image.max() - image.min()), 1e-9)
     pixels = (scaled * 255).astype("uint8")
-    factor = max(1, side // max(pixels.shape[:2]))
-    pixels = pixels.repeat(factor, axis=0).repeat(factor, axis=1)
     return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+
+
+def _enlarged(pixels: np.ndarray, side: int = 240) -> np.ndarray:
+    """Enlarged to about `side` pixels by whole pixels (a browser would blur a small input such
+    as 8x8 digits)."""
+    factor = max(1, side // max(pixels.shape[:2]))
+    return pixels.repeat(factor, axis=0).repeat(factor, axis=1)

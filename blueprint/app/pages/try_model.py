@@ -1,12 +1,12 @@
 """Try: a finished run's (or a registered) model on an uploaded image or a path, as
-`blueprint.predict` runs it."""
+`blueprint.predict` runs it: the class, the value or the mask it predicts."""
 
 import tempfile
 from pathlib import Path
 
 import streamlit as st
 
-from blueprint.app.prediction import predict_image
+from blueprint.app.prediction import Tried, predict_image
 from blueprint.app.shared import base_config
 from blueprint.app.store import finished_runs
 from blueprint.errors import BlueprintError
@@ -15,32 +15,39 @@ st.title("Try a model")
 uri = str(base_config().tracking.uri)
 runs = {f"{r.info.run_name} ({r.info.run_id[:8]})": r.info.run_id for r in finished_runs(uri)}
 picked = st.selectbox("finished run", list(runs), placeholder="no finished run with a model yet")
-registered = st.text_input(
-    "or a registered model (models:/<name>/<version> or models:/<name>@<alias>)"
+named = st.text_input(
+    "or a registered model (models:/<name>/<version>, models:/<name>@<alias>) or a .keras file"
 )
-reference = registered.strip() or runs.get(picked)
+reference = named.strip() or runs.get(picked)
 if reference is None:
     st.info(f"no finished run with a model in {uri} yet: train one first")
     st.stop()
 upload = st.file_uploader("an image", type=["png", "jpg", "jpeg", "bmp", "gif"])
 path_text = st.text_input("or a path to an image", "")
-if upload is not None:
-    folder = Path(tempfile.gettempdir()) / "blueprint-app"
-    folder.mkdir(exist_ok=True)
-    path = folder / Path(upload.name).name
-    path.write_bytes(upload.getvalue())
+
+
+def tried(path: Path) -> Tried:
+    try:
+        return predict_image(reference, uri, path)
+    except BlueprintError as err:
+        st.error(str(err))
+        st.stop()
+
+
+if upload is not None:  # read from a file of its own, removed once predicted
+    with tempfile.TemporaryDirectory(prefix="blueprint-app-") as folder:
+        path = Path(folder) / Path(upload.name).name
+        path.write_bytes(upload.getvalue())
+        result = tried(path)
 elif path_text:
-    path = Path(path_text).expanduser()
+    result = tried(Path(path_text).expanduser())
 else:
     st.stop()
-try:
-    seen, table = predict_image(reference, uri, path)
-except BlueprintError as err:
-    st.error(str(err))
-    st.stop()
-left, right = st.columns(2)
-left.image(seen, caption="as the model sees it (its input size, enlarged)", width=240)
-top = table.iloc[0]
-right.metric("predicted class", str(top["class"]))
-right.caption(f"probability {top['probability']:.1%}")
-right.bar_chart(table.set_index("class")["probability"], height=260, x_label="class")
+*pictures, right = st.columns(2 if result.mask is None else 3)
+pictures[0].image(result.seen, caption="as the model sees it (its input size, enlarged)")
+if result.mask is not None:
+    pictures[1].image(result.mask, caption=f"the predicted mask: {result.legend}")
+right.metric(result.label, result.value)
+right.caption(result.caption)
+if result.chart is not None:
+    right.bar_chart(result.chart, height=260, x_label="class")
