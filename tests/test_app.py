@@ -159,7 +159,8 @@ def test_try_page_predicts_a_digit_from_a_finished_run(tmp_path, monkeypatch):
 
 
 def test_try_page_shows_a_regression_value_and_a_segmentation_mask(tmp_path, monkeypatch):
-    """Saved `.keras` models named in the page's text field, on a generated shapes image."""
+    """Saved `.keras` models named in the page's text field, on a generated shapes image: a
+    regression CNN, then a U-Net saved over it at the same path."""
     root = write_shapes_files(tmp_path / "shapes", count=2, size=16)
     image = next((root / "images").iterdir())
     regression = build_cnn([16, 16, 1], None, task="regression", filters=[8], dense_units=[8])
@@ -170,9 +171,9 @@ def test_try_page_shows_a_regression_value_and_a_segmentation_mask(tmp_path, mon
     at.switch_page("pages/try_model.py").run()
     shown = {}
     for name, model in (("values", regression), ("masks", segmentation)):
-        model.save(tmp_path / f"{name}.keras")
+        model.save(tmp_path / "model.keras")  # one path: a model saved again is loaded again
         (model_field,) = [t for t in at.text_input if t.label.startswith("or a registered model")]
-        model_field.set_value(str(tmp_path / f"{name}.keras")).run()  # the image field follows
+        model_field.set_value(str(tmp_path / "model.keras")).run()  # the image field follows
         labelled(at.text_input, "or a path to an image").set_value(str(image)).run()
         assert not at.error, [e.value for e in at.error]
         (metric,) = at.metric

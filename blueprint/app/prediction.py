@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from blueprint.errors import ConfigError
-from blueprint.serving.reference import TrainedModel, load_trained
+from blueprint.serving.reference import CHECKPOINT, TrainedModel, load_trained
 
 # Mask colours by class id, cycled for more classes: matplotlib's tab10, with their names.
 MASK_COLOURS = {
@@ -40,8 +40,18 @@ class Tried:
 
 
 @functools.lru_cache(maxsize=4)
-def _trained(reference: str, tracking_uri: str) -> TrainedModel:
+def _trained(reference: str, tracking_uri: str, saved_at: int | None) -> TrainedModel:
+    """`saved_at`: see `_saved_at`; part of the cache key only."""
     return load_trained(reference, tracking_uri)
+
+
+def _saved_at(reference: str) -> int | None:
+    """When the model file a path names (a `.keras` file, a run directory's checkpoint) was
+    written, so that one saved again at the same path is loaded again; None for a run id or a
+    registered model."""
+    path = Path(reference).expanduser()
+    file = path / CHECKPOINT if path.is_dir() else path
+    return file.stat().st_mtime_ns if file.is_file() else None
 
 
 def predict_image(reference: str, tracking_uri: str, path: Path) -> Tried:
@@ -51,7 +61,7 @@ def predict_image(reference: str, tracking_uri: str, path: Path) -> Tried:
     from blueprint.diagnostics.evaluation import class_probabilities
     from blueprint.serving.predictions import predict_files
 
-    trained = _trained(reference, tracking_uri)
+    trained = _trained(reference, tracking_uri, _saved_at(reference))
     (prediction,) = predict_files(trained.model, [path], batch_size=1)
     if prediction.output is None:
         raise ConfigError(f"{path}: {prediction.error or 'not an image the model can read'}")
