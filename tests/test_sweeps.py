@@ -1,6 +1,7 @@
 """Sweeps: grids from comma lists, resume after SIGKILL, failures, pruning, parallel trials, the
 study listing and bad sweeper input. Every sweep writes into its own temporary stores."""
 
+import functools
 import itertools
 import os
 import shutil
@@ -28,6 +29,7 @@ from blueprint.sweeps.contract import (
     TRIAL_TAG,
     quoted,
 )
+from blueprint.sweeps.grid import Grid, missing_points
 from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import (
     RETRY_ATTR,
@@ -200,6 +202,32 @@ def test_a_stale_trial_is_queued_again_once_and_a_released_one_at_once(tmp_path:
     assert release(study_b, sweeps[1], [released]) == {released.number}
     states = [(t.state, t.user_attrs.get(RETRY_ATTR)) for t in study_a.get_trials()]
     assert states == [(TrialState.FAIL, None), (TrialState.FAIL, 0), (TrialState.WAITING, 1)]
+
+
+def test_two_sweeps_taking_grid_points_at_once_never_take_one_point_twice(
+    tmp_path: Path,
+) -> None:
+    """A trial taken from the queue shows no parameters until its sweep draws them, after the
+    store's lock is released: a sweep taking its trial in between must still see the point
+    taken (CI once ran a grid point twice, and never its last one), and a sweep killed before
+    drawing leaves that point to be queued again."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    sweeps = [open_storage(url, create=True, heartbeat_interval=1, grace_period=2) for _ in "ab"]
+    studies = [optuna.create_study(study_name="s", storage=s, load_if_exists=True) for s in sweeps]
+    grid = Grid({"x": [1, 2, 3]}, seed=0)
+    xs = [point["x"] for point in grid.points()]
+    missing = functools.partial(missing_points, grid=grid)
+    killed, drawn = (
+        take_trials(study, storage, url, batch=1, n_trials=3, missing=missing)[0]
+        for study, storage in zip(studies, sweeps, strict=True)
+    )  # neither has drawn its parameters yet
+    assert drawn.suggest_categorical("x", xs) == xs[1], "the next point, not the one taken"
+    studies[1].tell(drawn, 0.0)
+    time.sleep(3)  # past the grace period of the sweep killed before drawing its point
+    assert requeue_stale(studies[1], sweeps[1]) == {killed.number}
+    (retry,) = take_trials(studies[1], sweeps[1], url, batch=1, n_trials=3, missing=missing)
+    assert retry.suggest_categorical("x", xs) == xs[0], "the killed trial's point, again"
+    assert [point["x"] for point in missing_points(studies[1], grid)] == [xs[2]]
 
 
 def test_listing_beside_a_fresh_empty_file_writes_nothing(tmp_path: Path) -> None:

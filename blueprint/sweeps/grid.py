@@ -20,7 +20,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from blueprint.sweeps.contract import REUSED_ATTR
-from blueprint.sweeps.study import ENDED, digest, ended_trials, retried_numbers
+from blueprint.sweeps.study import ENDED, digest, ended_trials, retried_numbers, trial_point
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def missing_points(study: optuna.Study, grid: Grid) -> list[dict[str, Any]]:
     """The grid's points, in order, that no trial of the study holds: ended, running or queued."""
     retried = retried_numbers(study)
     held = {
-        point_key(t.params)
+        point_key(trial_point(t))
         for t in study.get_trials(deepcopy=False)
         if t.state in (TrialState.RUNNING, TrialState.WAITING)
         or (t.state in ENDED and t.number not in retried)

@@ -59,6 +59,14 @@ def retried_numbers(study: optuna.Study) -> set[int]:
     }
 
 
+def trial_point(trial: FrozenTrial) -> dict[str, Any]:
+    """The point a trial holds. One taken from the queue holds the point it was queued with
+    (Optuna's `fixed_params`, as its own `enqueue_trial(skip_if_exists=True)` reads it) before
+    its sweep draws its parameters, outside the store's lock: another sweep must not queue that
+    point again meanwhile, and a sweep killed in between leaves it to be queued again."""
+    return trial.system_attrs.get("fixed_params", trial.params)
+
+
 def ended_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Trials that ran to an end (complete, pruned, failed), interrupted ones excluded."""
     retried = retried_numbers(study)
@@ -80,7 +88,7 @@ class RequeueStale:
         self.numbers: set[int] = set()  # re-queued since the last `take`
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
+        study.enqueue_trial(trial_point(trial), user_attrs={RETRY_ATTR: trial.number})
         self.numbers.add(trial.number)
         log.warning("trial %d was interrupted; it runs again", trial.number)
 
