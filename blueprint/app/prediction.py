@@ -8,22 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from blueprint.diagnostics.mask_evaluation import TAB10
 from blueprint.errors import ConfigError
 from blueprint.serving.reference import CHECKPOINT, TrainedModel, load_trained
-
-# Mask colours by class id, cycled for more classes: matplotlib's tab10, with their names.
-MASK_COLOURS = {
-    "blue": (31, 119, 180),
-    "orange": (255, 127, 14),
-    "green": (44, 160, 44),
-    "red": (214, 39, 40),
-    "purple": (148, 103, 189),
-    "brown": (140, 86, 75),
-    "pink": (227, 119, 194),
-    "grey": (127, 127, 127),
-    "olive": (188, 189, 34),
-    "cyan": (23, 190, 207),
-}
 
 
 @dataclass(frozen=True)
@@ -77,8 +64,8 @@ def predict_image(reference: str, tracking_uri: str, path: Path) -> Tried:
         chart = pd.Series(shares, index=pd.Index(names, name="class"), name="share of pixels")
         top = int(shares.argmax())
         caption = f"{shares[top]:.1%} of the pixels; the chart: each class's share"
-        colours = list(MASK_COLOURS)
-        mask = _enlarged(np.array(list(MASK_COLOURS.values()), "uint8")[ids % len(colours)])
+        colours = list(TAB10)  # by class id, cycled for more classes
+        mask = _enlarged(np.array(list(TAB10.values()), "uint8")[ids % len(colours)])
         legend = ", ".join(f"{name} {colours[i % len(colours)]}" for i, name in enumerate(names))
         return Tried(seen, "most pixels", str(names[top]), caption, chart, mask, legend)
     probabilities = class_probabilities(prediction.output[None])[0].astype(float)

@@ -12,13 +12,23 @@ from mlflow.entities import Metric
 
 from blueprint.diagnostics import evaluation_pictures
 
+# Masks are drawn in matplotlib's tab10 colours, here and on the app's Try page; by name, for
+# legends.
+TAB10 = {
+    "blue": (31, 119, 180),
+    "orange": (255, 127, 14),
+    "green": (44, 160, 44),
+    "red": (214, 39, 40),
+    "purple": (148, 103, 189),
+    "brown": (140, 86, 75),
+    "pink": (227, 119, 194),
+    "grey": (127, 127, 127),
+    "olive": (188, 189, 34),
+    "cyan": (23, 190, 207),
+}
 # Overlay colours of classes 1.. (class 0, the background, is left uncoloured).
 COLOURS = (
-    np.array(
-        [[214, 39, 40], [31, 119, 180], [44, 160, 44], [255, 127, 14], [148, 103, 189]],
-        dtype="float32",
-    )
-    / 255
+    np.array([TAB10[c] for c in ("red", "blue", "green", "orange", "purple")], "float32") / 255
 )
 OPACITY = 0.45
 
