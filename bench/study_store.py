@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 
 from blueprint.sweeps.storage import open_storage
-from blueprint.sweeps.study import take_trials
+from blueprint.sweeps.study import take_trials, trial_id
 from tests.servers import postgres_server
 
 
@@ -28,7 +28,7 @@ def ms_per_trial(url: str, trials: int) -> float:
         (trial,) = take_trials(study, storage, url, batch=1, n_trials=trials)
         lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
         trial.suggest_categorical("batch_size", [32, 64])
-        storage.record_heartbeat(trial._trial_id)
+        storage.record_heartbeat(trial_id(storage, study, trial.number))
         trial.report(lr, step=0)
         study.tell(trial, lr)
     return (time.perf_counter() - start) / trials * 1000

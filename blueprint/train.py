@@ -78,8 +78,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     sweep.limit_threads()
     distribution = Distribution(cfg.trainer.distribution)
     batch = distribution.global_batch(cfg.trainer.batch_size)
-    with sweep.keeping_compiled_steps(cfg):
-        seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
+    seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
     output_dir = Path(cfg.paths.output_dir)
     backed_up = not in_sweep and cfg.trainer.distribution != "multi_worker"
     epochs_done = usable_backup(output_dir)  # a resumed run's epochs, restored as fit starts
@@ -156,7 +155,7 @@ def main(cfg: DictConfig) -> float:
         sys.exit(2)
     finally:
         if _in_multirun():  # trials run one after another in this process: free the last one
-            free_keras_state(cfg)
+            free_keras_state()
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ class ComposedOnce(ConfigLoader):
     def keep(self, overrides: list[str], config: DictConfig) -> None:
         self._kept[tuple(overrides)] = config
 
-    def forget(self) -> None:
-        """Drops what no launcher asked for (a launcher that composes in its workers)."""
-        self._kept.clear()
+    def forget(self, overrides: list[str]) -> None:
+        """Drops `overrides`' config if no launcher asked for it (one that composes in its
+        workers); other trials' configs, kept for launches under way, stay."""
+        self._kept.pop(tuple(overrides), None)
 
     def load_sweep_config(
         self, master_config: DictConfig, sweep_overrides: list[str]

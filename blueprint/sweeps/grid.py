@@ -63,11 +63,13 @@ def missing_points(study: optuna.Study, grid: Grid) -> list[dict[str, Any]]:
 
 def family_studies(storage: optuna.storages.BaseStorage, family: str, name: str) -> list[str]:
     """The other versions of the grid in the store, oldest first."""
-    studies = sorted(storage.get_all_studies(), key=lambda study: study._study_id)
     prefix = f"{family}-g"
-    return [
-        s.study_name for s in studies if s.study_name.startswith(prefix) and s.study_name != name
+    names = [
+        s.study_name
+        for s in storage.get_all_studies()
+        if s.study_name.startswith(prefix) and s.study_name != name
     ]
+    return sorted(names, key=storage.get_study_id_from_name)  # ids grow with creation
 
 
 def reuse_ended_points(

@@ -31,12 +31,14 @@ def open_storage(
     key: str = "hydra.sweeper.storage",
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
+    max_interruptions: int = 2,
 ) -> optuna.storages.RDBStorage:
     """Opens an Optuna RDB store; `create` sets up a missing or empty SQLite file first.
 
     A sweep passes `heartbeat_interval` and `grace_period` (seconds): its trials' heartbeats
-    are recorded in the store, and trials whose heartbeat went stale are queued again
-    (`blueprint.sweeps.study.RequeueStale`). Jobs and the listing pass neither.
+    are recorded in the store, and trials whose heartbeat went stale are queued again, up to
+    `max_interruptions` times in a row (`blueprint.sweeps.study.RequeueStale`). Jobs and the
+    listing pass none.
 
     Creating runs under the file's setup lock: Optuna stamps its schema version on every open,
     and two processes stamping a fresh file at once collide. Reading (`create=False`) never
@@ -49,7 +51,7 @@ def open_storage(
         heartbeat = {
             "heartbeat_interval": heartbeat_interval,
             "grace_period": grace_period,
-            "heartbeat_stale_trial_callback": RequeueStale(),
+            "heartbeat_stale_trial_callback": RequeueStale(max_interruptions),
         }
     try:
         path = sqlite_path(url)

@@ -6,15 +6,19 @@ heartbeat in the study store every `heartbeat_interval` seconds. A RUNNING trial
 is older than the grace period was interrupted, wherever its sweep ran: any sweep on the study
 ends it FAIL and queues its parameters again. Host names and process ids play no part, so sweeps
 on several machines share one study.
+
+An interruption is not the trial's fault (a pre-empted node, a closed laptop): the interrupted
+trial is left out of the study's count of ended and failed trials, and its point runs again. Only
+a point interrupted `max_interruptions` times in a row (it may be what kills its sweep) is given
+up: that trial stays FAIL and counts.
 """
 
-import contextlib
 import hashlib
 import json
 import logging
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -27,6 +31,8 @@ from blueprint.locks import store_lock
 log = logging.getLogger(__name__)
 
 RETRY_ATTR = "blueprint.retry_of"  # on a re-run: the number of the trial a dead sweep left
+INTERRUPTIONS_ATTR = "blueprint.interruptions"  # on a re-run: its point's interruptions in a row
+GAVE_UP_PREFIX = "blueprint.gave_up."  # study user attr + trial number: a point given up on
 ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -68,7 +74,8 @@ def trial_point(trial: FrozenTrial) -> dict[str, Any]:
 
 
 def ended_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """Trials that ran to an end (complete, pruned, failed), interrupted ones excluded."""
+    """Trials that ran to an end (complete, pruned, failed), interrupted ones excluded (but
+    those given up on: they count as failed)."""
     retried = retried_numbers(study)
     return [
         trial
@@ -77,19 +84,46 @@ def ended_trials(study: optuna.Study) -> list[FrozenTrial]:
     ]
 
 
+def given_up(study: optuna.Study) -> dict[int, int]:
+    """Trials whose point was interrupted too often in a row to run again: number -> times."""
+    return {
+        int(key.removeprefix(GAVE_UP_PREFIX)): times
+        for key, times in study.user_attrs.items()
+        if key.startswith(GAVE_UP_PREFIX)
+    }
+
+
 class RequeueStale:
-    """Optuna's stale-trial callback: queues an interrupted trial's parameters again.
+    """Optuna's stale-trial callback: queues an interrupted trial's parameters again, unless its
+    point was interrupted `max_interruptions` times in a row: that trial stays FAIL, counted.
 
     Optuna's own RetryHeartbeatStaleTrialCallback copies the trial's user attributes, which
     hold the dead trial's MLflow run id; the re-run must start without it.
     """
 
-    def __init__(self) -> None:
-        self.numbers: set[int] = set()  # re-queued since the last `take`
+    def __init__(self, max_interruptions: int) -> None:
+        self.max_interruptions = max_interruptions
+        self.numbers: set[int] = set()  # re-queued or given up since the last `take`
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        study.enqueue_trial(trial_point(trial), user_attrs={RETRY_ATTR: trial.number})
+        self.requeue(study, trial, trial.user_attrs.get(INTERRUPTIONS_ATTR, 0) + 1)
+
+    def requeue(self, study: optuna.Study, trial: FrozenTrial, times: int) -> None:
+        """Queues the trial's point again as its `times`-th interruption in a row."""
         self.numbers.add(trial.number)
+        if times >= self.max_interruptions:
+            # one key a trial: sweeps giving up on different trials at once never collide
+            study.set_user_attr(f"{GAVE_UP_PREFIX}{trial.number}", times)
+            log.warning(
+                "trial %d was interrupted %d times in a row; its point is given up (FAIL, "
+                "counted as failed: hydra.sweeper.max_interruptions=%d)",
+                trial.number,
+                times,
+                self.max_interruptions,
+            )
+            return
+        attrs = {RETRY_ATTR: trial.number, INTERRUPTIONS_ATTR: times}
+        study.enqueue_trial(trial_point(trial), user_attrs=attrs)
         log.warning("trial %d was interrupted; it runs again", trial.number)
 
     def take(self) -> set[int]:
@@ -114,37 +148,63 @@ def release(
     study: optuna.Study, storage: optuna.storages.RDBStorage, trials: list[Trial]
 ) -> set[int]:
     """Ends this sweep's unfinished trials FAIL and queues them again (a Ctrl-C): the next
-    sweep runs them at once instead of waiting out their grace period. Returns their numbers."""
+    sweep runs them at once instead of waiting out their grace period. Returns their numbers.
+    A Ctrl-C is the user's choice, not the point's doing: it does not add to the point's
+    interruptions in a row."""
     requeue = storage.get_heartbeat_stale_trial_callback()
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     released = set()
     for trial in trials:
-        if storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
+        if trial.number in running:
             frozen = study.tell(trial, state=TrialState.FAIL)
-            if requeue is not None:
-                requeue(study, frozen)
+            if isinstance(requeue, RequeueStale):
+                requeue.requeue(study, frozen, frozen.user_attrs.get(INTERRUPTIONS_ATTR, 0))
             released.add(trial.number)
     return released
 
 
-@contextlib.contextmanager
-def heartbeats(storage: optuna.storages.RDBStorage, trials: list[Trial]) -> Iterator[None]:
-    """Records the trials' heartbeats every interval while they run (here or on a launcher's
-    workers): the sweep that told Optuna it took them vouches for them until it tells the end."""
-    stop = threading.Event()
-    interval = storage.get_heartbeat_interval()
+def trial_id(storage: optuna.storages.BaseStorage, study: optuna.Study, number: int) -> int:
+    """The store's id of trial `number`, which heartbeats are recorded under (public lookups)."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, number)
 
-    def beat() -> None:
-        while not stop.wait(interval):
-            for trial in trials:
-                storage.record_heartbeat(trial._trial_id)
 
-    thread = threading.Thread(target=beat, name="optuna-heartbeats", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+class Heartbeats:
+    """Records a heartbeat every interval for each trial in flight (here or on a launcher's
+    workers): the sweep that told Optuna it took them vouches for them until it tells the end.
+    Trials join and leave one by one, as slots start and finish them."""
+
+    def __init__(self, storage: optuna.storages.RDBStorage, study: optuna.Study) -> None:
+        self.storage = storage
+        self.study = study
+        self.ids: dict[int, int] = {}  # trial number -> store id
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="optuna-heartbeats", daemon=True)
+
+    def __enter__(self) -> "Heartbeats":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def add(self, number: int) -> None:
+        store_id = trial_id(self.storage, self.study, number)
+        with self.lock:
+            self.ids[number] = store_id
+
+    def remove(self, number: int) -> None:
+        with self.lock:
+            self.ids.pop(number, None)
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.storage.get_heartbeat_interval()):
+            with self.lock:
+                ids = list(self.ids.values())
+            for store_id in ids:
+                self.storage.record_heartbeat(store_id)
 
 
 def take_trials(
@@ -155,8 +215,9 @@ def take_trials(
     n_trials: int,
     missing: Callable[[optuna.Study], list[dict[str, Any]]] | None = None,
 ) -> list[Trial]:
-    """The next batch: never more than n_trials ended plus in flight (RUNNING, heartbeat fresh:
-    `requeue_stale` ran first). Each trial's first heartbeat is recorded as it is taken.
+    """The next trials, up to `batch`: never more than n_trials ended plus in flight (RUNNING,
+    heartbeat fresh: `requeue_stale` ran first). Each trial's first heartbeat is recorded as it
+    is taken.
     `missing`: a grid's points no trial holds yet (blueprint.sweeps.grid), queued before asking.
 
     Counting and asking hold the store's lock, so two sweeps on one study cannot both take the
@@ -175,5 +236,5 @@ def take_trials(
             warnings.simplefilter("ignore", UserWarning)
             trials = [study.ask() for _ in range(max(0, wanted))]
         for trial in trials:
-            storage.record_heartbeat(trial._trial_id)
+            storage.record_heartbeat(trial_id(storage, study, trial.number))
     return trials

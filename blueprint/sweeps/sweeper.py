@@ -1,34 +1,33 @@
-"""The sweep loop: Hydra's Optuna sweeper, made resumable, failure-tolerant, prunable and tracked.
+"""The sweep loop: trials asked of Optuna, launched through Hydra's launchers, each told as it ends.
 
-Reuses the upstream implementation for parsing the search space and configuring trials; replaces
-its loop, which assumes a fresh study, stops at the first failure and never tells jobs their trial.
+Resumable (the study counts ended trials across sessions), failure-tolerant, prunable and tracked
+in MLflow. Built on public APIs only: Hydra's override parser (`blueprint.sweeps.search_space`),
+its launchers and Optuna's study; the settings are `hydra_plugins.blueprint_sweeper.config`'s.
 """
 
+import contextlib
 import dataclasses
-import functools
+import io
 import logging
 import math
 import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext, TaskFunction
-from hydra_plugins.hydra_optuna_sweeper._impl import (
-    OptunaSweeperImpl,
-    create_params_from_overrides,
-)
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
-    FloatDistribution,
     IntDistribution,
 )
 from optuna.trial import FrozenTrial, Trial, TrialState
@@ -41,12 +40,14 @@ from blueprint.sweeps.contract import TrialNode
 from blueprint.sweeps.grid import GRID_ATTR, Grid, describe, missing_points, reuse_ended_points
 from blueprint.sweeps.parent_run import SweepRun
 from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
+from blueprint.sweeps.search_space import SearchSpace, grid_values, params_overrides, parse
+from blueprint.sweeps.slots import Slots
 from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import (
-    ENDED,
+    Heartbeats,
     ended_trials,
+    given_up,
     grid_family,
-    heartbeats,
     release,
     requeue_stale,
     study_name_for,
@@ -58,6 +59,9 @@ log = logging.getLogger(__name__)
 # Overrides that say where a run's outputs are kept (stores, folders), not what it computes.
 OUTPUT_LOCATIONS = ("tracking.", "paths.")
 WAIT_FOR_OTHERS_S = 2.0  # polling while other sweeps run the study's last trials
+GRID_SAMPLER = "optuna.samplers.GridSampler"
+# the samplers Hydra's Optuna sweeper lets its sampler config instantiate
+SAMPLER_TARGETS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
 
 
 def first_value(dist: BaseDistribution) -> Any:
@@ -65,6 +69,26 @@ def first_value(dist: BaseDistribution) -> Any:
     if isinstance(dist, CategoricalDistribution):
         return dist.choices[0]
     return dist.low  # type: ignore[attr-defined]
+
+
+def suggest(trial: Trial, name: str, dist: BaseDistribution) -> Any:
+    """Draws `name` from `dist` through the trial's public suggest methods."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)  # type: ignore[attr-defined]
+
+
+def numbered(numbers: list[int]) -> str:
+    """`trial 3` or `trials 0, 4`."""
+    return f"trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+
+
+def job_overrides(space: SearchSpace, point: dict[str, Any]) -> list[str]:
+    """A job's overrides: its point, the fixed values, then the other fixed overrides."""
+    values = {**point, **space.fixed}
+    return [*(f"{name}={value}" for name, value in values.items()), *space.fixed_overrides]
 
 
 def next_job_number(sweep_dir: str) -> int:
@@ -81,27 +105,37 @@ def plain_values(fixed: dict[str, Any]) -> dict[str, Any]:
     return {name: parser.parse_override(f"{name}={value}").value() for name, value in fixed.items()}
 
 
-def launcher_parallelism(launcher: DictConfig) -> int:
-    """Jobs the launcher runs at once by its own settings: joblib's n_jobs (-1: every CPU), else
-    one (the basic launcher; submitit and Ray run the batch they get: hydra.sweeper.n_jobs)."""
+def launcher_kind(launcher: DictConfig) -> str:
+    """The launcher's class name: BasicLauncher, JoblibLauncher, LocalLauncher, RayLauncher..."""
+    return str(launcher.get("_target_", "")).rsplit(".", 1)[-1]
+
+
+def slot_count(launcher: DictConfig, requested: int | None) -> int:
+    """Trials in flight at once. The basic launcher trains in this process: one. Else
+    `hydra.sweeper.n_jobs`, or joblib's own n_jobs (-1: every CPU); submitit and Ray: set it."""
+    if launcher_kind(launcher) == "BasicLauncher":
+        return 1
+    if requested:
+        return requested
     n_jobs = launcher.get("n_jobs")
     if not isinstance(n_jobs, int):
         return 1
     return max(1, n_jobs if n_jobs > 0 else (os.cpu_count() or 1) + 1 + n_jobs)
 
 
-def jobs_sharing_this_machine(launcher: DictConfig, batch: int) -> int:
-    """Trials that run on this machine's CPUs at once: the batch, under joblib and
-    submitit_local; one under the basic launcher (one after another), and under the cluster
-    launchers, whose jobs get the CPUs the scheduler gives them."""
-    target = str(launcher.get("_target_", ""))
-    return batch if target.endswith(("JoblibLauncher", "submitit_launcher.LocalLauncher")) else 1
+def jobs_sharing_this_machine(launcher: DictConfig, slots: int) -> int:
+    """Trials that run on this machine's CPUs at once: every slot under joblib and
+    submitit_local; one under the basic launcher, and under the cluster launchers, whose jobs get
+    the CPUs the scheduler gives them."""
+    local = launcher_kind(launcher) in ("JoblibLauncher", "LocalLauncher")
+    return slots if local else 1
 
 
 def check_joblib_settings(launcher: DictConfig) -> None:
     """The joblib launcher checks its settings (its own backends, then joblib's) only as it
-    launches the first batch, after the stores are written; here the same checks run first."""
-    if not str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
+    launches the first trial, after the stores are written; here the same checks run first.
+    Its own check is in its private `_core` (README lists it, a test catches a change)."""
+    if launcher_kind(launcher) != "JoblibLauncher":
         return
     from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
     from joblib import Parallel
@@ -120,51 +154,62 @@ def check_joblib_settings(launcher: DictConfig) -> None:
         ) from err
 
 
-class BlueprintSweeperImpl(OptunaSweeperImpl):
+def start_ray(launcher: DictConfig) -> None:
+    """Connects to Ray once, before slots launch from several threads: the Ray launcher starts
+    Ray on its first launch, and two first launches at once would both start it."""
+    if launcher_kind(launcher) != "RayLauncher":
+        return
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(**OmegaConf.to_container(launcher.ray.init, resolve=True))
+
+
+def direction_of(direction: Any) -> str:
+    """`hydra.sweeper.direction` as one of minimize | maximize; one objective only."""
+    values = list(direction) if isinstance(direction, ListConfig | list) else [direction]
+    names = [value.name if isinstance(value, Enum) else str(value) for value in values]
+    if len(names) != 1 or names[0] not in ("minimize", "maximize"):
+        raise SweepError(
+            f"hydra.sweeper.direction={names[0] if len(names) == 1 else names}"
+            " must be minimize or maximize (one objective: objective.metric)"
+        )
+    return names[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """What `BlueprintSweep._checked` settles before anything is written."""
+
+    direction: str
+    pruner: optuna.pruners.BasePruner
+    space: SearchSpace
+    n_trials: int
+
+
+class BlueprintSweep:
     """Runs trials until the study holds `n_trials` ended ones; see the config's docstring."""
 
-    def __init__(
-        self,
-        sampler: Any,
-        direction: Any,
-        storage: str,
-        study_name: str | None,
-        n_trials: int | None,
-        n_jobs: int | None,
-        max_failure_rate: float,
-        custom_search_space: str | None,
-        params: DictConfig | None,
-        *,
-        pruner: str,
-        pruner_kwargs: dict[str, Any],
-        plots: bool,
-        heartbeat_interval: int,
-        grace_period: int,
-    ) -> None:
-        # Batch size and failure rate are settled in setup() and _sweep(), so pass neutral values.
-        super().__init__(
-            sampler, direction, storage, study_name, n_trials, 1, 0.0, custom_search_space, params
-        )
-        self.requested_batch = n_jobs
-        self.max_failure_rate = max_failure_rate
-        self.pruner_name = pruner
-        self.pruner_kwargs = pruner_kwargs
-        self.plots = plots
-        self.heartbeat_interval = heartbeat_interval
-        self.grace_period = grace_period
-        self.threads: int | None = None
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings  # a hydra_plugins.blueprint_sweeper.config.BlueprintSweeperConf
         self.grid: Grid | None = None  # the grid's values, when the sampler is the grid
+        self.sampler: optuna.samplers.BaseSampler | None = None
+        self.extend_space: Any = None  # hydra.sweeper.custom_search_space, instantiated
+        self.threads: int | None = None
         self.taken = 0  # trials this process took from the study
         self.reseeded = False
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        self.config = config
         self.composed = ComposedOnce(hydra_context.config_loader)
-        hydra_context = dataclasses.replace(hydra_context, config_loader=self.composed)
-        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
-        self.n_jobs = self.requested_batch or launcher_parallelism(config.hydra.launcher)
-        sharing = jobs_sharing_this_machine(config.hydra.launcher, self.n_jobs)
+        self.hydra_context = dataclasses.replace(hydra_context, config_loader=self.composed)
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=self.hydra_context, task_function=task_function
+        )
+        self.slots = slot_count(config.hydra.launcher, self.settings.n_jobs)
+        sharing = jobs_sharing_this_machine(config.hydra.launcher, self.slots)
         if sharing > 1:  # each parallel job gets its share of the CPU, not all of it
             self.threads = max(1, (os.cpu_count() or 1) // sharing)
 
@@ -177,36 +222,46 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
             sys.exit(2)
 
     def _sweep(self, arguments: list[str]) -> None:
-        direction, pruner, space, fixed, fixed_overrides, n_trials = self._checked(arguments)
+        checked = self._checked(arguments)
+        space = checked.space
         storage = open_storage(
-            str(self.storage),
+            str(self.settings.storage),
             create=True,
-            heartbeat_interval=self.heartbeat_interval,
-            grace_period=self.grace_period,
+            heartbeat_interval=self.settings.heartbeat_interval,
+            grace_period=self.settings.grace_period,
+            max_interruptions=self.settings.max_interruptions,
         )
-        what = [f"{k}={v}" for k, v in fixed.items() if not k.startswith(OUTPUT_LOCATIONS)]
-        what += [line for line in fixed_overrides if not line.startswith(OUTPUT_LOCATIONS)]
-        study, reused = self._open_study(storage, space, [*what, direction], direction, pruner)
-        log.info("study %s in %s: %d trials wanted", study.study_name, self.storage, n_trials)
+        what = [f"{k}={v}" for k, v in space.fixed.items() if not k.startswith(OUTPUT_LOCATIONS)]
+        what += [line for line in space.fixed_overrides if not line.startswith(OUTPUT_LOCATIONS)]
+        study, reused = self._open_study(storage, space.space, [*what, checked.direction], checked)
+        log.info(
+            "study %s in %s: %d trials wanted, %d at a time",
+            study.study_name,
+            self.settings.storage,
+            checked.n_trials,
+            self.slots,
+        )
         self.job_idx = next_job_number(self.config.hydra.sweep.dir)
 
         settings = {
-            "storage": str(self.storage),
+            "storage": str(self.settings.storage),
             "sampler": "grid" if self.grid else type(self.sampler).__name__,
-            "pruner": self.pruner_name,
-            "direction": direction,
-            "n_trials": str(n_trials),
-            "max_failure_rate": str(self.max_failure_rate),
+            "pruner": self.settings.pruner,
+            "direction": checked.direction,
+            "n_trials": str(checked.n_trials),
+            "max_failure_rate": str(self.settings.max_failure_rate),
         }
         run = SweepRun(self.config, study, settings)
-        values = plain_values(fixed)
+        values = plain_values(space.fixed)
         where = {k: v for k, v in values.items() if k.startswith(OUTPUT_LOCATIONS)}
-        run.log_search_space(space, {k: v for k, v in values.items() if k not in where}, where)
+        run.log_search_space(
+            space.space, {k: v for k, v in values.items() if k not in where}, where
+        )
         run.adopt(reused)
         status = "FAILED"
         try:
-            self._run_trials(study, storage, run, n_trials, space, fixed, fixed_overrides)
-            run.summarize(self.plots, final=True)
+            self._run_trials(study, storage, run, checked.n_trials, space)
+            run.summarize(self.settings.plots, final=True)
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
@@ -220,28 +275,28 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         storage: optuna.storages.RDBStorage,
         space: dict[str, BaseDistribution],
         fixed: list[str],
-        direction: str,
-        pruner: optuna.pruners.BasePruner,
+        checked: Checked,
     ) -> tuple[optuna.Study, list[FrozenTrial]]:
         """Creates or resumes the study, named from the space and the `fixed` overrides (what
         the trials compute) unless hydra.sweeper.study_name pins it, and says which in one line.
         A grid's study first takes in the points its earlier versions ended; returns those too.
         """
         experiment = str(OmegaConf.select(self.config, "experiment_name", default="sweep"))
+        pinned = self.settings.study_name
         if self.grid is not None:
             family = grid_family(experiment, list(space), fixed)
-            name = self.study_name or self.grid.study_name(family)
+            name = pinned or self.grid.study_name(family)
         else:
-            name = self.study_name or study_name_for(experiment, space, fixed)
+            name = pinned or study_name_for(experiment, space, fixed)
         reused: list[FrozenTrial] = []
-        with store_lock(str(self.storage)):  # one sweep creates the study and copies points
+        with store_lock(str(self.settings.storage)):  # one sweep creates the study, copies points
             new = name not in optuna.get_all_study_names(storage)
             study = optuna.create_study(
                 study_name=name,
                 storage=storage,
                 sampler=self.sampler,
-                pruner=pruner,
-                direction=direction,
+                pruner=checked.pruner,
+                direction=checked.direction,
                 load_if_exists=True,
             )
             if self.grid is not None:
@@ -250,83 +305,76 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
                 log.info("%s", describe(study, storage, family, self.grid, new))
             else:
                 log.info("%s", self._describe(study, new))
-        study.set_user_attr(PRUNER_ATTR, {"name": self.pruner_name, "kwargs": self.pruner_kwargs})
+        pruner = {"name": self.settings.pruner, "kwargs": dict(self.settings.pruner_kwargs or {})}
+        study.set_user_attr(PRUNER_ATTR, pruner)
         return study, reused
 
-    def _checked(
-        self, arguments: list[str]
-    ) -> tuple[str, Any, dict[str, BaseDistribution], dict[str, Any], list[str], int]:
+    def _checked(self, arguments: list[str]) -> Checked:
         """Every sweep setting checked, and one trial's config composed, before anything is
         written: a bad setting or a search-space key that does not exist is one line at once.
         """
-        if not 0.0 <= self.max_failure_rate <= 1.0:
+        s = self.settings
+        if not 0.0 <= s.max_failure_rate <= 1.0:
             raise SweepError(
-                f"hydra.sweeper.max_failure_rate={self.max_failure_rate} must be within [0, 1]"
+                f"hydra.sweeper.max_failure_rate={s.max_failure_rate} must be within [0, 1]"
             )
-        if not 1 <= self.heartbeat_interval < self.grace_period:
+        if not 1 <= s.heartbeat_interval < s.grace_period:
             raise SweepError(
-                f"hydra.sweeper.heartbeat_interval={self.heartbeat_interval} must be at least 1 "
-                f"and below hydra.sweeper.grace_period={self.grace_period} (seconds)"
+                f"hydra.sweeper.heartbeat_interval={s.heartbeat_interval} must be at least 1 "
+                f"and below hydra.sweeper.grace_period={s.grace_period} (seconds)"
             )
-        if self.n_trials is not None and self.n_trials < 1:
-            raise SweepError(f"hydra.sweeper.n_trials={self.n_trials} must be at least 1")
+        if s.max_interruptions < 1:
+            raise SweepError(
+                f"hydra.sweeper.max_interruptions={s.max_interruptions} must be at least 1"
+            )
+        if s.n_trials is not None and s.n_trials < 1:
+            raise SweepError(f"hydra.sweeper.n_trials={s.n_trials} must be at least 1")
+        if s.n_jobs is not None and s.n_jobs < 1:
+            raise SweepError(f"hydra.sweeper.n_jobs={s.n_jobs} must be at least 1 (or null)")
         check_joblib_settings(self.config.hydra.launcher)
-        pruner = build_pruner(self.pruner_name, self.pruner_kwargs)
-        directions = self._get_directions()
-        if len(directions) != 1 or directions[0] not in ("minimize", "maximize"):
-            raise SweepError(
-                f"hydra.sweeper.direction={directions[0] if len(directions) == 1 else directions}"
-                " must be minimize or maximize (one objective: objective.metric)"
-            )
-        self._process_searchspace_config()
+        pruner = build_pruner(s.pruner, dict(s.pruner_kwargs or {}))
+        direction = direction_of(s.direction)
         try:
-            space, fixed, fixed_overrides = create_params_from_overrides(
-                [*self._parse_sweeper_params_config(), *arguments]
-            )
-        except Exception as err:  # Hydra's override grammar, Optuna's distribution checks
+            space = parse([*params_overrides(s.params), *arguments])
+        except ValueError as err:  # Hydra's override grammar, Optuna's distribution checks
             raise SweepError(f"the search space does not parse: {first_line(err)}") from err
-        for name in fixed:
-            space.pop(name, None)
-        n_trials = self.n_trials
-        if isinstance(self.sampler, functools.partial):  # the grid: sized by the space
-            grid: dict[str, list[Any]] = {}
-            for name, dist in space.items():
-                if not isinstance(dist, CategoricalDistribution | IntDistribution) and (
-                    not isinstance(dist, FloatDistribution) or dist.step is None
-                ):
-                    raise SweepError(
-                        f"{name}: a grid takes listed values (a,b,c or range(...)), not a "
-                        f"continuous range; list values or pick a sampler: hparams_search=tpe"
-                    )
-                grid[name] = list(self._to_grid_sampler_choices(dist))
+        # a key swept in hydra.sweeper.params and fixed on the command line is fixed
+        dims = {name: dist for name, dist in space.space.items() if name not in space.fixed}
+        space = dataclasses.replace(space, space=dims)
+        n_trials = s.n_trials
+        if str(s.sampler.get("_target_")) == GRID_SAMPLER:
+            try:
+                grid = {name: grid_values(dist) for name, dist in space.space.items()}
+            except ValueError as err:
+                raise SweepError(
+                    f"{err}; list values or pick a sampler: hparams_search=tpe"
+                ) from err
             # Its points are queued in the grid's order (blueprint.sweeps.grid): never sampled.
-            self.grid = Grid(grid, self.sampler.keywords.get("seed"))
+            self.grid = Grid(grid, s.sampler.get("seed"))
             self.sampler = optuna.samplers.RandomSampler()
             size = math.prod(len(values) for values in grid.values())
             n_trials = size if n_trials is None else min(n_trials, size)
-        elif n_trials is None:
-            raise SweepError(
-                f"hydra.sweeper.n_trials is unset: the {type(self.sampler).__name__} needs a "
-                "number of trials, e.g. hydra.sweeper.n_trials=20"
-            )
-        self._compose_one_trial(space, fixed, fixed_overrides)
-        return directions[0], pruner, space, fixed, fixed_overrides, n_trials
+        else:
+            self.sampler = instantiate(s.sampler, _execution_whitelist_=SAMPLER_TARGETS)
+            if n_trials is None:
+                raise SweepError(
+                    f"hydra.sweeper.n_trials is unset: the {type(self.sampler).__name__} needs a "
+                    "number of trials, e.g. hydra.sweeper.n_trials=20"
+                )
+        if s.custom_search_space:
+            self.extend_space = instantiate({"_target_": s.custom_search_space, "_partial_": True})
+        self._compose_one_trial(space)
+        return Checked(direction, pruner, space, n_trials)
 
-    def _compose_one_trial(
-        self, space: dict[str, BaseDistribution], fixed: dict[str, Any], fixed_overrides: list[str]
-    ) -> None:
+    def _compose_one_trial(self, space: SearchSpace) -> None:
         """Composes and validates a trial's config with each dimension at its first value."""
-        point = {name: first_value(dist) for name, dist in space.items()}
-        overrides = [
-            *(f"{name}={value}" for name, value in {**point, **fixed}.items()),
-            *fixed_overrides,
-        ]
-        self._composed(overrides)
+        point = {name: first_value(dist) for name, dist in space.space.items()}
+        self._composed(job_overrides(space, point))
 
     def _composed(self, overrides: list[str]) -> DictConfig:
         """One job's config, composed as the launcher will compose it."""
         try:
-            return self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+            return self.composed.load_sweep_config(self.config, overrides)
         except Exception as err:  # an unknown key, a value Hydra cannot compose
             raise SweepError(f"a trial's config does not compose: {compose_failure(err)}") from err
 
@@ -340,40 +388,113 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         validate(config)
         self.composed.keep(overrides, config)
 
+    def _configure(self, trial: Trial, space: SearchSpace) -> list[str]:
+        """Draws the trial's point (a queued point is drawn as queued) and returns its job's
+        overrides; fixed values are the trial's user attributes, as Hydra's Optuna sweeper does."""
+        for name, dist in space.space.items():
+            suggest(trial, name, dist)
+        for name, value in space.fixed.items():
+            trial.set_user_attr(name, value)
+        if self.extend_space is not None:
+            self.extend_space(self.config, trial)
+        return job_overrides(space, trial.params)
+
     def _run_trials(
         self,
         study: optuna.Study,
         storage: optuna.storages.RDBStorage,
         run: SweepRun,
         n_trials: int,
-        space: dict[str, BaseDistribution],
-        fixed: dict[str, Any],
-        fixed_overrides: list[str],
+        space: SearchSpace,
     ) -> None:
-        while True:
-            interrupted = requeue_stale(study, storage)
-            if interrupted:
-                run.mark_interrupted(interrupted)
-            self._stop_if_too_many_failed(study, n_trials)
-            missing = functools.partial(missing_points, grid=self.grid) if self.grid else None
-            trials = take_trials(study, storage, str(self.storage), self.n_jobs, n_trials, missing)
-            self._reseed_if_shared(study, len(trials))
-            if not trials:
-                ended = len(ended_trials(study))
-                if ended >= n_trials:
-                    log.info("study %s holds %d ended trials: done", study.study_name, ended)
-                    return
-                time.sleep(WAIT_FOR_OTHERS_S)  # other sweeps run the last trials
-                continue
+        """Keeps every slot busy: a slot whose trial ends takes the next at once."""
+        slots = Slots(self._launch, self.slots)
+        if self.slots > 1:
+            start_ray(self.config.hydra.launcher)
+        in_flight: dict[int, Trial] = {}  # by number
+        with Heartbeats(storage, study) as beats:
             try:
-                with heartbeats(storage, trials):
-                    jobs = self._configure_trials(trials, space, fixed, fixed_overrides)
-                    told, errors = self._run_batch(study, run, trials, jobs)
-            except KeyboardInterrupt:  # queued again now: no sweep waits out the grace period
-                run.mark_interrupted(release(study, storage, trials))
+                while True:
+                    interrupted = requeue_stale(study, storage)
+                    if interrupted:
+                        run.mark_interrupted(interrupted)
+                    self._stop_if_too_many_failed(study, n_trials)
+                    taken = self._take(study, storage, n_trials, slots.free)
+                    for trial in taken:
+                        beats.add(trial.number)  # before: one slot runs it in start
+                        in_flight[trial.number] = trial
+                        if not self._start(study, run, trial, space, slots):
+                            beats.remove(trial.number)
+                            del in_flight[trial.number]
+                    if slots.running:
+                        # a free slot the study has no trial for looks again in a while
+                        ended = slots.next_ended(WAIT_FOR_OTHERS_S if slots.free else None)
+                        if ended is not None:
+                            beats.remove(ended[0])
+                            self._record(study, run, in_flight.pop(ended[0]), ended[1])
+                    elif not taken and self._done(study, n_trials):
+                        return
+                    elif not taken:
+                        time.sleep(WAIT_FOR_OTHERS_S)  # other sweeps run the last trials
+            except BaseException:  # Ctrl-C, or the sweep stopped: the trials in flight are queued
+                # again now, so that no sweep waits out their grace period
+                run.mark_interrupted(release(study, storage, list(in_flight.values())))
                 raise
-            run.record(told, errors)
-            run.summarize(self.plots)
+
+    def _done(self, study: optuna.Study, n_trials: int) -> bool:
+        ended = len(ended_trials(study))
+        if ended >= n_trials:
+            log.info("study %s holds %d ended trials: done", study.study_name, ended)
+        return ended >= n_trials
+
+    def _record(self, study: optuna.Study, run: SweepRun, trial: Trial, ret: JobReturn) -> None:
+        """Tells Optuna how the trial's job ended, and MLflow; refreshes the parent's summary."""
+        frozen, error = self._tell(study, trial, ret)
+        run.record([frozen], {trial.number: error} if error else {})
+        run.summarize(self.settings.plots)
+
+    def _take(
+        self, study: optuna.Study, storage: optuna.storages.RDBStorage, n_trials: int, free: int
+    ) -> list[Trial]:
+        if free < 1:
+            return []
+        missing = (lambda s: missing_points(s, self.grid)) if self.grid else None
+        taken = take_trials(study, storage, str(self.settings.storage), free, n_trials, missing)
+        self._reseed_if_shared(study, len(taken))
+        return taken
+
+    def _start(
+        self, study: optuna.Study, run: SweepRun, trial: Trial, space: SearchSpace, slots: Slots
+    ) -> bool:
+        """Launches the trial in a slot (with one slot, returns once its job ended), or ends it
+        FAIL at once where its config cannot run: False."""
+        node = self._trial_node(study.study_name, trial.number, run.run_id)
+        try:
+            overrides = [*self._configure(trial, space), node.override()]
+            self._launchable(overrides)
+        except BlueprintError as err:  # this point cannot run: FAIL, never RUNNING
+            log.warning("trial %d failed: %s", trial.number, err)
+            run.record([study.tell(trial, state=TrialState.FAIL)], {trial.number: str(err)})
+            return False
+        self.job_idx += 1
+        slots.start(trial.number, overrides, self.job_idx - 1)
+        return True
+
+    def _launch(self, overrides: list[str], job_idx: int) -> Any:
+        try:
+            return self.launcher.launch([overrides], initial_job_idx=job_idx)
+        finally:
+            self.composed.forget(overrides)  # a launcher that composes in its workers
+
+    def _trial_node(self, study_name: str, number: int, parent_run_id: str) -> TrialNode:
+        """What a job is told of its trial (the `sweep` node of conf/train.yaml)."""
+        return TrialNode(
+            study=study_name,
+            storage=str(self.settings.storage),
+            trial=number,
+            parent_run_id=parent_run_id,
+            threads=self.threads,
+        )
 
     def _reseed_if_shared(self, study: optuna.Study, taken: int) -> None:
         """A seeded sampler replays its suggestions: once the study holds trials this process
@@ -398,70 +519,45 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         return f"resuming study {study.study_name}: {len(ended_trials(study))} trials ended"
 
     def _stop_if_too_many_failed(self, study: optuna.Study, n_trials: int) -> None:
-        """Interrupted trials count: a trial that kills its sweep every time must trip this."""
-        every = study.get_trials(deepcopy=False, states=ENDED)
-        failed = sum(t.state == TrialState.FAIL for t in every)
-        if failed > math.floor(self.max_failure_rate * n_trials + 1e-9):
-            raise SweepError(
-                f"{failed} of {len(every)} trials failed (interrupted ones included), more than "
-                f"hydra.sweeper.max_failure_rate={self.max_failure_rate} of n_trials="
-                f"{n_trials} allows; the errors are in the failed MLflow runs"
+        """Counts failed trials: those that raised, and points given up after being interrupted
+        `max_interruptions` times in a row (a trial that kills its sweep every time must trip
+        this). Trials interrupted and queued again are not failures: kills come from outside."""
+        ended = ended_trials(study)
+        failed = [t for t in ended if t.state == TrialState.FAIL]
+        if len(failed) <= math.floor(self.settings.max_failure_rate * n_trials + 1e-9):
+            return
+        gave_up = given_up(study)
+        raised = [t.number for t in failed if t.number not in gave_up]
+        reasons = []
+        if raised:
+            reasons.append(
+                f"{numbered(raised)} raised an error (it is in their FAILED MLflow runs)"
             )
-
-    def _run_batch(
-        self, study: optuna.Study, run: SweepRun, trials: list[Trial], jobs: Sequence[Sequence[str]]
-    ) -> tuple[list[FrozenTrial], dict[int, str]]:
-        """Launches the trials whose config passes the checks and tells Optuna how each ended;
-        one that cannot run ends FAIL without being launched. Returns the ended trials and the
-        errors by trial number."""
-        told, errors, launched = [], {}, []
-        for trial, job in zip(trials, jobs, strict=True):
-            node = self._trial_node(study.study_name, trial.number, run.run_id)
-            overrides = [*job, node.override()]
-            try:
-                self._launchable(overrides)
-            except BlueprintError as err:  # this point cannot run: FAIL, never RUNNING
-                log.warning("trial %d failed: %s", trial.number, err)
-                told.append(study.tell(trial, state=TrialState.FAIL))
-                errors[trial.number] = str(err)
-                continue
-            launched.append((trial, overrides))
-        if not launched:
-            return told, errors
-        try:
-            returns = self.launcher.launch(
-                [overrides for _, overrides in launched], initial_job_idx=self.job_idx
+        if gave_up:
+            reasons.append(
+                f"{numbered(sorted(gave_up))} were interrupted "
+                f"hydra.sweeper.max_interruptions={self.settings.max_interruptions} times in a "
+                "row (a point that may kill its sweep)"
             )
-        finally:
-            self.composed.forget()
-        self.job_idx += len(returns)
-        for (trial, _), ret in zip(launched, returns, strict=True):
-            frozen, error = self._tell(study, trial, ret)
-            told.append(frozen)
-            if error:
-                errors[trial.number] = error
-        return told, errors
-
-    def _trial_node(self, study_name: str, number: int, parent_run_id: str) -> TrialNode:
-        """What a job is told of its trial (the `sweep` node of conf/train.yaml)."""
-        return TrialNode(
-            study=study_name,
-            storage=str(self.storage),
-            trial=number,
-            parent_run_id=parent_run_id,
-            threads=self.threads,
+        raise SweepError(
+            f"{len(failed)} of {len(ended)} trials failed, more than hydra.sweeper."
+            f"max_failure_rate={self.settings.max_failure_rate} of n_trials={n_trials} allows "
+            f"(interrupted trials that ran again do not count): {'; '.join(reasons)}"
         )
 
     def _tell(self, study: optuna.Study, trial: Trial, ret: JobReturn) -> tuple[FrozenTrial, str]:
-        """Tells Optuna how the job ended; returns the ended trial and its error ("" if none).
-
-        A failed job's exception sits in `_return_value`: the public property re-raises it.
-        """
-        error = ret._return_value if ret.status is JobStatus.FAILED else None
+        """Tells Optuna how the job ended; returns the ended trial and its error ("" if none)."""
+        error: BaseException | None = None
+        value = None
+        try:  # a failed job's exception is raised here, after Hydra's line on stderr, which
+            # would call every pruned trial an error: the sweep says how each trial ended
+            with contextlib.redirect_stderr(io.StringIO()):
+                value = ret.return_value
+        except Exception as err:
+            error = err
         if isinstance(error, TrialPruned):
             return study.tell(trial, state=TrialState.PRUNED), ""
-        if error is None:
-            value = ret.return_value
+        if error is None and ret.status is JobStatus.COMPLETED:
             if isinstance(value, int | float) and math.isfinite(value):
                 return study.tell(trial, float(value)), ""
             error = ValueError(f"the job returned {value!r}, not a finite number")

@@ -60,17 +60,6 @@ class SweepTrial:
         if self.node:
             self._trial().set_user_attr(RUN_ATTR, run_id)
 
-    def keeping_compiled_steps(self, cfg: DictConfig) -> contextlib.AbstractContextManager:
-        """Around seeding: in a sweep trial of blueprint's and Keras' components only, TensorFlow
-        keeps the steps it instantiated for earlier trials' models, which `warm` may reuse. Not
-        where the trial asks for deterministic ops: those made before it turns them on would
-        stay."""
-        from blueprint.training.warm_models import kernel_cache_kept, library_only
-
-        if self.node and not cfg.trainer.deterministic and library_only(cfg):
-            return kernel_cache_kept()
-        return contextlib.nullcontext()
-
     def warm(self, model: Any, cfg: DictConfig) -> Any:
         """The compiled model this trial trains: in a sweep, an earlier trial's of the same
         network and optimizer where this process kept one, started from `model`'s values, so
@@ -124,11 +113,9 @@ def _trials_storage(storage_url: str) -> Any:
     return open_storage(storage_url, create=False)
 
 
-def free_keras_state(cfg: DictConfig | None = None) -> None:
+def free_keras_state() -> None:
     """Drops the finished trial's graphs and models (but those kept for later trials, see
-    `SweepTrial.warm`) so in-process trials do not pile up memory. TensorFlow's kernel cache, the
-    steps it instantiated, goes too, but after a trial (`cfg`) of blueprint's and Keras'
-    components that trained a kept model: the next one may train it again.
+    `SweepTrial.warm`) so in-process trials do not pile up memory.
 
     Keras' clear_session also runs Python's garbage collector over every object, which took half
     a second a trial: what survives it for good (modules and TensorFlow's registries after the
@@ -141,13 +128,8 @@ def free_keras_state(cfg: DictConfig | None = None) -> None:
     """
     keras = sys.modules.get("keras")
     if keras is not None:
-        from blueprint.training.warm_models import kernel_cache_kept, library_only
-
         _drop_custom_gradients()
-        trained_kept = _warm_models().trained_a_kept_model()  # asked every trial: it resets
-        keep = trained_kept and cfg is not None and library_only(cfg)
-        with kernel_cache_kept() if keep else contextlib.nullcontext():
-            keras.backend.clear_session()
+        keras.backend.clear_session()
         if _warm_models().kept_a_new_model():
             _thaw_at_exit()
             gc.freeze()

@@ -9,7 +9,6 @@ own starting values copied in (weights, random-seed states, optimizer step, lear
 slots), so its traced steps are reused and it learns exactly as its own model would.
 """
 
-import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -42,13 +41,6 @@ def compiled_key(cfg: DictConfig) -> str | None:
     return json.dumps(parts, sort_keys=True)
 
 
-def library_only(cfg: DictConfig) -> bool:
-    """Whether every `_target_` of the trial, anywhere in its config (data loader and callbacks
-    too), is blueprint's or Keras': none runs TensorFlow's stateful random ops, whose kernels
-    must restart with each trial's seed (`kernel_cache_kept`)."""
-    return all(_trace_safe(target) for target in _targets(OmegaConf.to_container(cfg)))
-
-
 def _trace_safe(target: str) -> bool:
     return target.startswith(TRACE_SAFE) and not target.startswith(OPAQUE)
 
@@ -78,7 +70,6 @@ class WarmModels:
         self.kept = kept
         self._models: dict[str, keras.Model] = {}
         self._new = True  # a process's first trial keeps its modules and registries for good
-        self._trained_kept = False
 
     def adopt(self, model: keras.Model, key: str) -> keras.Model:
         """The model to train: the one kept for `key`, given `model`'s starting values, or
@@ -90,40 +81,12 @@ class WarmModels:
         elif warm is None and len(self._models) < self.kept:
             self._models[key] = model
             self._new = True
-        self._trained_kept = any(kept is model for kept in self._models.values())
         return model
 
     def kept_a_new_model(self) -> bool:
         """Whether a model was newly kept (or nothing asked yet) since the last call."""
         new, self._new = self._new, False
         return new
-
-    def trained_a_kept_model(self) -> bool:
-        """Whether the model last adopted (and not asked about since) is one kept here."""
-        kept, self._trained_kept = self._trained_kept, False
-        return kept
-
-
-@contextlib.contextmanager
-def kernel_cache_kept() -> Iterator[None]:
-    """Inside, TensorFlow keeps its kernel cache where it would empty it: as it is seeded
-    (`tf.random.set_seed`, so that stateful random ops restart their sequences) and as Keras
-    clears its session. The cache also holds the steps (training, evaluation, diagnostics) that
-    TensorFlow instantiated for the models kept here: emptied, a warm trial's first batches
-    instantiated them again, 0.1-0.15 s. Only for trials whose components are all blueprint's
-    and Keras' (`library_only`), which draw from seeded variables, never from a stateful op.
-    Where TensorFlow no longer has this private binding, it is emptied as before."""
-    from tensorflow.python import pywrap_tfe  # both empty it through this private binding
-
-    empty = getattr(pywrap_tfe, "TFE_ContextClearCaches", None)
-    if empty is None:
-        yield
-        return
-    pywrap_tfe.TFE_ContextClearCaches = lambda context: None
-    try:
-        yield
-    finally:
-        pywrap_tfe.TFE_ContextClearCaches = empty
 
 
 def _starts_from(warm: keras.Model, fresh: keras.Model) -> bool:

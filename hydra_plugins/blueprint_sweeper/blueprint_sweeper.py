@@ -2,50 +2,28 @@
 
 from typing import Any
 
-from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from . import config as config  # registers hydra/sweeper=blueprint_optuna
+from .config import BlueprintSweeperConf  # importing it registers hydra/sweeper=blueprint_optuna
 
 
-class BlueprintOptunaSweeper(OptunaSweeper):
-    """Hydra's Optuna sweeper whose implementation adds resume, pruning and MLflow tracking."""
+class BlueprintOptunaSweeper(Sweeper):
+    """Hydra's sweeper interface over blueprint's sweep; its settings are declared once, in
+    `BlueprintSweeperConf`, and reach the sweep as that dataclass."""
 
-    def __init__(
-        self,
-        sampler: Any,
-        direction: Any,
-        storage: str | None,
-        study_name: str | None,
-        n_trials: int | None,
-        n_jobs: int | None,
-        max_failure_rate: float,
-        custom_search_space: str | None,
-        params: DictConfig | None,
-        pruner: str,
-        pruner_kwargs: DictConfig,
-        plots: bool,
-        heartbeat_interval: int,
-        grace_period: int,
+    def __init__(self, **settings: Any) -> None:
+        from blueprint.sweeps.sweeper import BlueprintSweep  # optuna, mlflow: sweeps only
+
+        self.sweep_engine = BlueprintSweep(BlueprintSweeperConf(**settings))
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        from blueprint.sweeps.sweeper import BlueprintSweeperImpl  # optuna, mlflow: sweeps only
-
-        # The parent instantiates the sampler under its execution whitelist; its implementation
-        # object is then replaced by ours, built from the same sampler.
-        super().__init__(sampler, direction, storage, study_name, n_trials, 1, 0.0, None, params)
-        self.sweeper = BlueprintSweeperImpl(
-            self.sweeper.sampler,
-            direction,
-            storage,
-            study_name,
-            n_trials,
-            n_jobs,
-            max_failure_rate,
-            custom_search_space,
-            params,
-            pruner=pruner,
-            pruner_kwargs=dict(pruner_kwargs or {}),
-            plots=plots,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
+        self.sweep_engine.setup(
+            hydra_context=hydra_context, task_function=task_function, config=config
         )
+
+    def sweep(self, arguments: list[str]) -> None:
+        self.sweep_engine.sweep(arguments)

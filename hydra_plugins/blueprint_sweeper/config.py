@@ -21,13 +21,17 @@ class BlueprintSweeperConf(OptunaSweeperConf):
     - `study_name: null` derives the name from experiment_name and a hash of the search space;
     - `n_trials` counts trials that ended (complete, pruned or failed): a re-run tops the study
       up; null runs every grid point (other samplers need a number);
-    - `n_jobs: null` asks as many trials at a time as the launcher runs in parallel;
+    - `n_jobs` is the number of slots: trials in flight at once, each slot taking the next trial
+      as soon as its own ends (null: joblib's n_jobs; the basic launcher runs one);
     - `max_failure_rate` is the share of `n_trials` allowed to fail before the sweep stops;
+      interrupted trials run again and do not count, but a point interrupted
+      `max_interruptions` times in a row;
     - `heartbeat_interval` and `grace_period` tell live trials from interrupted ones, on any
       machine sharing the study (blueprint.sweeps.study).
     """
 
     _target_: str = "hydra_plugins.blueprint_sweeper.blueprint_sweeper.BlueprintOptunaSweeper"
+    # the sweeper reads each key below from this class (BlueprintSweeperConf(**settings))
     # the sampler's group option first, then the keys below on top of it
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "grid"}, "_self_"])
     # every sampler's seed follows the run's: the order the points run in is reproducible
@@ -35,8 +39,11 @@ class BlueprintSweeperConf(OptunaSweeperConf):
     direction: Any = "${objective.direction}"
     storage: Any | None = "sqlite:///${paths.root_dir}/multirun/optuna.db"
     n_trials: int | None = None
+    # slots: trials in flight at once (null: the launcher's own parallelism)
     n_jobs: int | None = None
     max_failure_rate: float = 0.25
+    # a point interrupted this many times in a row (its sweep killed under it) is given up: FAIL
+    max_interruptions: int = 2
     # seconds between the heartbeats a sweep records for each trial it runs
     heartbeat_interval: int = 5
     # seconds without a heartbeat after which a RUNNING trial counts as interrupted and runs again
