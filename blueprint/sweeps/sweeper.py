@@ -41,6 +41,7 @@ from blueprint.sweeps.contract import TrialNode
 from blueprint.sweeps.grid import GRID_ATTR, Grid, describe, missing_points, reuse_ended_points
 from blueprint.sweeps.parent_run import SweepRun
 from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
+from blueprint.sweeps.repeats import check_repeats, repeats_key
 from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import (
     ENDED,
@@ -140,6 +141,8 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         plots: bool,
         heartbeat_interval: int,
         grace_period: int,
+        repeats: int,
+        repeat_reduce: str,
     ) -> None:
         # Batch size and failure rate are settled in setup() and _sweep(), so pass neutral values.
         super().__init__(
@@ -152,6 +155,8 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         self.plots = plots
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
+        self.repeats = repeats
+        self.repeat_reduce = repeat_reduce
         self.threads: int | None = None
         self.grid: Grid | None = None  # the grid's values, when the sampler is the grid
         self.taken = 0  # trials this process took from the study
@@ -186,6 +191,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         )
         what = [f"{k}={v}" for k, v in fixed.items() if not k.startswith(OUTPUT_LOCATIONS)]
         what += [line for line in fixed_overrides if not line.startswith(OUTPUT_LOCATIONS)]
+        what += repeats_key(self.repeats, self.repeat_reduce)
         study, reused = self._open_study(storage, space, [*what, direction], direction, pruner)
         log.info("study %s in %s: %d trials wanted", study.study_name, self.storage, n_trials)
         self.job_idx = next_job_number(self.config.hydra.sweep.dir)
@@ -270,6 +276,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
             )
         if self.n_trials is not None and self.n_trials < 1:
             raise SweepError(f"hydra.sweeper.n_trials={self.n_trials} must be at least 1")
+        check_repeats(self.repeats, self.repeat_reduce)
         check_joblib_settings(self.config.hydra.launcher)
         pruner = build_pruner(self.pruner_name, self.pruner_kwargs)
         directions = self._get_directions()
@@ -450,6 +457,8 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
             trial=number,
             parent_run_id=parent_run_id,
             threads=self.threads,
+            repeats=self.repeats,
+            repeat_reduce=self.repeat_reduce,
         )
 
     def _tell(self, study: optuna.Study, trial: Trial, ret: JobReturn) -> tuple[FrozenTrial, str]:

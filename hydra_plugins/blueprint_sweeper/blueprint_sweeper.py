@@ -27,6 +27,8 @@ class BlueprintOptunaSweeper(OptunaSweeper):
         plots: bool,
         heartbeat_interval: int,
         grace_period: int,
+        repeats: int,
+        repeat_reduce: str,
     ) -> None:
         from blueprint.sweeps.sweeper import BlueprintSweeperImpl  # optuna, mlflow: sweeps only
 
@@ -48,4 +50,6 @@ class BlueprintOptunaSweeper(OptunaSweeper):
             plots=plots,
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
+            repeats=repeats,
+            repeat_reduce=repeat_reduce,
         )
