@@ -323,9 +323,17 @@ class Objective(Schema):
     direction: Direction
 
 
-class Sweep(Schema):
+class Repeats(Schema):
+    """How often a sweep trains each point (`hydra.sweeper.repeats`, seeds trainer.seed + 0..k-1)
+    and how the trial's objective sums its runs up (`blueprint.sweeps.repeats`)."""
+
+    repeats: Annotated[int, Field(ge=1, examples=[3])] = 1
+    repeat_reduce: Literal["mean", "median"] = "mean"
+
+
+class Sweep(Repeats):
     """Written by the sweeper for each trial (`blueprint.sweeps.contract.TrialNode`, which writes
-    and reads it); never set by hand."""
+    and reads it); never set by hand. The repeat keys are left out at their defaults."""
 
     study: Annotated[str, Field(min_length=1)]
     storage: Annotated[str, Field(min_length=1)]  # the study's storage URL

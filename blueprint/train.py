@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
-    """Trains, evaluates and tracks one run; returns the best epoch's objective value.
+    """Trains, evaluates and tracks one run; returns the best epoch's objective value (a sweep
+    trial with `hydra.sweeper.repeats` > 1: one run per seed, their values reduced).
     `overrides`: the command line's, which `resume=` checks."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # resume reads one
     validate(cfg)
@@ -39,6 +40,17 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
 
         cfg = resumed_config(cfg, overrides or [])
         validate(cfg)
+    sweep = SweepTrial(cfg)  # this job's Optuna trial in a sweep; a no-op in single runs
+    if sweep.repeats > 1:  # one run per seed, nested under the trial's run
+        from blueprint.sweeps.repeats import train_repeats
+
+        return train_repeats(cfg, sweep, train_once)
+    return train_once(cfg, sweep)
+
+
+def train_once(cfg: DictConfig, sweep: SweepTrial) -> float:
+    """Trains with `cfg.trainer.seed`: a single run, a sweep trial, or one repeat of a trial."""
+    in_sweep = sweep.node is not None
     allowed = list(cfg.allowed_targets)
     data = load_data(cfg.data, allowed)  # fills in data.num_classes etc. for the model and loss
     check_task(cfg.task, data, cfg.trainer.class_weight)
@@ -74,7 +86,6 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     from blueprint.training.reproducibility import seed_everything
     from blueprint.training.resume import resume_callbacks, usable_backup
 
-    sweep = SweepTrial(cfg)  # this job's Optuna trial in a sweep; a no-op in single runs
     sweep.limit_threads()
     distribution = Distribution(cfg.trainer.distribution)
     batch = distribution.global_batch(cfg.trainer.batch_size)

@@ -22,14 +22,18 @@ from blueprint.errors import SweepError
 from blueprint.sweeps.composed_once import ComposedOnce
 from blueprint.sweeps.contract import (
     INTERRUPTED_TAG,
+    REPEAT_TAG,
+    REPEATS_ATTR,
     REUSED_ATTR,
     REUSED_TAG,
     RUN_ATTR,
     STUDY_TAG,
     TRIAL_TAG,
+    TrialNode,
     quoted,
 )
 from blueprint.sweeps.grid import Grid, missing_points
+from blueprint.sweeps.repeats import REDUCERS, Repeated
 from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import (
     RETRY_ATTR,
@@ -394,6 +398,8 @@ def test_max_failure_rate_stops_the_sweep(tmp_path: Path) -> None:
         ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials"),
         ("hydra.sweeper.max_failure_rate=2", "hydra.sweeper.max_failure_rate"),
         ("hydra.sweeper.grace_period=3", "hydra.sweeper.heartbeat_interval=5"),
+        ("hydra.sweeper.repeats=0", "hydra.sweeper.repeats=0"),
+        ("hydra.sweeper.repeat_reduce=max", "hydra.sweeper.repeat_reduce='max'"),
         # a PostgreSQL study store nobody serves (port 1): one line, nothing written
         ("hydra.sweeper.storage=postgresql+psycopg://u@127.0.0.1:1/db", "hydra.sweeper.storage"),
         # joblib launcher settings it cannot run: its own check, then joblib's
@@ -721,3 +727,127 @@ def test_the_launcher_is_handed_the_config_the_sweeper_composed_once() -> None:
     loader.forget()
     assert loader.load_sweep_config(master, ["b=2"]) is not checked
     assert composed == [["a=1"], ["b=2"]]
+
+
+# --- repeats: each point trained over several seeds -----------------------------------------
+
+
+def repeat_runs(tmp_path: Path) -> dict[mlflow.entities.Run, list[mlflow.entities.Run]]:
+    """Each trial's run (under the sweep's run) with the runs of its repeats (under it)."""
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    every = client.search_runs([client.get_experiment_by_name("default").experiment_id])
+    (parent,) = [r for r in every if r.data.tags.get("sweep.role") == "parent"]
+    under = {
+        run.info.run_id: [
+            r for r in every if r.data.tags.get("mlflow.parentRunId") == run.info.run_id
+        ]
+        for run in every
+    }
+    trial_runs = under[parent.info.run_id]
+    assert 1 + len(trial_runs) + sum(len(under[r.info.run_id]) for r in trial_runs) == len(every)
+    return {run: under[run.info.run_id] for run in trial_runs}
+
+
+def test_a_trial_trained_once_is_told_no_repeat_keys() -> None:
+    node = TrialNode(study="s", storage="sqlite://", trial=0, parent_run_id="p", threads=None)
+    assert "repeat" not in node.override()
+    repeated = node.model_copy(update={"repeats": 3, "repeat_reduce": "median"})
+    assert "repeats:3" in repeated.override() and "repeat_reduce:'median'" in repeated.override()
+
+
+def test_repeated_values_reduce_by_mean_or_median_and_show_their_spread() -> None:
+    values = [0.5, 0.6, 0.9]
+    mean, median = Repeated("mean", [1, 2, 3], values), Repeated("median", [1, 2, 3], values)
+    assert mean.value == pytest.approx(2 / 3) and median.value == 0.6
+    assert mean.std == pytest.approx(0.2081666)  # the sample (n - 1) standard deviation
+    assert median.shown() == "0.6 ± 0.21 (median of 3 seeds)"
+
+
+@pytest.fixture(scope="module")
+def repeated_grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("repeats")
+    result = run_sweep(tmp_path, "optimizer.lr=1e-3,1e-2", "hydra.sweeper.repeats=2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tmp_path
+
+
+def test_repeats_train_each_point_per_seed_under_one_trial(repeated_grid: Path) -> None:
+    trials = the_study(repeated_grid).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2  # a grid counts points
+    by_run = {t.user_attrs[RUN_ATTR]: t for t in trials}
+    runs_of = repeat_runs(repeated_grid)
+    assert {r.info.run_id for r in runs_of} == set(by_run)
+    for trial_run, repeats in runs_of.items():
+        trial = by_run[trial_run.info.run_id]
+        repeats.sort(key=lambda r: int(r.data.tags[REPEAT_TAG]))
+        seeds = [int(r.data.params["trainer.seed"]) for r in repeats]
+        assert seeds == [42, 43] and trial_run.data.params["trainer.seed"] == "42"
+        assert {r.data.params["optimizer.lr"] for r in repeats} == {
+            trial_run.data.params["optimizer.lr"]
+        }
+        values = [r.data.metrics["best_val_accuracy"] for r in repeats]
+        assert trial.value == pytest.approx(REDUCERS["mean"](values))
+        assert trial_run.data.metrics["best_val_accuracy"] == pytest.approx(trial.value)
+        std = trial_run.data.metrics["best_val_accuracy_std"]
+        assert std == pytest.approx(Repeated("mean", seeds, values).std)
+        assert trial.user_attrs[REPEATS_ATTR] == {
+            "reduce": "mean",
+            "seeds": seeds,
+            "values": pytest.approx(values),
+            "std": pytest.approx(std),
+        }
+        assert trial_run.data.tags["sweep.trial_state"] == "COMPLETE"
+        assert all(r.data.tags[TRIAL_TAG] == str(trial.number) for r in repeats)
+        assert len(trial.intermediate_values) == 2, "the first repeat's epochs, reported once"
+
+
+def test_the_sweep_summary_and_listing_show_the_best_points_spread(repeated_grid: Path) -> None:
+    study = the_study(repeated_grid)
+    shown = f"{study.best_value:.4g} ± {study.best_trial.user_attrs[REPEATS_ATTR]['std']:.2g}"
+    client = mlflow.MlflowClient(f"sqlite:///{repeated_grid}/mlflow.db")
+    experiment = client.get_experiment_by_name("default").experiment_id
+    (parent,) = client.search_runs([experiment], "tags.`sweep.role` = 'parent'")
+    assert parent.data.tags["best.value"].startswith(shown)
+    assert "best_value_std" in parent.data.metrics
+    listing = list_studies(f"{repeated_grid}/optuna.db")
+    assert listing.returncode == 0, listing.stderr
+    assert f"{shown} (mean of 2 seeds)" in listing.stdout
+
+
+@pytest.mark.slow  # a 2-point grid over 2 seeds, 3 epochs each: about 40 s
+def test_the_first_repeat_prunes_its_trial_and_the_others_are_skipped(tmp_path: Path) -> None:
+    result = run_sweep(
+        tmp_path,
+        "optimizer.lr=1e-4,1e-2",
+        "trainer.epochs=3",
+        "hydra.sweeper.repeats=2",
+        "hydra.sweeper.pruner=median",
+        "+hydra.sweeper.pruner_kwargs.n_startup_trials=1",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, second = the_study(tmp_path).trials
+    assert first.params["optimizer.lr"] == 1e-2, "the seeded grid order changed"
+    assert first.state == TrialState.COMPLETE and len(first.intermediate_values) == 3
+    assert second.state == TrialState.PRUNED and list(second.intermediate_values) == [0]
+    runs_of = {run.data.tags[TRIAL_TAG]: repeats for run, repeats in repeat_runs(tmp_path).items()}
+    assert len(runs_of["0"]) == 2
+    (pruned,) = runs_of["1"]  # its second seed never ran
+    assert pruned.data.tags["sweep.trial_state"] == "PRUNED"
+
+
+@pytest.mark.slow  # one point over 3 seeds
+def test_repeat_reduce_median_gives_the_trial_its_repeats_median(tmp_path: Path) -> None:
+    result = run_sweep(
+        tmp_path,
+        "optimizer.lr=choice(1e-3)",
+        "hydra.sweeper.repeats=3",
+        "hydra.sweeper.repeat_reduce=median",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (trial,) = the_study(tmp_path).trials
+    ((trial_run, repeats),) = repeat_runs(tmp_path).items()
+    values = [r.data.metrics["best_val_accuracy"] for r in repeats]
+    assert sorted(int(r.data.params["trainer.seed"]) for r in repeats) == [42, 43, 44]
+    assert trial.value == pytest.approx(REDUCERS["median"](values))
+    assert trial.user_attrs[REPEATS_ATTR]["reduce"] == "median"
+    assert "sweep.repeats" in trial_run.data.tags

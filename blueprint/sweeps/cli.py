@@ -15,10 +15,12 @@ STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
 def study_rows(storage_url: str, only: str | None) -> list[dict[str, str]]:
     """One row per study (all of them, or just `only`): name, direction, trials per state, best
-    value and parameters, and its parent MLflow run's id."""
+    value (`mean ± std` over a repeated point's seeds) and parameters, and its parent MLflow
+    run's id."""
     import optuna
 
     from blueprint.sweeps.contract import PARENT_ATTR
+    from blueprint.sweeps.repeats import shown_value
     from blueprint.sweeps.storage import StoreNotSetUp, open_storage
 
     try:
@@ -48,7 +50,9 @@ def study_rows(storage_url: str, only: str | None) -> list[dict[str, str]]:
                 "study": name,
                 "direction": "/".join(d.name.lower() for d in study.directions),
                 **counts,
-                "best": f"{study.best_value:.4g}" if complete else "-",
+                "best": shown_value(study.best_value, study.best_trial.user_attrs)
+                if complete
+                else "-",
                 "best params": " ".join(f"{k}={v}" for k, v in study.best_params.items())
                 if complete
                 else "-",

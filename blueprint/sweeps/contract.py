@@ -20,6 +20,9 @@ PARENT_ATTR = "blueprint.mlflow_parent_run_id"  # study user attr: resumed sweep
 RUN_ATTR = "mlflow_run_id"  # trial user attribute: the job's MLflow run, set once it started
 REUSED_ATTR = "blueprint.reused_from"  # grid trial copied from an earlier version: "<study>#<n>"
 REUSED_TAG = "sweep.reused_from"  # its child run's tag, once nested under the grown grid's run
+REPEAT_TAG = "sweep.repeat"  # a repeat's run, nested under its trial's run: 0..repeats-1
+# trial user attribute of a repeated point: {reduce, seeds, values, std} (blueprint.sweeps.repeats)
+REPEATS_ATTR = "blueprint.repeats"
 
 
 class TrialNode(Sweep):
@@ -28,8 +31,10 @@ class TrialNode(Sweep):
     writes it and the job reads it."""
 
     def override(self) -> str:
-        """`sweep={study:'...',...}` in Hydra's override grammar."""
-        values = ",".join(f"{key}:{quoted(value)}" for key, value in self.model_dump().items())
+        """`sweep={study:'...',...}` in Hydra's override grammar; the repeat keys at their
+        defaults are left out, so a trial trained once is told exactly what it always was."""
+        node = self.model_dump(exclude_defaults=True)
+        values = ",".join(f"{key}:{quoted(value)}" for key, value in node.items())
         return f"sweep={{{values}}}"
 
     @classmethod

@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial
 from blueprint.sweeps.contract import (
     INTERRUPTED_TAG,
     PARENT_ATTR,
+    REPEATS_ATTR,
     REUSED_ATTR,
     REUSED_TAG,
     ROLE_TAG,
@@ -29,6 +30,7 @@ from blueprint.sweeps.contract import (
     TRIAL_STATE_TAG,
     TRIAL_TAG,
 )
+from blueprint.sweeps.repeats import shown_value
 from blueprint.tracking.provenance import provenance_tags
 from blueprint.tracking.run import open_experiment
 
@@ -147,7 +149,8 @@ class SweepRun:
             self.client.set_tag(run_id, TRIAL_STATE_TAG, trial.state.name)
 
     def summarize(self, plots: bool, final: bool = False) -> None:
-        """Counts, best value and parameters, and (with `plots`) Optuna's plots, refreshed every
+        """Counts, best value and parameters (a point trained over seeds: `best_value_std` and
+        the tag `best.value`, `mean ± std`), and (with `plots`) Optuna's plots, refreshed every
         PLOTS_EVERY_S while the sweep runs and when it ends (`final`)."""
         trials = self.study.get_trials(deepcopy=False)
         counts = {state: 0 for state in ("COMPLETE", "PRUNED", "FAIL")}
@@ -165,6 +168,10 @@ class SweepRun:
             if RUN_ATTR in best.user_attrs:  # the winning child run, one search away in the UI
                 tags.append(RunTag("best.run_id", best.user_attrs[RUN_ATTR]))
             tags += [RunTag(f"best.{name}", str(value)) for name, value in best.params.items()]
+            if REPEATS_ATTR in best.user_attrs:  # a point trained over seeds: its spread too
+                std = best.user_attrs[REPEATS_ATTR]["std"]
+                metrics.append(Metric("best_value_std", float(std), now, step))
+                tags.append(RunTag("best.value", shown_value(best.value, best.user_attrs)))
         self.client.log_batch(self.run_id, metrics=metrics, tags=tags)  # one write a trial
         if not has_best:
             return

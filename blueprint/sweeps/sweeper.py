@@ -40,6 +40,7 @@ from blueprint.sweeps.contract import TrialNode
 from blueprint.sweeps.grid import GRID_ATTR, Grid, describe, missing_points, reuse_ended_points
 from blueprint.sweeps.parent_run import SweepRun
 from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
+from blueprint.sweeps.repeats import check_repeats, repeats_key
 from blueprint.sweeps.search_space import SearchSpace, grid_values, params_overrides, parse
 from blueprint.sweeps.slots import Slots
 from blueprint.sweeps.storage import open_storage
@@ -233,6 +234,7 @@ class BlueprintSweep:
         )
         what = [f"{k}={v}" for k, v in space.fixed.items() if not k.startswith(OUTPUT_LOCATIONS)]
         what += [line for line in space.fixed_overrides if not line.startswith(OUTPUT_LOCATIONS)]
+        what += repeats_key(self.settings.repeats, self.settings.repeat_reduce)
         study, reused = self._open_study(storage, space.space, [*what, checked.direction], checked)
         log.info(
             "study %s in %s: %d trials wanted, %d at a time",
@@ -331,6 +333,7 @@ class BlueprintSweep:
             raise SweepError(f"hydra.sweeper.n_trials={s.n_trials} must be at least 1")
         if s.n_jobs is not None and s.n_jobs < 1:
             raise SweepError(f"hydra.sweeper.n_jobs={s.n_jobs} must be at least 1 (or null)")
+        check_repeats(s.repeats, s.repeat_reduce)
         check_joblib_settings(self.config.hydra.launcher)
         pruner = build_pruner(s.pruner, dict(s.pruner_kwargs or {}))
         direction = direction_of(s.direction)
@@ -494,6 +497,8 @@ class BlueprintSweep:
             trial=number,
             parent_run_id=parent_run_id,
             threads=self.threads,
+            repeats=self.settings.repeats,
+            repeat_reduce=self.settings.repeat_reduce,
         )
 
     def _reseed_if_shared(self, study: optuna.Study, taken: int) -> None:

@@ -7,6 +7,7 @@ sweep trial, never at import.
 
 import atexit
 import contextlib
+import copy
 import functools
 import gc
 import sys
@@ -14,7 +15,14 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from blueprint.sweeps.contract import RUN_ATTR, STUDY_TAG, TRIAL_TAG, TrialNode
+from blueprint.sweeps.contract import (
+    REPEAT_TAG,
+    REPEATS_ATTR,
+    RUN_ATTR,
+    STUDY_TAG,
+    TRIAL_TAG,
+    TrialNode,
+)
 
 
 class SweepTrial:
@@ -23,9 +31,25 @@ class SweepTrial:
     def __init__(self, cfg: DictConfig) -> None:
         self.node = TrialNode.of(cfg)
         self.metric: str = cfg.objective.metric
+        self.repeat: int | None = None  # which of a repeated point's runs this handle trains
+        self.trial_run_id: str | None = None  # the trial's run, its repeats' parent
+
+    @property
+    def repeats(self) -> int:
+        """How often the trial trains its point (`hydra.sweeper.repeats`); 1 outside sweeps."""
+        return self.node.repeats if self.node else 1
+
+    def for_repeat(self, number: int, trial_run_id: str) -> "SweepTrial":
+        """The handle repeat `number` trains with: its run nests under the trial's, and only the
+        first repeat reports its epochs to the trial (Optuna keeps one value per step)."""
+        repeat = copy.copy(self)
+        repeat.repeat, repeat.trial_run_id = number, trial_run_id
+        return repeat
 
     @property
     def parent_run_id(self) -> str | None:
+        if self.trial_run_id:
+            return self.trial_run_id
         return self.node.parent_run_id if self.node else None
 
     def limit_threads(self) -> None:
@@ -43,7 +67,7 @@ class SweepTrial:
 
     def callbacks(self) -> list[Any]:
         """The callback reporting each epoch's objective to the trial (and pruning it)."""
-        if not self.node:
+        if not self.node or self.repeat:  # a later repeat: the first one reported
             return []
         from blueprint.sweeps.pruning_callback import ReportToTrial
 
@@ -53,12 +77,19 @@ class SweepTrial:
         """The tags linking this job's MLflow run to its trial, set as the run starts."""
         if not self.node:
             return {}
-        return {STUDY_TAG: self.node.study, TRIAL_TAG: str(self.node.trial)}
+        tags = {STUDY_TAG: self.node.study, TRIAL_TAG: str(self.node.trial)}
+        return tags if self.repeat is None else tags | {REPEAT_TAG: str(self.repeat)}
 
     def attach(self, run_id: str) -> None:
-        """Links the Optuna trial to the MLflow run (a user attr; the run has `run_tags`)."""
-        if self.node:
+        """Links the Optuna trial to the MLflow run (a user attr; the run has `run_tags`): the
+        trial's own run, not one of its repeats'."""
+        if self.node and self.repeat is None:
             self._trial().set_user_attr(RUN_ATTR, run_id)
+
+    def record_repeats(self, summary: dict[str, Any]) -> None:
+        """Keeps a repeated point's per-seed values and spread with its trial, where the sweep's
+        summary and `make sweeps` read them."""
+        self._trial().set_user_attr(REPEATS_ATTR, summary)
 
     def warm(self, model: Any, cfg: DictConfig) -> Any:
         """The compiled model this trial trains: in a sweep, an earlier trial's of the same

@@ -141,6 +141,7 @@ def tracked_run(
         run = mlflow.start_run(
             experiment_id=experiment_id,
             parent_run_id=parent_run_id,
+            nested=parent_run_id is not None,  # a repeat's parent, its trial's run, is active
             tags={
                 **provenance_tags(Path(cfg.paths.root_dir)),
                 **owner_tags(),

@@ -54,6 +54,10 @@ class BlueprintSweeperConf(OptunaSweeperConf):
     pruner_kwargs: dict[str, Any] = field(default_factory=dict)
     # refresh the parent MLflow run's Optuna plots after every batch of trials
     plots: bool = True
+    # runs per point, seeds trainer.seed + 0..k-1, nested under the trial's run (one trial each)
+    repeats: int = 1
+    # mean | median: how the trial's objective (Optuna's value) sums up its repeats' objectives
+    repeat_reduce: str = "mean"
 
 
 ConfigStore.instance().store(
