@@ -31,6 +31,7 @@ from blueprint.sweeps.contract import (
     TRIAL_TAG,
 )
 from blueprint.sweeps.repeats import shown_value
+from blueprint.sweeps.search_space import spelled
 from blueprint.tracking.provenance import provenance_tags
 from blueprint.tracking.run import open_experiment
 
@@ -78,7 +79,7 @@ class SweepRun:
         """The space and fixed overrides as params: immutable in MLflow, and the study name
         pins them, so re-logging is safe. Where outputs go (`locations`: stores, folders) may
         change between sessions of one study: tags."""
-        params = {f"space.{name}": str(dist) for name, dist in space.items()}
+        params = {f"space.{name}": spelled(dist) for name, dist in space.items()}  # as typed
         params |= {f"fixed.{name}": str(value) for name, value in fixed.items()}
         for key, value in params.items():
             self.client.log_param(self.run_id, key, value[:6000])

@@ -41,7 +41,12 @@ from blueprint.sweeps.grid import GRID_ATTR, Grid, describe, missing_points, reu
 from blueprint.sweeps.parent_run import SweepRun
 from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
 from blueprint.sweeps.repeats import check_repeats, repeats_key
-from blueprint.sweeps.search_space import SearchSpace, grid_values, params_overrides, parse
+from blueprint.sweeps.search_space import (
+    SearchSpace,
+    grid_space,
+    params_overrides,
+    parse_search_space,
+)
 from blueprint.sweeps.slots import Slots
 from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import (
@@ -338,20 +343,15 @@ class BlueprintSweep:
         pruner = build_pruner(s.pruner, dict(s.pruner_kwargs or {}))
         direction = direction_of(s.direction)
         try:
-            space = parse([*params_overrides(s.params), *arguments])
+            space = parse_search_space([*params_overrides(s.params), *arguments])
         except ValueError as err:  # Hydra's override grammar, Optuna's distribution checks
             raise SweepError(f"the search space does not parse: {first_line(err)}") from err
-        # a key swept in hydra.sweeper.params and fixed on the command line is fixed
-        dims = {name: dist for name, dist in space.space.items() if name not in space.fixed}
-        space = dataclasses.replace(space, space=dims)
         n_trials = s.n_trials
         if str(s.sampler.get("_target_")) == GRID_SAMPLER:
             try:
-                grid = {name: grid_values(dist) for name, dist in space.space.items()}
-            except ValueError as err:
-                raise SweepError(
-                    f"{err}; list values or pick a sampler: hparams_search=tpe"
-                ) from err
+                grid = grid_space(space.space)
+            except ValueError as err:  # a continuous range: names the key and the fix
+                raise SweepError(str(err)) from err
             # Its points are queued in the grid's order (blueprint.sweeps.grid): never sampled.
             self.grid = Grid(grid, s.sampler.get("seed"))
             self.sampler = optuna.samplers.RandomSampler()
