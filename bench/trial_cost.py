@@ -1,14 +1,17 @@
-"""Trial cost bench: what a small trial costs beyond its fitting, in time and in memory.
+"""Trial cost bench: what a small trial costs, in time and in memory, against a hand-written sweep.
 
 `python -m bench.trial_cost [--trials 20] [--epochs 1] [--runs 1] [overrides...]`. Runs a sweep
 of 1-epoch trials of a small MLP on the digits at default settings (diagnostics and model logging
-on; the overrides change them), one after another in the sweep process, and prints:
+on; the overrides change them), one after another in the sweep process, then the same trials in
+the loop a user writes by hand (bench/hand_written_sweep.py: a plain Optuna study, a nested MLflow
+run a trial, no model), alternating the two sides round by round, and prints:
 - each trial's wall time (the study's start and complete times) and the sweep's own time between
   trials; the median of the trials after the first (which traces the graphs); target <= 1 s;
 - the sweep process's resident memory after the first and the last trial (read from /proc as the
   study counts ended trials) and the growth between them; target < 50 MB over 20 trials.
-With `--runs N`, N sweeps one after another, then the median of their medians and the range: a
-shared machine's speed drifts by ±15% over minutes, more than one run's median can tell apart.
+- the hand-written loop's median trial and blueprint's as a share of it (target <= 0.7).
+With `--runs N`, N rounds one after another, then the median of their medians and ratios and the
+range: a shared machine's speed drifts by ±15% over minutes, more than one run can tell apart.
 Linux only.
 """
 
@@ -54,6 +57,25 @@ def ended_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
 
 
+def trial_walls(storage: str) -> list[float]:
+    """Each ended trial's wall time, ask to tell, in trial order."""
+    ended = sorted(ended_trials(storage), key=lambda t: t.number)
+    return [(t.datetime_complete - t.datetime_start).total_seconds() for t in ended]
+
+
+def one_hand_loop(trials: int, epochs: int) -> float:
+    """Runs the hand-written sweep; returns its median trial after the first."""
+    with tempfile.TemporaryDirectory() as folder:
+        cmd = [sys.executable, "-m", "bench.hand_written_sweep", folder, str(trials), str(epochs)]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"the hand-written sweep failed:\n{done.stderr[-3000:]}")
+        walls = trial_walls(f"sqlite:///{folder}/optuna.db")
+    median = statistics.median(walls[1:])
+    print(f"hand-written loop: first trial {walls[0]:.2f} s, median of the rest {median:.2f} s")
+    return median
+
+
 def one_sweep(trials: int, epochs: int, overrides: list[str]) -> tuple[float, float]:
     """Runs one sweep and prints each trial's wall time; returns the median trial after the
     first and the RSS growth between the first trial and the last."""
@@ -80,7 +102,7 @@ def one_sweep(trials: int, epochs: int, overrides: list[str]) -> tuple[float, fl
         if proc.returncode != 0:
             sys.exit(f"the sweep failed:\n{proc.stderr.read().decode()[-3000:]}")
         ended = sorted(ended_trials(storage), key=lambda t: t.number)
-    walls = [(t.datetime_complete - t.datetime_start).total_seconds() for t in ended]
+    walls = trial_walls(storage)
     gaps = [
         (later.datetime_start - earlier.datetime_complete).total_seconds()
         for earlier, later in itertools.pairwise(ended)
@@ -109,13 +131,23 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="e.g. diagnostics=off")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    results = [one_sweep(args.trials, args.epochs, args.overrides) for _ in range(args.runs)]
+    results = []
+    for run in range(args.runs):
+        if run % 2:  # alternate which side goes first
+            hand = one_hand_loop(args.trials, args.epochs)
+            median, growth = one_sweep(args.trials, args.epochs, args.overrides)
+        else:
+            median, growth = one_sweep(args.trials, args.epochs, args.overrides)
+            hand = one_hand_loop(args.trials, args.epochs)
+        print(f"blueprint / hand-written: {median / hand:.2f} (target <= 0.7)", flush=True)
+        results.append((median, growth, median / hand))
     if args.runs > 1:
-        medians, growths = (sorted(column) for column in zip(*results, strict=True))
+        medians, growths, ratios = (sorted(column) for column in zip(*results, strict=True))
         print(
             f"over {args.runs} runs: median trial {statistics.median(medians):.2f} s "
             f"({medians[0]:.2f}-{medians[-1]:.2f} s), RSS growth {growths[0]:+.1f} to "
-            f"{growths[-1]:+.1f} MB"
+            f"{growths[-1]:+.1f} MB, blueprint / hand-written {statistics.median(ratios):.2f} "
+            f"({ratios[0]:.2f}-{ratios[-1]:.2f})"
         )
 
 

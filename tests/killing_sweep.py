@@ -4,13 +4,13 @@ for the trial and launching it (`ask`), or as the trial starts training (`fit`, 
 process)."""
 
 import os
+import runpy
 import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import blueprint.training.fit as fitting
-from blueprint import train
 from blueprint.sweeps.sweeper import BlueprintSweep
 
 
@@ -35,4 +35,4 @@ if __name__ == "__main__":
         BlueprintSweep._start = killed_at_call(BlueprintSweep._start, nth)
     else:
         fitting.fit = killed_at_call(fitting.fit, nth)
-    train.main()
+    runpy.run_module("blueprint.train", run_name="__main__", alter_sys=True)
