@@ -3,10 +3,13 @@
 study and its trials; headless Chromium finds them where a person looks, and takes the README's
 screenshots (into tmp_path)."""
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -58,6 +61,25 @@ def test_the_dashboard_serves_the_study_and_its_trials(study_store) -> None:
         ({p["name"]: p["param_external_value"] for p in t["params"]}, t["values"]) for t in trials
     ]
     assert shown == [({k: str(v) for k, v in p.items()}, [value]) for p, value in TRIALS]
+
+
+def test_ctrl_c_stops_it_while_requests_arrive(study_store) -> None:
+    """A Ctrl-C that lands inside a request still stops it (dashboard_server checks the exit)."""
+    stop = threading.Event()
+
+    def poll(url: str) -> None:  # as the page does, without pause
+        while not stop.is_set():
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=5) as answer:
+                answer.read()
+
+    try:
+        with dashboard_server(f"hydra.sweeper.storage={study_store[0]}") as address:
+            api = address.removesuffix("/dashboard") + "/api/studies/1?after=0"
+            for _ in range(2):
+                threading.Thread(target=poll, args=(api,), daemon=True).start()
+            time.sleep(2)
+    finally:
+        stop.set()
 
 
 def run_dashboard(*args: str) -> subprocess.CompletedProcess:
