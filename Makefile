@@ -5,13 +5,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 5000
 APP_PORT ?= 8501# make app: the trainer app's port (on 127.0.0.1)
+DASHBOARD_PORT ?= 8080# make dashboard: Optuna Dashboard's port (on 127.0.0.1)
 HOST   ?= 0.0.0.0# make server: the interface others reach it on
 BACKEND ?=# make server: a database URL for the runs (postgresql+psycopg://...) instead of STORE/mlflow.db
 STORE  ?= $(CURDIR)# folder holding mlflow.db and mlruns/
 ARGS   ?=
 WORKERS ?= 2# make test / test-all: processes the test files are spread over (pytest-xdist)
 
-.PHONY: help install train test test-all lint format ui server app runs sweeps clean
+.PHONY: help install train test test-all lint format ui server app runs sweeps dashboard clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -53,6 +54,9 @@ runs: $(STAMP) ## the latest runs: status (dead processes marked KILLED), best v
 
 sweeps: $(STAMP) ## the studies in the sweep store: trials per state, best value and params
 	$(PY) -m blueprint.sweeps $(ARGS)
+
+dashboard: $(STAMP) ## Optuna Dashboard over the sweep store on 127.0.0.1:DASHBOARD_PORT; overrides via ARGS
+	$(PY) -m blueprint.dashboard --port $(DASHBOARD_PORT) $(ARGS)
 
 ui: $(STAMP) ## MLflow UI over the project's store; prints the latest experiment's runs-view URL
 	$(PY) -m blueprint.ui --port $(PORT) --store $(STORE)

@@ -1,6 +1,6 @@
 """Real servers the tests start on 127.0.0.1 and stop again: PostgreSQL (from the OS packages), a
-Ray head, an MLflow tracking server and the trainer app. Each is a context manager yielding the
-address to use.
+Ray head, an MLflow tracking server, the trainer app and Optuna Dashboard. Each is a context
+manager yielding the address to use.
 """
 
 import contextlib
@@ -163,3 +163,34 @@ def app_server(*overrides: str) -> Iterator[str]:
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def dashboard_server(*overrides: str) -> Iterator[str]:
+    """Optuna Dashboard as `make dashboard` serves it (`python -m blueprint.dashboard`) over the
+    sweep store `overrides` name; yields the address it prints once it answers. Stopped with
+    Ctrl-C, which must end it cleanly (exit status 0)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "blueprint.dashboard", f"--port={port}", *overrides],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        printed = server.stdout.readline()  # the address line, or nothing if it ended first
+        assert f"http://127.0.0.1:{port}/dashboard " in printed, printed + server.stderr.read()
+        address = printed.split()[2]
+        wait_until_answering(server, f"http://127.0.0.1:{port}/api/meta", "the dashboard", 60)
+        yield address
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            code = server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()  # not left behind, and the test fails: Ctrl-C did not stop it
+            server.wait()
+            raise
+    assert code == 0, server.stderr.read()
