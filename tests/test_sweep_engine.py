@@ -2,7 +2,7 @@
 slot kept busy."""
 
 import subprocess
-import sys
+import threading
 from pathlib import Path
 
 import mlflow
@@ -11,6 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from blueprint.sweeps.contract import INTERRUPTED_TAG, ROLE_TAG, TRIAL_TAG
+from blueprint.sweeps.slots import Slots
 from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import (
     INTERRUPTIONS_ATTR,
@@ -109,5 +110,62 @@ def test_a_point_interrupted_twice_in_a_row_is_given_up_and_counts(tmp_path: Pat
     assert "raised an error" not in line and "Launching" not in result.stdout
 
 
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-q"]))
+def test_a_slot_whose_trial_ends_takes_the_next_while_another_still_runs() -> None:
+    """No batch barrier: each launch is a batch of one, so a freed slot is free at once."""
+    long_one_may_end = threading.Event()
+
+    def launch(overrides: list[str], job_idx: int) -> list[str]:
+        if overrides == ["long"]:
+            long_one_may_end.wait(10)
+        if overrides == ["broken"]:
+            raise RuntimeError("the launcher failed")
+        return [f"job {job_idx}"]
+
+    slots = Slots(launch, size=2)
+    slots.start(0, ["long"], job_idx=0)
+    slots.start(1, ["short"], job_idx=1)
+    assert slots.free == 0
+    assert slots.next_ended(timeout=10) == (1, "job 1")
+    assert slots.free == 1 and slots.running == {0}
+    slots.start(2, ["short"], job_idx=2)  # while trial 0 still runs
+    assert slots.next_ended(timeout=10) == (2, "job 2")
+    assert slots.next_ended(timeout=0.1) is None  # trial 0 still runs
+    long_one_may_end.set()
+    assert slots.next_ended(timeout=10) == (0, "job 0")
+    slots.start(3, ["broken"], job_idx=3)
+    with pytest.raises(RuntimeError, match="the launcher failed"):
+        slots.next_ended(timeout=10)
+    assert slots.free == 2
+
+
+def test_one_slot_runs_its_trial_in_the_calling_thread() -> None:
+    """The basic launcher trains in the sweep's process: Keras and Ctrl-C belong to its main
+    thread."""
+    threads = []
+    slots = Slots(lambda overrides, idx: threads.append(threading.current_thread()) or [idx], 1)
+    slots.start(0, [], job_idx=7)
+    assert threads == [threading.current_thread()]
+    assert slots.next_ended(timeout=0) == (0, 7)
+
+
+@pytest.mark.slow  # a 4-point grid on two joblib workers: about 40 s
+def test_parallel_slots_start_trials_while_a_long_one_runs(tmp_path: Path) -> None:
+    result = run_sweep(
+        tmp_path,
+        "trainer.epochs=1,2,3,80",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("default").experiment_id])
+    trials = [r for r in runs if TRIAL_TAG in r.data.tags]
+    long_run = max(trials, key=lambda r: r.info.end_time - r.info.start_time)
+    beside = [
+        r
+        for r in trials
+        if r is not long_run
+        and r.info.start_time < long_run.info.end_time
+        and r.info.end_time > long_run.info.start_time
+    ]
+    assert len(beside) >= 2, "a freed slot waited for the long trial (a batch barrier)"

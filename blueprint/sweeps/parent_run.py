@@ -14,7 +14,6 @@ import optuna
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.tracking.context.registry import resolve_tags
 from omegaconf import DictConfig
 from optuna.trial import FrozenTrial
 
@@ -32,7 +31,7 @@ from blueprint.sweeps.contract import (
 )
 from blueprint.sweeps.repeats import shown_value
 from blueprint.sweeps.search_space import spelled
-from blueprint.tracking.provenance import provenance_tags
+from blueprint.tracking.provenance import mlflow_source_tags, provenance_tags
 from blueprint.tracking.run import open_experiment
 
 log = logging.getLogger(__name__)
@@ -60,7 +59,8 @@ class SweepRun:
         self.run_id: str = run_id
         self._plotted: tuple[int, float] = (0, -PLOTS_EVERY_S)  # ended trials, monotonic time
         # the same provenance its children carry: MLflow's source/user/git tags, then ours
-        tags = resolve_tags() | provenance_tags(Path(cfg.paths.root_dir))
+        provenance = provenance_tags(Path(cfg.paths.root_dir))
+        tags = mlflow_source_tags(provenance) | provenance
         tags |= {ROLE_TAG: "parent", STUDY_TAG: study.study_name}
         tags |= {f"sweep.{key}": value for key, value in settings.items()}
         for key, value in tags.items():

@@ -1,5 +1,6 @@
 """Where a run came from: git state, command line, Hydra overrides."""
 
+import getpass
 import shlex
 import subprocess
 import sys
@@ -28,4 +29,17 @@ def provenance_tags(root: Path) -> dict[str, str]:
         tags["git.dirty"] = str(bool(_git(root, "status", "--porcelain", "--untracked-files=no")))
     if HydraConfig.initialized():
         tags["hydra.overrides"] = " ".join(HydraConfig.get().overrides.task)
+    return tags
+
+
+def mlflow_source_tags(provenance: dict[str, str]) -> dict[str, str]:
+    """The tags MLflow's fluent API gives the runs it starts (who, from which program and
+    commit), for a run created through the client: MLflow makes them in a private registry."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (some containers)
+        user = "unknown"
+    tags = {"mlflow.user": user, "mlflow.source.name": sys.argv[0], "mlflow.source.type": "LOCAL"}
+    if "git.commit" in provenance:
+        tags["mlflow.source.git.commit"] = provenance["git.commit"]
     return tags

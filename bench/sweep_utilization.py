@@ -1,0 +1,104 @@
+"""Sweep utilization bench: blueprint's sweep engine against batch launching, on trials of
+different lengths.
+
+`python -m bench.sweep_utilization [--trials 16] [--slots 2] [--rounds 1] [overrides...]`. A
+random-sampler sweep whose trials differ tenfold in length, as a pruned search's do
+(`trainer.epochs` drawn from 1, 2, 4, 8, 16; default recipe otherwise), on `--slots` joblib worker
+processes, run twice per round, alternating which goes first:
+- blueprint: a slot whose trial ends takes the next trial at once;
+- batch: the slots' trials launched together and the next batch only once all of them ended, as
+  Hydra's sweepers launch (and blueprint's did): the same engine with that one rule changed.
+Both draw the same trials (the sampler's seed). For each it prints the wall time (first trial
+run's start to the last one's end, from MLflow) and the busy-slot fraction (the trials' run time
+over slots x wall time), then the wall-time ratio. Targets: busy >= 0.9, wall <= 0.8x batch.
+"""
+
+import argparse
+import runpy
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import mlflow
+
+from blueprint.sweeps import slots, sweeper
+from tests.helpers import ROOT, clean_env, store_overrides
+
+
+class BatchSlots(slots.Slots):
+    """Hydra's batch launching: no slot takes a trial until every slot's trial has ended."""
+
+    @property
+    def free(self) -> int:
+        return 0 if self.running else self.size
+
+
+def sweep(mode: str, trials: int, n_slots: int, overrides: list[str]) -> tuple[float, float]:
+    """Runs one sweep; returns its wall time and busy-slot fraction."""
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        cmd = [
+            sys.executable, "-m", "bench.sweep_utilization", "--run", mode,
+            *store_overrides(tmp),
+            f"hydra.sweeper.storage=sqlite:///{tmp}/optuna.db",
+            "hparams_search=random",
+            f"hydra.sweeper.n_trials={trials}",
+            "trainer.epochs=choice(1,2,4,8,16)",
+            "hydra/launcher=joblib",
+            f"hydra.launcher.n_jobs={n_slots}",
+            *overrides,
+        ]  # fmt: skip
+        done = subprocess.run(cmd, cwd=ROOT, env=clean_env(), capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"the {mode} sweep failed:\n{done.stderr[-3000:]}")
+        client = mlflow.MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+        experiment = client.get_experiment_by_name("default").experiment_id
+        runs = client.search_runs([experiment], "tags.`sweep.trial_number` != ''")
+    spans = [(r.info.start_time / 1000, r.info.end_time / 1000) for r in runs]
+    if len(spans) != trials:
+        sys.exit(f"the {mode} sweep ran {len(spans)} trial runs, not {trials}")
+    wall = max(end for _, end in spans) - min(start for start, _ in spans)
+    busy = sum(end - start for start, end in spans) / (n_slots * wall)
+    print(f"{mode:9s}: wall {wall:6.1f} s, busy slots {busy:.2f}", flush=True)
+    return wall, busy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--slots", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("overrides", nargs="*", help="more sweep overrides")
+    args = parser.parse_args()
+    results: dict[str, list[tuple[float, float]]] = {"blueprint": [], "batch": []}
+    for round_ in range(args.rounds):
+        order = ["blueprint", "batch"] if round_ % 2 == 0 else ["batch", "blueprint"]
+        for mode in order:
+            results[mode].append(sweep(mode, args.trials, args.slots, args.overrides))
+        ratio = results["blueprint"][-1][0] / results["batch"][-1][0]
+        print(f"round {round_ + 1}: blueprint / batch wall time {ratio:.2f} (target <= 0.8)")
+    if args.rounds > 1:
+        ratios = [b[0] / a[0] for a, b in zip(results["batch"], results["blueprint"], strict=True)]
+        busy = [busy for _, busy in results["blueprint"]]
+        print(
+            f"over {args.rounds} rounds: wall ratio median {statistics.median(ratios):.2f} "
+            f"({min(ratios):.2f}-{max(ratios):.2f}), blueprint busy slots median "
+            f"{statistics.median(busy):.2f}"
+        )
+
+
+def run_sweep_in_this_process(mode: str) -> None:
+    """`--run MODE overrides...`: the sweep itself, with batch launching where MODE says so."""
+    if mode == "batch":
+        sweeper.Slots = BatchSlots
+    sys.argv = ["blueprint.train", "--multirun", *sys.argv[3:]]
+    runpy.run_module("blueprint.train", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--run"]:
+        run_sweep_in_this_process(sys.argv[2])
+    else:
+        main()
