@@ -415,6 +415,7 @@ class BlueprintSweep:
         if self.slots > 1:
             start_ray(self.config.hydra.launcher)
         in_flight: dict[int, Trial] = {}  # by number
+        told: list[tuple[FrozenTrial, str]] = []  # ended, not yet recorded in MLflow
         with Heartbeats(storage, study) as beats:
             try:
                 while True:
@@ -422,6 +423,8 @@ class BlueprintSweep:
                     if interrupted:
                         run.mark_interrupted(interrupted)
                     self._stop_if_too_many_failed(study, n_trials)
+                    if self.slots == 1:  # its next trial runs inside `_start`
+                        self._record(run, told)
                     taken = self._take(study, storage, n_trials, slots.free)
                     for trial in taken:
                         beats.add(trial.number)  # before: one slot runs it in start
@@ -429,12 +432,13 @@ class BlueprintSweep:
                         if not self._start(study, run, trial, space, slots):
                             beats.remove(trial.number)
                             del in_flight[trial.number]
+                    self._record(run, told)  # after the freed slots took their next trials
                     if slots.running:
                         # a free slot the study has no trial for looks again in a while
                         ended = slots.next_ended(WAIT_FOR_OTHERS_S if slots.free else None)
                         if ended is not None:
                             beats.remove(ended[0])
-                            self._record(study, run, in_flight.pop(ended[0]), ended[1])
+                            told.append(self._tell(study, in_flight.pop(ended[0]), ended[1]))
                     elif not taken and self._done(study, n_trials):
                         return
                     elif not taken:
@@ -443,6 +447,8 @@ class BlueprintSweep:
                 # again now, so that no sweep waits out their grace period
                 run.mark_interrupted(release(study, storage, list(in_flight.values())))
                 raise
+            finally:
+                self._record(run, told)
 
     def _done(self, study: optuna.Study, n_trials: int) -> bool:
         ended = len(ended_trials(study))
@@ -450,11 +456,14 @@ class BlueprintSweep:
             log.info("study %s holds %d ended trials: done", study.study_name, ended)
         return ended >= n_trials
 
-    def _record(self, study: optuna.Study, run: SweepRun, trial: Trial, ret: JobReturn) -> None:
-        """Tells Optuna how the trial's job ended, and MLflow; refreshes the parent's summary."""
-        frozen, error = self._tell(study, trial, ret)
-        run.record([frozen], {trial.number: error} if error else {})
+    def _record(self, run: SweepRun, told: list[tuple[FrozenTrial, str]]) -> None:
+        """Records the trials told since the last call in MLflow and refreshes the parent's
+        summary (its plots every 30 s: half a second), then forgets them."""
+        if not told:
+            return
+        run.record([trial for trial, _ in told], {t.number: error for t, error in told if error})
         run.summarize(self.settings.plots)
+        told.clear()
 
     def _take(
         self, study: optuna.Study, storage: optuna.storages.RDBStorage, n_trials: int, free: int
