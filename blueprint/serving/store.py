@@ -3,6 +3,7 @@
 import mlflow
 from mlflow import MlflowClient
 
+from blueprint.credentials import tracking_uri
 from blueprint.errors import ConfigError
 from blueprint.tracking.store import store_file
 
@@ -16,6 +17,7 @@ def existing_store(uri: str) -> MlflowClient:
             f"tracking_uri={uri}: no MLflow store there; set tracking_uri to the store the "
             "model was trained in"
         )
+    uri = tracking_uri(uri)  # a user:password@ in it: to MLflow's variables
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(uri)

@@ -34,6 +34,7 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 import blueprint.resolvers  # noqa: F401  (the sweeper reads ${paths.root_dir} from the config)
+from blueprint.credentials import masked, store_reference
 from blueprint.errors import BlueprintError, SweepError, TrialPruned, compose_failure, first_line
 from blueprint.locks import store_lock
 from blueprint.sweeps.composed_once import ComposedOnce
@@ -187,11 +188,16 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         what = [f"{k}={v}" for k, v in fixed.items() if not k.startswith(OUTPUT_LOCATIONS)]
         what += [line for line in fixed_overrides if not line.startswith(OUTPUT_LOCATIONS)]
         study, reused = self._open_study(storage, space, [*what, direction], direction, pruner)
-        log.info("study %s in %s: %d trials wanted", study.study_name, self.storage, n_trials)
+        log.info(
+            "study %s in %s: %d trials wanted",
+            study.study_name,
+            masked(str(self.storage)),
+            n_trials,
+        )
         self.job_idx = next_job_number(self.config.hydra.sweep.dir)
 
         settings = {
-            "storage": str(self.storage),
+            "storage": masked(str(self.storage)),
             "sampler": "grid" if self.grid else type(self.sampler).__name__,
             "pruner": self.pruner_name,
             "direction": direction,
@@ -446,7 +452,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         """What a job is told of its trial (the `sweep` node of conf/train.yaml)."""
         return TrialNode(
             study=study_name,
-            storage=str(self.storage),
+            storage=store_reference(str(self.storage)),  # its password: from the environment
             trial=number,
             parent_run_id=parent_run_id,
             threads=self.threads,
