@@ -53,6 +53,7 @@ from blueprint.sweeps.study import (
     study_name_for,
     take_trials,
 )
+from blueprint.tracking.store import check_server_access
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +278,7 @@ class BlueprintSweeperImpl(OptunaSweeperImpl):
         if self.n_trials is not None and self.n_trials < 1:
             raise SweepError(f"hydra.sweeper.n_trials={self.n_trials} must be at least 1")
         check_joblib_settings(self.config.hydra.launcher)
+        check_server_access(str(self.config.tracking.uri))  # a wrong password: nothing written
         pruner = build_pruner(self.pruner_name, self.pruner_kwargs)
         directions = self._get_directions()
         if len(directions) != 1 or directions[0] not in ("minimize", "maximize"):
