@@ -8,6 +8,10 @@ APP_PORT ?= 8501# make app: the trainer app's port (on 127.0.0.1)
 DASHBOARD_PORT ?= 8080# make dashboard: Optuna Dashboard's port (on 127.0.0.1)
 HOST   ?= 0.0.0.0# make server: the interface others reach it on
 BACKEND ?=# make server: a database URL for the runs (postgresql+psycopg://...) instead of STORE/mlflow.db
+ALLOWED_HOSTS ?=# make server: names clients reach it by, comma-separated (default: host name, FQDN, localhost)
+CORS_ORIGINS ?=# make server: browser origins that may call its API (default: the server's own)
+AUTH_DEFAULT ?= READ# make server: what every signed-in user may do (READ, EDIT, ...) unless granted more
+ADMIN_PASSWORD_FILE ?=# make server, first start: a file holding the admin password (or MLFLOW_AUTH_ADMIN_PASSWORD)
 STORE  ?= $(CURDIR)# folder holding mlflow.db and mlruns/
 ARGS   ?=
 WORKERS ?= 2# make test / test-all: processes the test files are spread over (pytest-xdist)
@@ -43,8 +47,12 @@ format: $(STAMP) ## ruff fix and format in place
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-server: $(STAMP) ## a shared MLflow tracking server on HOST:PORT, serving artifacts from STORE/mlruns
-	$(PY) -m blueprint.ui --host $(HOST) --port $(PORT) --store $(STORE) $(if $(BACKEND),--backend $(BACKEND))
+server: export MLFLOW_BACKEND_STORE_URI = $(BACKEND)# the environment, not the echoed command line
+server: $(STAMP) ## a team's MLflow server on HOST:PORT with logins, artifacts in STORE/mlruns
+	$(PY) -m blueprint.ui --host $(HOST) --port $(PORT) --store $(STORE) --auth \
+		--auth-default $(AUTH_DEFAULT) $(if $(ALLOWED_HOSTS),--allowed-hosts $(ALLOWED_HOSTS)) \
+		$(if $(CORS_ORIGINS),--cors-allowed-origins $(CORS_ORIGINS)) \
+		$(if $(ADMIN_PASSWORD_FILE),--admin-password-file $(ADMIN_PASSWORD_FILE))
 
 app: $(STAMP) ## the trainer app on 127.0.0.1:APP_PORT: train, watch, try a model, browse sweeps; overrides via ARGS
 	$(PY) -m blueprint.app --port $(APP_PORT) $(ARGS)

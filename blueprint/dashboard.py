@@ -26,6 +26,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna
 
+from blueprint.credentials import masked
 from blueprint.errors import BlueprintError, SweepError
 
 HOST = "127.0.0.1"  # loopback only: the dashboard can delete studies and has no login
@@ -43,17 +44,6 @@ class QuietHandler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
-
-
-def shown(url: str) -> str:
-    """`url` as printed: its password, if any, as `***`."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:  # not a URL at all: it has no password to hide either
-        return url
 
 
 def open_store(url: str) -> optuna.storages.RDBStorage:
@@ -122,11 +112,11 @@ def main(argv: list[str] | None = None) -> int:
 
         server = listen(args.port, wsgi(storage))
     except BlueprintError as err:
-        line = str(err).replace(url, shown(url)) if url else str(err)
+        line = str(err).replace(url, masked(url)) if url else str(err)
         print(f"error: {line}", file=sys.stderr)
         return 2
     address = f"http://{HOST}:{args.port}/dashboard"
-    print(f"Optuna Dashboard: {address}  (studies in {shown(url)}; Ctrl-C stops it)", flush=True)
+    print(f"Optuna Dashboard: {address}  (studies in {masked(url)}; Ctrl-C stops it)", flush=True)
     serve(server)
     return 0
 

@@ -4,6 +4,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from blueprint.credentials import tracking_uri
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 _KERAS_MODES = {"maximize": "max", "minimize": "min"}
@@ -27,6 +29,7 @@ def keras_mode(direction: str) -> str:
 def register() -> None:
     OmegaConf.register_resolver("project_root", project_root, replace=True)
     OmegaConf.register_resolver("keras_mode", keras_mode, replace=True)
+    OmegaConf.register_resolver("mlflow_uri", tracking_uri, replace=True)  # credentials to env
 
 
 register()

@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", help="this experiment's runs only")
     parser.add_argument("--limit", type=int, default=20, help="newest runs shown (default 20)")
     args = parser.parse_args(argv)
+    from blueprint.credentials import tracking_uri
     from blueprint.tracking.store import store_file
+
+    args.uri = tracking_uri(args.uri)  # a user:password@ in it: to MLflow's variables
 
     file = store_file(args.uri)
     lines = (

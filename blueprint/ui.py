@@ -1,5 +1,7 @@
-"""`python -m blueprint.ui [--host H] [--port N] [--store DIR] [--backend URL]`: the MLflow UI
-over a store, quick to answer; `make ui` on loopback, `make server` as a team's tracking server.
+"""`python -m blueprint.ui [--host H] [--port N] [--store DIR] [--backend URL] [--allowed-hosts
+NAMES] [--auth]`: the MLflow UI over a store, quick to answer; `make ui` on loopback, `make server`
+as a team's tracking server: reachable by the names its clients use (MLflow refuses any other
+`Host` header), with MLflow's basic-auth login (`blueprint.server_auth`).
 
 Prints the address of the latest run's experiment, opened on its runs table, then runs
 `mlflow server`. Two settings make it answer in seconds with two server processes instead of eight:
@@ -13,15 +15,17 @@ second as "force quit" and print a traceback.
 
 import argparse
 import os
-import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+from blueprint.credentials import masked
 from blueprint.errors import BlueprintError
+from blueprint.server_auth import auth_env
 from blueprint.sqlite_files import MLFLOW_TABLES, check_owner
 
 SERVER_ENV = {  # defaults: the environment overrides them
@@ -67,13 +71,47 @@ def runs_url(host: str, port: int, experiment_id: str | None) -> str:
     return base + RUNS_VIEW.format(id=experiment_id) if experiment_id else base
 
 
-def server_command(host: str, port: int, store: Path, backend: str) -> list[str]:
-    """`mlflow server` over `backend`, serving artifacts from `store`/mlruns: experiments created
-    through it keep theirs there (`mlflow-artifacts:/`), so clients on other machines can log."""
-    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+def default_allowed_hosts() -> str:
+    """The names clients on other machines reach this one by: its host name and fully
+    qualified name, plus localhost and loopback for clients on this machine."""
+    names = [socket.gethostname(), socket.getfqdn(), "localhost", "127.0.0.1"]
+    return ",".join(dict.fromkeys(name for name in names if name))
+
+
+def host_headers(names: str, port: int) -> list[str]:
+    """The `Host` headers MLflow accepts for `names`: a plain name as browsers and MLflow
+    clients send it (`name:port`) and as a reverse proxy on the default port sends it (`name`);
+    an entry with a port or a wildcard as given."""
+    headers: list[str] = []
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        plain = "*" not in name and name.count(":") == 0
+        headers += [name, f"{name}:{port}"] if plain else [name]
+    return headers
+
+
+def cors_origins(names: str, port: int) -> list[str]:
+    """The server's own origins for `names` (the UI at http://name:port, or behind a TLS proxy at
+    https://name): web pages served from them may call its API."""
+    plain = [n.strip() for n in names.split(",") if n.strip() and "*" not in n and ":" not in n]
+    return [origin for name in plain for origin in (f"http://{name}:{port}", f"https://{name}")]
+
+
+def server_command(
+    host: str, port: int, store: Path, allowed_hosts: str, cors: str | None, auth: bool
+) -> list[str]:
+    """`mlflow server` accepting requests for `allowed_hosts` (and browser pages from `cors`,
+    default: its own origins), serving artifacts from `store`/mlruns: experiments created
+    through it keep theirs there (`mlflow-artifacts:/`), so clients on other machines can log.
+    Its database comes through MLFLOW_BACKEND_STORE_URI, so no password is on a command line;
+    it runs on this interpreter (its extras, e.g. mlflow[auth], are this environment's)."""
+    origins = cors if cors is not None else ",".join(cors_origins(allowed_hosts, port))
     return [
-        mlflow, "server", "--host", host, "--port", str(port), "--workers", "1",
-        "--backend-store-uri", backend, "--artifacts-destination", str(store / "mlruns"),
+        sys.executable, "-m", "mlflow", "server",
+        "--host", host, "--port", str(port), "--workers", "1",
+        "--artifacts-destination", str(store / "mlruns"),
+        "--allowed-hosts", ",".join(host_headers(allowed_hosts, port)),
+        *(["--cors-allowed-origins", origins] if origins else []),
+        *(["--app-name", "basic-auth"] if auth else []),
     ]  # fmt: skip
 
 
@@ -83,7 +121,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--store", type=Path, default=Path.cwd(), help="folder of mlflow.db")
     parser.add_argument(
-        "--backend", help="a database URL for the runs instead of STORE/mlflow.db (PostgreSQL)"
+        "--backend",
+        default=os.environ.get("MLFLOW_BACKEND_STORE_URI") or None,
+        help="a database URL for the runs instead of STORE/mlflow.db (PostgreSQL); "
+        "default: MLFLOW_BACKEND_STORE_URI, which keeps its password off the command line",
+    )
+    parser.add_argument(
+        "--allowed-hosts",
+        default=default_allowed_hosts(),
+        help="comma-separated names (or MLflow wildcards) clients reach the server by "
+        "(default: this machine's host name and FQDN, localhost)",
+    )
+    parser.add_argument(
+        "--cors-allowed-origins", help="browser origins allowed to call the API (default: its own)"
+    )
+    parser.add_argument("--auth", action="store_true", help="MLflow's basic-auth login")
+    parser.add_argument(
+        "--auth-default", default="READ", help="what a signed-in user may do unless granted more"
+    )
+    parser.add_argument(
+        "--admin-password-file", type=Path, help="first start: the admin password, on line 1"
     )
     args = parser.parse_args(argv)
     store = args.store.resolve()
@@ -95,14 +152,19 @@ def main(argv: list[str] | None = None) -> None:
             experiment_id = latest_experiment_id(db)
         elif not store.is_dir():
             raise BlueprintError(f"{store} is not a folder: point --store at the artifacts' folder")
+        env = auth_env(store, args.auth_default, args.admin_password_file) if args.auth else {}
     except BlueprintError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    print(f"MLflow UI: {runs_url(args.host, args.port, experiment_id)}  (Ctrl-C stops it)")
-    sys.stdout.flush()
     backend = args.backend or f"sqlite:///{db}"
-    command = server_command(args.host, args.port, store, backend)
-    sys.exit(serve(command, backend if experiment_id else None))  # a new database: nothing to mark
+    print(f"MLflow UI: {runs_url(args.host, args.port, experiment_id)}  (Ctrl-C stops it)")
+    print(f"runs in {masked(backend)}; clients may call it {args.allowed_hosts}")
+    sys.stdout.flush()
+    env["MLFLOW_BACKEND_STORE_URI"] = backend
+    command = server_command(
+        args.host, args.port, store, args.allowed_hosts, args.cors_allowed_origins, args.auth
+    )
+    sys.exit(serve(command, env, backend if experiment_id else None))  # new database: no marks
 
 
 def mark_dead_runs(uri: str) -> None:
@@ -115,11 +177,12 @@ def mark_dead_runs(uri: str) -> None:
     mark_orphaned_runs(client, [e.experiment_id for e in client.search_experiments()])
 
 
-def serve(command: list[str], store_uri: str | None) -> int:
-    """Runs the server until it exits; SIGINT or SIGTERM here reaches it once, as SIGINT.
-    Meanwhile marks dead runs in `store_uri` (None: a new store, nothing to mark)."""
+def serve(command: list[str], settings: dict[str, str], store_uri: str | None) -> int:
+    """Runs the server, with `settings` in its environment, until it exits; SIGINT or SIGTERM
+    here reaches it once, as SIGINT. Meanwhile marks dead runs in `store_uri` (None: a new
+    store, nothing to mark)."""
     env = SERVER_ENV | dict(os.environ)  # MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true brings it back
-    server = subprocess.Popen(command, env=env, start_new_session=True)
+    server = subprocess.Popen(command, env=env | settings, start_new_session=True)
 
     def stop(_signum: int, _frame: object) -> None:
         if server.poll() is None:
@@ -128,9 +191,11 @@ def serve(command: list[str], store_uri: str | None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Ctrl-C, kill, closed terminal
         signal.signal(signum, stop)
     if store_uri is not None:  # in a short-lived process: MLflow's ~175 MB need not stay resident
-        marker = f"from blueprint.ui import mark_dead_runs; mark_dead_runs({store_uri!r})"
+        marker = "import os, blueprint.ui as ui; ui.mark_dead_runs(os.environ['STORE_URI'])"
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        cleaner = subprocess.Popen([sys.executable, "-c", marker], start_new_session=True, **quiet)
+        env = {**os.environ, "STORE_URI": store_uri}  # a password stays off the command line
+        command = [sys.executable, "-c", marker]
+        cleaner = subprocess.Popen(command, env=env, start_new_session=True, **quiet)
         threading.Thread(target=cleaner.wait, daemon=True).start()  # reaped once done
     return server.wait()
 

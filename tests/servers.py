@@ -42,10 +42,11 @@ def postgres_bin() -> Path:
 
 
 @contextlib.contextmanager
-def postgres_server(database: str = "blueprint") -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on a free loopback port, trust auth, with one empty
-    `database`; yields its SQLAlchemy URL (psycopg 3 driver). As root, the server runs as the
-    `postgres` user, since PostgreSQL refuses to run as root."""
+def postgres_server(database: str = "blueprint", password: str | None = None) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a free loopback port, trust auth (or, given `password`,
+    scram-sha-256 with it, in the URL), with one empty `database`; yields its SQLAlchemy URL
+    (psycopg 3 driver). As root, the server runs as the `postgres` user, since PostgreSQL refuses
+    to run as root."""
     bindir = postgres_bin()
     as_owner: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     data = Path(tempfile.mkdtemp(prefix="blueprint-pg-"))
@@ -54,14 +55,22 @@ def postgres_server(database: str = "blueprint") -> Iterator[str]:
     port = free_port()
 
     def run(*cmd: object) -> None:
-        subprocess.run([*as_owner, *map(str, cmd)], check=True, capture_output=True)
+        env = {**os.environ, "PGPASSWORD": password or ""}
+        subprocess.run([*as_owner, *map(str, cmd)], check=True, capture_output=True, env=env)
 
+    auth = ["--auth=trust"]
+    if password is not None:
+        (data / "pw").write_text(password)
+        if as_owner:
+            shutil.chown(data / "pw", "postgres", "postgres")
+        auth = ["--auth=scram-sha-256", f"--pwfile={data / 'pw'}"]
     try:
-        run(bindir / "initdb", "-D", data / "db", "-U", "blueprint", "--auth=trust")
+        run(bindir / "initdb", "-D", data / "db", "-U", "blueprint", *auth)
         options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
         run(bindir / "pg_ctl", "-D", data / "db", "-o", options, "-w", "-l", data / "log", "start")
         run(bindir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "blueprint", database)
-        yield f"postgresql+psycopg://blueprint@127.0.0.1:{port}/{database}"
+        user = f"blueprint:{password}" if password is not None else "blueprint"
+        yield f"postgresql+psycopg://{user}@127.0.0.1:{port}/{database}"
     finally:
         stop = [*as_owner, bindir / "pg_ctl", "-D", data / "db", "-m", "fast", "stop"]
         subprocess.run(stop, capture_output=True)
@@ -84,16 +93,19 @@ def wait_until_answering(
 
 
 @contextlib.contextmanager
-def mlflow_server(store: Path, backend: str | None = None) -> Iterator[str]:
+def mlflow_server(
+    store: Path, backend: str | None = None, *flags: str, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """The tracking server `make server` starts (`python -m blueprint.ui`) on loopback, its runs
-    in `backend` (default: `store`/mlflow.db), its artifacts in `store`/mlruns; yields its http
-    URL once it answers. Stopped with Ctrl-C, as a user would."""
+    in `backend` (default: `store`/mlflow.db), its artifacts in `store`/mlruns, with `flags`
+    (`--auth`, `--allowed-hosts=...`) and `env` added to its environment; yields its http URL
+    once it answers. Stopped with Ctrl-C, as a user would."""
     port = free_port()
-    cmd = [sys.executable, "-m", "blueprint.ui", "--host=127.0.0.1", f"--port={port}"]
+    cmd = [sys.executable, "-m", "blueprint.ui", "--host=127.0.0.1", f"--port={port}", *flags]
     server = subprocess.Popen(
         [*cmd, f"--store={store}", *([f"--backend={backend}"] if backend else [])],
         cwd=ROOT,
-        env=clean_env(),
+        env={**clean_env(), **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,

@@ -3,8 +3,9 @@
 import mlflow
 from mlflow import MlflowClient
 
+from blueprint.credentials import tracking_uri
 from blueprint.errors import ConfigError
-from blueprint.tracking.store import store_file
+from blueprint.tracking.store import check_server_access, store_file
 
 
 def existing_store(uri: str) -> MlflowClient:
@@ -16,6 +17,8 @@ def existing_store(uri: str) -> MlflowClient:
             f"tracking_uri={uri}: no MLflow store there; set tracking_uri to the store the "
             "model was trained in"
         )
+    uri = tracking_uri(uri)  # a user:password@ in it: to MLflow's variables
+    check_server_access(uri)  # a refused login: one line naming MLflow's variables
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(uri)

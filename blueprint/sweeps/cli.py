@@ -8,6 +8,7 @@ import argparse
 import logging
 import sys
 
+from blueprint.credentials import masked
 from blueprint.errors import BlueprintError, SweepError, first_line
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
@@ -31,11 +32,13 @@ def study_rows(storage_url: str, only: str | None) -> list[dict[str, str]]:
         names = optuna.get_all_study_names(storage)
     except Exception as err:  # the file opened, but is not an Optuna store
         raise SweepError(
-            f"cannot read the Optuna storage {storage_url}: {first_line(err)}"
+            f"cannot read the Optuna storage {masked(storage_url)}: {first_line(err)}"
         ) from err
     if only is not None:
         if only not in names:
-            raise SweepError(f"no study {only!r} in {storage_url}; it holds: {', '.join(names)}")
+            raise SweepError(
+                f"no study {only!r} in {masked(storage_url)}; it holds: {', '.join(names)}"
+            )
         names = [only]
     rows = []
     for name in names:
@@ -101,5 +104,5 @@ def main(argv: list[str] | None = None) -> int:
     except BlueprintError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print("\n".join(lines) if len(lines) > 1 else f"no studies yet in {args.storage}")
+    print("\n".join(lines) if len(lines) > 1 else f"no studies yet in {masked(args.storage)}")
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
+from blueprint.credentials import masked
 from blueprint.errors import SweepError, first_line
 from blueprint.locks import database_lock, lock_beside
 from blueprint.sqlite_files import (
@@ -78,7 +79,7 @@ def open_storage(
         raise
     except Exception as err:  # a dead server, a corrupt file, a missing driver: one line each
         raise SweepError(
-            f"cannot open the Optuna storage {url}: {first_line(err)}; "
+            f"cannot open the Optuna storage {masked(url)}: {masked(first_line(err))}; "
             f"fix or remove it, or point {key} at another store"
         ) from err
 

@@ -33,6 +33,7 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 import blueprint.resolvers  # noqa: F401  (the sweeper reads ${paths.root_dir} from the config)
+from blueprint.credentials import masked, store_reference
 from blueprint.errors import BlueprintError, SweepError, TrialPruned, compose_failure, first_line
 from blueprint.locks import store_lock
 from blueprint.sweeps.composed_once import ComposedOnce
@@ -59,6 +60,7 @@ from blueprint.sweeps.study import (
     study_name_for,
     take_trials,
 )
+from blueprint.tracking.store import check_server_access
 
 log = logging.getLogger(__name__)
 
@@ -244,14 +246,14 @@ class BlueprintSweep:
         log.info(
             "study %s in %s: %d trials wanted, %d at a time",
             study.study_name,
-            self.settings.storage,
+            masked(str(self.settings.storage)),
             checked.n_trials,
             self.slots,
         )
         self.job_idx = next_job_number(self.config.hydra.sweep.dir)
 
         settings = {
-            "storage": str(self.settings.storage),
+            "storage": masked(str(self.settings.storage)),
             "sampler": "grid" if self.grid else type(self.sampler).__name__,
             "pruner": self.settings.pruner,
             "direction": checked.direction,
@@ -340,6 +342,7 @@ class BlueprintSweep:
             raise SweepError(f"hydra.sweeper.n_jobs={s.n_jobs} must be at least 1 (or null)")
         check_repeats(s.repeats, s.repeat_reduce)
         check_joblib_settings(self.config.hydra.launcher)
+        check_server_access(str(self.config.tracking.uri))  # a wrong password: nothing written
         pruner = build_pruner(s.pruner, dict(s.pruner_kwargs or {}))
         direction = direction_of(s.direction)
         try:
@@ -502,7 +505,7 @@ class BlueprintSweep:
         """What a job is told of its trial (the `sweep` node of conf/train.yaml)."""
         return TrialNode(
             study=study_name,
-            storage=str(self.settings.storage),
+            storage=store_reference(str(self.settings.storage)),  # its password: the environment
             trial=number,
             parent_run_id=parent_run_id,
             threads=self.threads,

@@ -139,9 +139,10 @@ def _warm_models() -> Any:
 def _trials_storage(storage_url: str) -> Any:
     """One a process: the trials a sweep runs in its own process share it (opening a store
     checks its schema, 30 ms)."""
+    from blueprint.credentials import study_store
     from blueprint.sweeps.storage import open_storage
 
-    return open_storage(storage_url, create=False)
+    return open_storage(study_store(storage_url), create=False)
 
 
 def free_keras_state() -> None:

@@ -7,6 +7,8 @@ import keras
 import mlflow
 from mlflow.models.model import ModelInfo
 
+from blueprint.credentials import masked
+
 CLASS_NAMES_FILE = "class_names.json"  # the model's output order; predict and evaluate read it
 RUN_FILES = (CLASS_NAMES_FILE, "epochs.csv", "train.log")  # in the run directory, when present
 
@@ -38,17 +40,18 @@ def write_class_names(output_dir: Path, class_names: list[str]) -> None:
 
 def log_run_config(output_dir: Path) -> None:
     """The composed config and overrides (Hydra's .hydra/ folder), as the run starts: what
-    `resume=` and `evaluate` read back, even from a run that never reached its end."""
+    `resume=` and `evaluate` read back, even from a run that never reached its end. A URL's
+    password typed into an override is masked in the logged copy."""
     hydra_dir = output_dir / ".hydra"
-    if hydra_dir.is_dir():
-        mlflow.log_artifacts(str(hydra_dir), "hydra")
+    for file in sorted(hydra_dir.glob("*.yaml")):
+        mlflow.log_text(masked(file.read_text()), f"hydra/{file.name}")
 
 
 def log_run_files(output_dir: Path) -> None:
     """Class names, the epoch CSV and the log, as the run ends."""
     for name in RUN_FILES:
         if (output_dir / name).is_file():
-            mlflow.log_artifact(str(output_dir / name))
+            mlflow.log_text(masked((output_dir / name).read_text()), name)
 
 
 def register_model(info: ModelInfo, name: str, objective: str, value: float) -> str:

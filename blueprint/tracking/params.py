@@ -11,6 +11,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from blueprint.credentials import masked
+
 MAX_PARAM_LENGTH = 6000  # MLflow rejects longer param values
 # Filled by the sweeper for each trial, naming the run to resume, or letting a run replace an
 # earlier one: never a hyperparameter.
@@ -35,7 +37,7 @@ def flatten_config(cfg: DictConfig) -> dict[str, str]:
             for i, child in enumerate(value):
                 visit(f"{prefix}.{i}", child)
         else:
-            flat[prefix] = str(value)[:MAX_PARAM_LENGTH]
+            flat[prefix] = masked(str(value))[:MAX_PARAM_LENGTH]  # no password in a record
 
     visit("", OmegaConf.to_container(cfg, resolve=True))
     return flat

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 
+from blueprint.credentials import masked
+
 
 def _git(root: Path, *args: str) -> str | None:
     try:
@@ -22,13 +24,13 @@ def _git(root: Path, *args: str) -> str | None:
 def provenance_tags(root: Path) -> dict[str, str]:
     """Tags for git commit and dirty flag (when `root` is a git checkout), command and overrides."""
     executable, *args = sys.orig_argv  # as typed: "python -m blueprint.train model=mlp"
-    tags = {"command": shlex.join([Path(executable).name, *args])}
+    tags = {"command": masked(shlex.join([Path(executable).name, *args]))}
     commit = _git(root, "rev-parse", "HEAD")
     if commit:
         tags["git.commit"] = commit
         tags["git.dirty"] = str(bool(_git(root, "status", "--porcelain", "--untracked-files=no")))
     if HydraConfig.initialized():
-        tags["hydra.overrides"] = " ".join(HydraConfig.get().overrides.task)
+        tags["hydra.overrides"] = masked(" ".join(HydraConfig.get().overrides.task))
     return tags
 
 

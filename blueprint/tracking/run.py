@@ -14,6 +14,7 @@ import mlflow
 from mlflow.entities import Param, Run, RunTag
 from omegaconf import DictConfig
 
+from blueprint.credentials import tracking_uri
 from blueprint.errors import BlueprintError, ConfigError, TrialPruned, first_line
 from blueprint.tracking.owner import mark_orphaned_runs, owner_tags
 from blueprint.tracking.params import OUTPUT_DIR_TAG, split_config
@@ -48,7 +49,7 @@ def open_experiment(tracking: DictConfig) -> str:
     if tracking.artifact_location and is_local_store(tracking.uri):
         location = Path(tracking.artifact_location).resolve().as_uri()
         check_artifact_folder(location, "set tracking.artifact_location to a writable folder")
-    mlflow.set_tracking_uri(tracking.uri)
+    mlflow.set_tracking_uri(tracking_uri(tracking.uri))  # tracking.uri=http://user:pw@ too
     try:
         with fail_fast_http(), guarded_open(tracking.uri):
             experiment = mlflow.get_experiment_by_name(name)

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from blueprint.credentials import TRACKING_PASSWORD_ENV, TRACKING_USER_ENV
 from blueprint.errors import BlueprintError, first_line
 from blueprint.locks import database_lock, lock_beside
 from blueprint.sqlite_files import MLFLOW_TABLES, check_owner, sqlite_path
@@ -30,6 +31,21 @@ def fail_fast_http() -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def check_server_access(uri: str) -> None:
+    """A tracking server answers this process's credentials (MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD): checked before a sweep writes its study, so a wrong password
+    stops it with one line and nothing written. Local stores need no check."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    from mlflow import MlflowClient
+
+    try:
+        with fail_fast_http():
+            MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as err:
+        raise BlueprintError(open_error_hint(uri, err)) from err
 
 
 def is_local_store(uri: str) -> bool:
@@ -93,6 +109,17 @@ def open_error_hint(uri: str, err: BaseException) -> str:
     text = " ".join(str(e) for e in _causes(err)).lower()
     retarget = "or point tracking.uri (or MLFLOW_TRACKING_URI) at another store"
     if uri.startswith(("http://", "https://")):
+        if "error code 401" in text:
+            return (
+                f"the MLflow server {uri} did not accept the credentials: set "
+                f"{TRACKING_USER_ENV} and {TRACKING_PASSWORD_ENV} to your account on it "
+                "(the server's admin creates it)"
+            )
+        if "error code 403" in text and "permission" in text:
+            return (
+                f"the MLflow server {uri} refused: your account ({TRACKING_USER_ENV}) may not "
+                "write there; ask its admin for EDIT on the experiment, or pick another one"
+            )
         if any(isinstance(e, OSError) for e in _causes(err)):
             fix = f"nothing answers at {uri}: start the MLflow server there, {retarget}"
         else:

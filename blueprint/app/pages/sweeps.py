@@ -6,6 +6,7 @@ import streamlit as st
 from blueprint.app.job import sweep_storage
 from blueprint.app.shared import UI, base_config, base_overrides
 from blueprint.app.store import run_by_id, run_page
+from blueprint.credentials import masked
 from blueprint.errors import BlueprintError
 from blueprint.sweeps.cli import study_rows
 
@@ -19,7 +20,7 @@ except BlueprintError as err:
     if "no Optuna store" not in str(err):
         st.error(str(err))
 if not rows:
-    st.info(f"no studies yet in {storage}: python -m blueprint.train --multirun ...")
+    st.info(f"no studies yet in {masked(storage)}: python -m blueprint.train --multirun ...")
     st.stop()
 for row in rows:
     parent = run_by_id(uri, row.pop("parent run"))
