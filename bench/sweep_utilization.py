@@ -3,30 +3,36 @@ different lengths.
 
 `python -m bench.sweep_utilization [--trials 16] [--slots 2] [--rounds 1] [overrides...]`. A
 random-sampler sweep whose trials differ tenfold in length, as a pruned search's do
-(`trainer.epochs` drawn from 1, 2, 4, 8, 16; default recipe otherwise), on `--slots` joblib worker
-processes, run twice per round, alternating which goes first:
+(`trainer.epochs` drawn from 1, 2, 4, 8, 16, at batch size 16; default recipe otherwise), on
+`--slots` joblib worker processes, run twice per round, alternating which goes first:
 - blueprint: a slot whose trial ends takes the next trial at once;
 - batch: the slots' trials launched together and the next batch only once all of them ended, as
   Hydra's sweepers launch (and blueprint's did): the same engine with that one rule changed.
-Both draw the same trials (the sampler's seed). For each it prints the wall time (first trial
-run's start to the last one's end, from MLflow) and the busy-slot fraction (the trials' MLflow run
-time over slots x wall time; also until the last trial started, as the slots idle at the end
-whatever the engine once no trial is left to start), then the wall-time ratio. Targets: busy >=
-0.9, wall <= 0.8x batch.
+Both draw the same trials (the sampler's seed). For each it prints the wall time (the first
+launch's start to the last one's end) and the busy-slot fraction (time with a trial launched in
+the slot over slots x wall time; also until the last trial started, as slots idle at the end
+whatever the engine once no trial is left; and the share inside the trials' MLflow runs), then
+the wall-time ratio. Targets: busy >= 0.9, wall <= 0.8x batch.
 """
 
 import argparse
+import atexit
+import json
+import os
 import runpy
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import mlflow
 
 from blueprint.sweeps import slots, sweeper
 from tests.helpers import ROOT, clean_env, store_overrides
+
+SPANS_FILE = "launches.json"  # in the sweep's folder: each launch's start and end
 
 
 class BatchSlots(slots.Slots):
@@ -48,28 +54,31 @@ def sweep(mode: str, trials: int, n_slots: int, overrides: list[str]) -> tuple[f
             "hparams_search=random",
             f"hydra.sweeper.n_trials={trials}",
             "trainer.epochs=choice(1,2,4,8,16)",
+            "trainer.batch_size=16",  # epochs of ~2 s a slot: trials of ~6-40 s
             "hydra/launcher=joblib",
             f"hydra.launcher.n_jobs={n_slots}",
             *overrides,
         ]  # fmt: skip
-        done = subprocess.run(cmd, cwd=ROOT, env=clean_env(), capture_output=True, text=True)
+        env = {**clean_env(), "BENCH_LAUNCHES": str(tmp / SPANS_FILE)}
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"the {mode} sweep failed:\n{done.stderr[-3000:]}")
         client = mlflow.MlflowClient(f"sqlite:///{tmp}/mlflow.db")
         experiment = client.get_experiment_by_name("default").experiment_id
         runs = client.search_runs([experiment], "tags.`sweep.trial_number` != ''")
-    spans = [(r.info.start_time / 1000, r.info.end_time / 1000) for r in runs]
-    if len(spans) != trials:
-        sys.exit(f"the {mode} sweep ran {len(spans)} trial runs, not {trials}")
-    first, last_start = min(start for start, _ in spans), max(start for start, _ in spans)
-    wall = max(end for _, end in spans) - first
-    busy = sum(end - start for start, end in spans) / (n_slots * wall)
+        launches = json.loads((tmp / SPANS_FILE).read_text())
+    if len(runs) != trials or len(launches) != trials:
+        sys.exit(f"the {mode} sweep ran {len(runs)} trial runs, not {trials}")
+    training = sum(r.info.end_time - r.info.start_time for r in runs) / 1000
+    first, last_start = min(start for start, _ in launches), max(start for start, _ in launches)
+    wall = max(end for _, end in launches) - first
+    busy = sum(end - start for start, end in launches) / (n_slots * wall)
     # while trials were left to start: idle slots then are the engine's; after it, the tail's
-    before = sum(min(end, last_start) - start for start, end in spans if start < last_start)
+    before = sum(min(end, last_start) - start for start, end in launches if start < last_start)
     busy_before = before / (n_slots * (last_start - first))
     print(
-        f"{mode:9s}: wall {wall:6.1f} s, busy slots {busy:.2f} "
-        f"({busy_before:.2f} until the last trial started)",
+        f"{mode:9s}: wall {wall:6.1f} s, busy slots {busy:.2f} ({busy_before:.2f} until the "
+        f"last trial started), of which training (MLflow runs) {training / (n_slots * wall):.2f}",
         flush=True,
     )
     return wall, busy
@@ -100,7 +109,18 @@ def main() -> None:
 
 
 def run_sweep_in_this_process(mode: str) -> None:
-    """`--run MODE overrides...`: the sweep itself, with batch launching where MODE says so."""
+    """`--run MODE overrides...`: the sweep itself, with batch launching where MODE says so; each
+    launch's start and end (a slot busy) go to the file BENCH_LAUNCHES names as it exits."""
+    launches: list[tuple[float, float]] = []
+    run_one = slots.Slots._run
+
+    def timed(self: slots.Slots, *args: object) -> None:
+        start = time.time()
+        run_one(self, *args)
+        launches.append((start, time.time()))
+
+    slots.Slots._run = timed
+    atexit.register(lambda: Path(os.environ["BENCH_LAUNCHES"]).write_text(json.dumps(launches)))
     if mode == "batch":
         sweeper.Slots = BatchSlots
     sys.argv = ["blueprint.train", "--multirun", *sys.argv[3:]]

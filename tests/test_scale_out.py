@@ -79,7 +79,9 @@ def assert_grid_ran_once(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # four trials in submitit's local processes: about 45 s
 def test_submitit_local_runs_a_sweep(tmp_path: Path) -> None:
-    result = run_sweep(tmp_path, *GRID, "hydra/launcher=submitit_local", timeout=600)
+    """Two slots, each launching its trials on its own (blueprint.sweeps.slots)."""
+    submitit = ["hydra/launcher=submitit_local", "hydra.sweeper.n_jobs=2"]
+    result = run_sweep(tmp_path, *GRID, *submitit, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert_grid_ran_once(tmp_path)
     logs = list(tmp_path.glob("multirun/.submitit/*/*_log.out"))
@@ -90,7 +92,7 @@ def test_submitit_local_runs_a_sweep(tmp_path: Path) -> None:
 def test_ray_launcher_runs_a_sweep_on_a_ray_cluster(tmp_path: Path) -> None:
     with ray_head() as address:
         ray = ["hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"]
-        result = run_sweep(tmp_path, *GRID, *ray, timeout=600)
+        result = run_sweep(tmp_path, *GRID, *ray, "hydra.sweeper.n_jobs=2", timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Ray is already running" in result.stdout + result.stderr, "joined the test's cluster"
     assert_grid_ran_once(tmp_path)

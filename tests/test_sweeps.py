@@ -724,8 +724,10 @@ def test_the_launcher_is_handed_the_config_the_sweeper_composed_once() -> None:
     assert loader.load_sweep_config(master, ["a=1"]) is checked and not composed
     assert loader.load_sweep_config(master, ["a=1"]).overrides == ["a=1"]  # handed out once
     loader.keep(["b=2"], checked)
-    loader.forget()
+    loader.keep(["c=3"], checked)  # another slot's trial, launching meanwhile
+    loader.forget(["b=2"])  # its launcher composed in its workers
     assert loader.load_sweep_config(master, ["b=2"]) is not checked
+    assert loader.load_sweep_config(master, ["c=3"]) is checked
     assert composed == [["a=1"], ["b=2"]]
 
 

@@ -16,7 +16,7 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -61,6 +61,9 @@ from blueprint.sweeps.study import (
     take_trials,
 )
 from blueprint.tracking.store import check_server_access
+
+if TYPE_CHECKING:  # the plugin imports this module; its settings class is only a type here
+    from hydra_plugins.blueprint_sweeper.config import BlueprintSweeperConf
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +201,8 @@ class Checked:
 class BlueprintSweep:
     """Runs trials until the study holds `n_trials` ended ones; see the config's docstring."""
 
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings  # a hydra_plugins.blueprint_sweeper.config.BlueprintSweeperConf
+    def __init__(self, settings: "BlueprintSweeperConf") -> None:
+        self.settings = settings
         self.grid: Grid | None = None  # the grid's values, when the sampler is the grid
         self.sampler: optuna.samplers.BaseSampler | None = None
         self.extend_space: Any = None  # hydra.sweeper.custom_search_space, instantiated
