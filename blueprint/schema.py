@@ -152,7 +152,7 @@ class NpzData(SplitFractions):
     @classmethod
     def _low_below_high(cls, value: list[float] | None) -> list[float] | None:
         if value is not None and not value[0] < value[1]:
-            raise ValueError(f"{value} is [low,high] with low below high, e.g. [0,1]")
+            raise ValueError(f"{value} is [low,high]: low must be below high")
         return value
 
 

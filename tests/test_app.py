@@ -146,8 +146,8 @@ def test_try_shows_an_image_as_bright_as_the_model_reads_it(tmp_path):
     counts = tmp_path / "counts.png"
     dark = load_digits().images[3].astype("uint8")  # a 3, at most 16
     Image.fromarray(dark).save(counts)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    seen = {p.name: predict_image(str(tmp_path / "m.keras"), uri, p).seen for p in (ordinary, counts)}
+    model, uri = str(tmp_path / "m.keras"), f"sqlite:///{tmp_path}/mlflow.db"
+    seen = {p.name: predict_image(model, uri, p).seen for p in (ordinary, counts)}
     factor = seen[ordinary.name].shape[0] // 8  # enlarged by whole pixels
     np.testing.assert_array_equal(seen[ordinary.name][::factor, ::factor], Image.open(ordinary))
     assert seen[counts.name].max() == dark.max() <= 16

@@ -110,7 +110,7 @@ def _value_range(
         return 0.0, high
     low, high = (float(v) for v in declared)
     if not low < high:
-        raise DataError(f"data.value_range=[{low:g},{high:g}] is empty; give [low,high], low < high")
+        raise DataError(f"data.value_range=[{low:g},{high:g}] is empty; give [low,high], low<high")
     darkest, brightest = float(images.min()), float(images.max())
     if darkest < low or brightest > high:
         raise DataError(
