@@ -28,7 +28,7 @@ def main(folder: Path, trials: int, epochs: int) -> None:
         model = keras.Sequential(
             [
                 keras.Input((8, 8, 1)),
-                keras.layers.Rescaling(1 / 16),
+                keras.layers.Rescaling(1 / 255),  # the digits load as 0..255 pixels
                 keras.layers.Flatten(),
                 keras.layers.Dense(64, activation="relu"),
                 keras.layers.Dropout(0.2),

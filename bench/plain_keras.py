@@ -15,7 +15,7 @@ from blueprint.models.cnn import build_cnn
 def main(epochs: int) -> None:
     keras.utils.set_random_seed(42)
     data = load_digits(0.15, 0.15, seed=42)
-    model = build_cnn([8, 8, 1], num_classes=10, input_scale=16.0)
+    model = build_cnn([8, 8, 1], num_classes=10)  # the digits load as 0..255 pixels
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])  # fmt: skip
     model.fit(

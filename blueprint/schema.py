@@ -142,6 +142,18 @@ class NpzData(SplitFractions):
     path: Annotated[str, Field(min_length=1, examples=["~/data/mnist.npz"])]
     arrays: NpzArrays
     class_names: ClassNames
+    # the arrays' pixel range, mapped onto the 0..255 every model takes
+    value_range: Annotated[
+        list[Annotated[float, Field(allow_inf_nan=False)]] | None,
+        Field(min_length=2, max_length=2, examples=["[0,1]"]),
+    ] = None
+
+    @field_validator("value_range")
+    @classmethod
+    def _low_below_high(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError(f"{value} is [low,high]: low must be below high")
+        return value
 
 
 class MnistData(ImageDataFacts):

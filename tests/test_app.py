@@ -131,8 +131,26 @@ def write_digit(folder: Path, digit: int) -> Path:
     digits = load_digits()
     path = folder / f"digit-{digit}.png"
     pixels = digits.images[np.flatnonzero(digits.target == digit)[0]]
-    Image.fromarray((pixels * 255 / 16).astype("uint8")).save(path)
+    Image.fromarray(np.round(pixels * 255 / 16).astype("uint8")).save(path)  # an ordinary PNG
     return path
+
+
+def test_try_shows_an_image_as_bright_as_the_model_reads_it(tmp_path):
+    """The preview is the model's 0..255 input as it is, not stretched: an image of the digits'
+    0..16 counts shows dark, the same digit as an ordinary PNG shows as the file holds it."""
+    from blueprint.app.prediction import predict_image
+    from blueprint.models.mlp import build_mlp
+
+    build_mlp([8, 8, 1], num_classes=10, hidden_units=[4], dropout=0).save(tmp_path / "m.keras")
+    ordinary = write_digit(tmp_path, 3)
+    counts = tmp_path / "counts.png"
+    dark = load_digits().images[3].astype("uint8")  # a 3, at most 16
+    Image.fromarray(dark).save(counts)
+    model, uri = str(tmp_path / "m.keras"), f"sqlite:///{tmp_path}/mlflow.db"
+    seen = {p.name: predict_image(model, uri, p).seen for p in (ordinary, counts)}
+    factor = seen[ordinary.name].shape[0] // 8  # enlarged by whole pixels
+    np.testing.assert_array_equal(seen[ordinary.name][::factor, ::factor], Image.open(ordinary))
+    assert seen[counts.name].max() == dark.max() <= 16
 
 
 def test_try_page_predicts_a_digit_from_a_finished_run(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """Data sources (folder, csv, npz, mnist), the saved inventory and split, and the pipeline."""
 
 import csv
+import dataclasses
 import json
 import logging
 import shutil
@@ -292,6 +293,50 @@ def test_npz_with_and_without_test_arrays(tmp_path) -> None:
     assert len(data.train) + len(data.val) + len(data.test) == 200 and len(data.test) == 30
 
 
+def test_every_source_gives_0_to_255_pixels_and_other_ranges_are_scaled(tmp_path, caplog) -> None:
+    digits = load(tmp_path)  # 0..16 counts, scaled to whole grey levels as they load
+    assert np.array_equal(np.unique(digits.train.images), np.round(np.arange(17) * 255 / 16))
+    raw = np.load(write_mnist_like_npz(tmp_path / "mnist.npz", train=100, test=20))
+    mnist = load(tmp_path, "data=npz", f"data.path={tmp_path / 'mnist.npz'}")
+    assert mnist.test.images.dtype == np.uint8  # 0..255 already: kept as the file holds them
+    np.testing.assert_array_equal(mnist.test.images[..., 0], raw["x_test"])
+
+    def npz_of(name: str, images: np.ndarray, *overrides: str) -> ImageData:
+        np.savez(tmp_path / name, x_train=images.astype("float32"), y_train=raw["y_train"])
+        path, no_test = f"data.path={tmp_path / name}", "data.arrays.x_test=null"
+        return load(tmp_path, "data=npz", path, no_test, "data.arrays.y_test=null", *overrides)
+
+    brightest = raw["x_train"].max()  # 250: the bands; the file's darkest pixel is 0
+    for name, images, declared in (
+        ("unit.npz", raw["x_train"] / 255, "[0,1]"),
+        ("signed.npz", raw["x_train"] / 127.5 - 1, "[-1,1]"),
+    ):
+        scaled = npz_of(name, images, f"data.value_range={declared}")
+        assert scaled.max_pixel_value == 255
+        assert scaled.train.images.max() == pytest.approx(brightest)
+        assert scaled.train.images.min() == pytest.approx(0, abs=1e-4)
+    with caplog.at_level(logging.INFO):  # undeclared floats: 0..the brightest, stretched
+        guessed = npz_of("unit.npz", raw["x_train"] / 255)
+    assert guessed.train.images.max() == pytest.approx(255) and "pixels reach 0.98" in caplog.text
+    with pytest.raises(DataError, match=r"pixels span -1\.\.0\.96.*outside data.value_range="):
+        npz_of("signed.npz", raw["x_train"] / 127.5 - 1, "data.value_range=[0,1]")
+    with pytest.raises(DataError, match=r"pixels are 0\.\.255 .* data.max_pixel_value=16;"):
+        load(tmp_path, "data.max_pixel_value=16")
+
+
+def test_a_source_of_another_pixel_range_is_refused(tmp_path) -> None:
+    cfg = compose_into(tmp_path, "data._target_=tests.test_data.digits_as_counts")
+    with pytest.raises(DataError, match=r"0\.\.16, but every model takes 0\.\.255.*value_range"):
+        load_data(cfg.data, ["blueprint.*", "tests.*"])
+
+
+def digits_as_counts(**options: object) -> ImageData:
+    """A source of an older convention: the digits' own 0..16 counts."""
+    from blueprint.data.digits import load_digits
+
+    return dataclasses.replace(load_digits(**options), max_pixel_value=16.0)
+
+
 def test_npz_without_the_named_arrays_or_corrupt(tmp_path) -> None:
     path = write_mnist_like_npz(tmp_path / "mnist.npz")
     with pytest.raises(DataError, match=r"no array 'images' for x_train.*data.arrays.x_train"):
@@ -384,7 +429,7 @@ def test_augmentation_is_inside_the_model_and_active_in_training_only(tmp_path, 
     load_data(cfg.data, list(cfg.allowed_targets))
     model = build_model(cfg, list(cfg.allowed_targets))
     augment = model.get_layer("augment")
-    images = np.random.default_rng(0).uniform(0, 16, (8, 8, 8, 1)).astype("float32")
+    images = np.random.default_rng(0).uniform(0, 255, (8, 8, 8, 1)).astype("float32")
     np.testing.assert_allclose(augment(images, training=False), images)
     assert not np.allclose(augment(images, training=True), images)
     assert "augment" not in [layer.name for layer in build_plain_model(tmp_path).layers]
@@ -473,4 +518,4 @@ def test_digits_resize_to_the_size_a_model_needs(compose_cfg) -> None:
     assert small.image_shape == (8, 8, 1) and large.image_shape == (32, 24, 1)
     assert list(cfg.data.image_shape) == [32, 24, 1]  # the fact the model reads, filled in
     assert large.train.labels.tolist() == small.train.labels.tolist()  # the same split
-    assert large.train.images.min() >= 0 and large.train.images.max() <= 16
+    assert large.train.images.min() >= 0 and 16 < large.train.images.max() <= 255

@@ -235,7 +235,7 @@ def fit_with_diagnostics(
 
 def dense_model(*hidden: keras.layers.Layer) -> keras.Model:
     inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 16)(inputs))
+    x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))  # 0..255 digits
     for layer in hidden:
         x = layer(x)
     return keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="head")(x))

@@ -38,7 +38,7 @@ def test_two_classes_get_one_sigmoid_unit_and_binary_loss() -> None:
 
 
 def test_mlp_rescales_raw_pixels_inside_the_model() -> None:
-    model = build_mlp([8, 8, 1], num_classes=3, input_scale=16.0, hidden_units=[4], dropout=0)
+    model = build_mlp([8, 8, 1], num_classes=3, hidden_units=[4], dropout=0)
     rescale = model.get_layer("rescale")
-    assert rescale.scale == pytest.approx(1 / 16)
+    assert rescale.scale == pytest.approx(1 / 255)  # the 0..255 pixels every source gives
     assert model.output_shape == (None, 3)

@@ -130,7 +130,7 @@ def test_logged_model_loads_and_predicts_raw_pixels(finished_run) -> None:
     model = mlflow.keras.load_model(models[0].model_uri)
     from sklearn.datasets import load_digits
 
-    images = load_digits().images[:20, :, :, None].astype("float32")
+    images = (load_digits().images[:20, :, :, None] * 255 / 16).astype("float32")  # 0..255
     probs = model.predict(images, verbose=0)
     assert probs.shape == (20, 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)

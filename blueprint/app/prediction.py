@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from blueprint.data.splits import MAX_PIXEL_VALUE
 from blueprint.diagnostics.mask_evaluation import TAB10
 from blueprint.errors import ConfigError
 from blueprint.serving.reference import CHECKPOINT, TrainedModel, load_trained
@@ -76,9 +77,9 @@ def predict_image(reference: str, tracking_uri: str, path: Path) -> Tried:
 
 
 def _grey_or_rgb(image: np.ndarray) -> np.ndarray:
-    """Raw pixels of any range as 8-bit grey or RGB."""
-    scaled = (image - image.min()) / max(float(image.max() - image.min()), 1e-9)
-    pixels = (scaled * 255).astype("uint8")
+    """The model's 0..255 input pixels as 8-bit grey or RGB, not stretched: a dark image is shown
+    as dark as the model reads it."""
+    pixels = np.clip(np.round(image), 0, MAX_PIXEL_VALUE).astype("uint8")
     return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
 
 

@@ -1,11 +1,21 @@
 """Images already held as arrays (digits, npz, mnist): checked, split and kept in memory."""
 
 import hashlib
+import logging
+from collections.abc import Sequence
 
 import numpy as np
 
-from blueprint.data.splits import ArraySplit, DatasetRecord, ImageData, stratified_split
+from blueprint.data.splits import (
+    MAX_PIXEL_VALUE,
+    ArraySplit,
+    DatasetRecord,
+    ImageData,
+    stratified_split,
+)
 from blueprint.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def image_data_from_arrays(
@@ -19,18 +29,25 @@ def image_data_from_arrays(
     seed: int,
     test: tuple[np.ndarray, np.ndarray] | None = None,
     class_names: list[str] | None = None,
+    value_range: Sequence[float] | None = None,
 ) -> ImageData:
     """Stratified, seeded splits of `images`; `test` arrays, when given, are the test split.
 
     Images are (n, height, width) or (n, height, width, channels). Labels are any integers:
     class ids follow their sorted values, which `class_names` (one per value) names.
-    The largest pixel value is 255 for uint8 images and the brightest pixel otherwise.
+
+    Pixels come out in 0..255, the range every model takes: `value_range` (low, high) declares
+    the arrays' own range, mapped onto 0..255 as they load (the test arrays too). Without it the
+    range is 0..255 for uint8 images and 0..the brightest image pixel otherwise, so 0..1 or 0..16
+    arrays are stretched to 0..255 (logged).
     """
     images = _as_images(images, source)
     labels = _as_labels(labels, len(images), source)
     values = np.unique(labels)
+    low, high = _value_range(images, value_range, source)
+    images = _to_pixels(images, low, high)
     if test is not None:
-        test_images = _as_images(test[0], source)
+        test_images = _to_pixels(_as_images(test[0], source), low, high)
         test_labels = _as_labels(test[1], len(test_images), source)
         _check_same_kind(images, test_images, values, test_labels, source)
     if class_names is None:
@@ -57,7 +74,6 @@ def image_data_from_arrays(
         held_out,
         class_names=list(class_names),
         image_shape=tuple(int(d) for d in images.shape[1:]),
-        max_pixel_value=255.0 if images.dtype == np.uint8 else float(images.max()) or 1.0,
         record=DatasetRecord(name=name, source=source, digest=digest.hexdigest()[:12]),
     )
 
@@ -73,6 +89,42 @@ def _as_images(images: np.ndarray, source: str) -> np.ndarray:
     if not np.issubdtype(images.dtype, np.number) or images.dtype == np.bool_:
         raise DataError(f"{source}: images are {images.dtype}; expected numbers")
     return images
+
+
+def _value_range(
+    images: np.ndarray, declared: Sequence[float] | None, source: str
+) -> tuple[float, float]:
+    """The (low, high) pixel range of `images`: declared (and checked), or found."""
+    if declared is None:
+        if images.dtype == np.uint8:
+            return 0.0, MAX_PIXEL_VALUE
+        high = float(images.max()) or MAX_PIXEL_VALUE  # all black: nothing to stretch
+        if high != MAX_PIXEL_VALUE:
+            log.info(
+                "data: %s pixels reach %g; scaled by 255/%g to the 0..255 every model takes "
+                "(data.value_range declares another range)",
+                source,
+                high,
+                high,
+            )
+        return 0.0, high
+    low, high = (float(v) for v in declared)
+    if not low < high:
+        raise DataError(f"data.value_range=[{low:g},{high:g}] is empty; give [low,high], low<high")
+    darkest, brightest = float(images.min()), float(images.max())
+    if darkest < low or brightest > high:
+        raise DataError(
+            f"{source}: pixels span {darkest:g}..{brightest:g}, outside data.value_range="
+            f"[{low:g},{high:g}]; declare the range they are in, e.g. [0,{brightest:g}]"
+        )
+    return low, high
+
+
+def _to_pixels(images: np.ndarray, low: float, high: float) -> np.ndarray:
+    """`images` of the range low..high as 0..255 pixels; 0..255 arrays are kept as they are."""
+    if (low, high) == (0.0, MAX_PIXEL_VALUE):
+        return images
+    return ((images.astype("float32") - low) * (MAX_PIXEL_VALUE / (high - low))).astype("float32")
 
 
 def _as_labels(labels: np.ndarray, count: int, source: str) -> np.ndarray:

@@ -4,6 +4,9 @@
 `${data.max_pixel_value}`. A source finds them out (class folders, image size), so a config may
 leave them null: they are filled in from the data once it is loaded, before the model is built and
 before the run logs its config. A value set in the config is checked against the data instead.
+`data.max_pixel_value` is 255 whatever the source: every source's pixels are 0..255
+(`blueprint.data.splits.MAX_PIXEL_VALUE`), so every model reads ordinary image files as it read
+its training images.
 """
 
 from typing import Any
@@ -11,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from blueprint.components import build
-from blueprint.data.splits import ImageData
+from blueprint.data.splits import MAX_PIXEL_VALUE, ImageData
 from blueprint.errors import DataError
 
 FACTS = ("num_classes", "image_shape", "max_pixel_value")
@@ -22,6 +25,12 @@ def load_data(node: DictConfig, allowed_targets: list[str]) -> ImageData:
     values = OmegaConf.to_container(node, resolve=True)
     arguments = OmegaConf.create({k: v for k, v in values.items() if k not in FACTS})
     data = build(arguments, allowed_targets, key="data")
+    if data.max_pixel_value != MAX_PIXEL_VALUE:
+        raise DataError(
+            f"{data.record.name}'s pixels are 0..{data.max_pixel_value:g}, but every model takes "
+            f"0..{MAX_PIXEL_VALUE:g} images, as image files hold them; scale them as they load "
+            f"(image_data_from_arrays(value_range=(0, {data.max_pixel_value:g})) does)"
+        )
     found = {
         "num_classes": data.num_classes or None,  # values (regression) have no classes
         "image_shape": list(data.image_shape),
@@ -32,22 +41,16 @@ def load_data(node: DictConfig, allowed_targets: list[str]) -> ImageData:
             declared = node.get(key)
             if declared is None:
                 node[key] = value
-            elif not _agrees(key, _plain_value(declared), value):
+            elif _plain_value(declared) != value:
                 raise DataError(_disagreement(key, declared, value, data))
     return data
-
-
-def _agrees(key: str, declared: Any, found: Any) -> bool:
-    if key == "max_pixel_value":  # a declared range may be wider than the brightest pixel
-        return float(declared) >= found
-    return declared == found
 
 
 def _disagreement(key: str, declared: Any, found: Any, data: ImageData) -> str:
     what = {
         "num_classes": f"holds {found} classes",
         "image_shape": f"images have shape {found}",
-        "max_pixel_value": f"pixels reach {found:g}",
+        "max_pixel_value": f"pixels are 0..{found:g} (every source's)",
     }[key]
     shown = found if key != "max_pixel_value" else f"{found:g}"
     return (

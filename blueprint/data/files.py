@@ -413,8 +413,7 @@ def _image_data(
     return ImageData(
         *splits,
         class_names=names,
-        image_shape=(height, width, channels),
-        max_pixel_value=255.0,
+        image_shape=(height, width, channels),  # decoded to 8 bits: 0..255 pixels
         record=DatasetRecord(
             name=listing.source.name,
             source=str(listing.source),

@@ -25,8 +25,10 @@ def load_npz(
     seed: int,
     arrays: dict[str, str | None],
     class_names: list[str] | None = None,
+    value_range: list[float] | None = None,
 ) -> ImageData:
-    """`arrays` names the file's x_train and y_train (and optional x_test, y_test) arrays.
+    """`arrays` names the file's x_train and y_train (and optional x_test, y_test) arrays;
+    `value_range`, their pixels' range when not 0..255 (see `image_data_from_arrays`).
 
     With test arrays they are the test split and data.test_fraction is not used; without them
     the test split is drawn from the training arrays like the validation split.
@@ -56,6 +58,7 @@ def load_npz(
         seed=seed,
         test=(found[arrays["x_test"]], found[arrays["y_test"]]) if has_test else None,
         class_names=class_names,
+        value_range=value_range,
     )
 
 

@@ -7,7 +7,6 @@ noisy background of another level. What the model learns depends on the task: th
 per pixel with 0 for the background (segmentation).
 """
 
-import dataclasses
 import hashlib
 from collections.abc import Sequence
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from blueprint.data.arrays import image_data_from_arrays
 from blueprint.data.splits import (
+    MAX_PIXEL_VALUE,
     ArraySplit,
     DatasetRecord,
     ImageData,
@@ -24,7 +24,6 @@ from blueprint.data.splits import (
 SHAPES = ("circle", "square", "triangle")
 BACKGROUND = "background"  # class 0 of a mask
 NOISE = 12.0  # standard deviation of the pixel noise
-MAX_PIXEL_VALUE = 255.0  # whole grey levels 0-255, as an 8-bit PNG of them holds
 
 
 def load_shapes(
@@ -40,7 +39,7 @@ def load_shapes(
     for classes)."""
     images, masks, kinds = draw_shapes(count, tuple(image_size), list(shapes), seed)
     if task in ("classification", "binary"):
-        data = image_data_from_arrays(
+        return image_data_from_arrays(
             images,
             kinds,
             source="blueprint.data.shapes",
@@ -49,8 +48,8 @@ def load_shapes(
             test_fraction=test_fraction,
             seed=seed,
             class_names=list(shapes),
+            value_range=(0, MAX_PIXEL_VALUE),  # not up to the brightest
         )
-        return dataclasses.replace(data, max_pixel_value=MAX_PIXEL_VALUE)  # not the brightest
     if task == "regression":
         targets, kind, names = masks.astype(bool).mean(axis=(1, 2)).astype("float32"), "values", []
     else:
@@ -63,7 +62,6 @@ def load_shapes(
         *splits,
         class_names=names,
         image_shape=images.shape[1:],
-        max_pixel_value=MAX_PIXEL_VALUE,
         record=DatasetRecord("shapes", "blueprint.data.shapes", digest.hexdigest()[:12]),
         targets=kind,
     )

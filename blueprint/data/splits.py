@@ -19,11 +19,15 @@ SPLITS = ("train", "val", "test")
 # What a split's `labels` hold: class ids (classification, binary), numbers (regression), or a
 # class id per pixel (segmentation: (n, height, width) masks).
 TARGETS = ("classes", "values", "masks")
+# The one pixel convention: every source's images are 0..255, as an 8-bit image file holds (sources
+# of another range scale theirs as they load), so a model reads any ordinary image file as it
+# read its training images.
+MAX_PIXEL_VALUE = 255.0
 
 
 @dataclass(frozen=True)
 class ArraySplit:
-    images: np.ndarray  # (n, height, width, channels), raw pixel values
+    images: np.ndarray  # (n, height, width, channels), pixel values in 0..MAX_PIXEL_VALUE
     labels: np.ndarray  # (n,) class ids or float values, or (n, height, width) masks
 
     def __len__(self) -> int:
@@ -66,7 +70,9 @@ class ImageData:
     test: Split
     class_names: list[str]
     image_shape: tuple[int, int, int]  # height, width, channels of what the model receives
-    max_pixel_value: float  # the model rescales its input by 1/this, so raw pixels go in
+    # the model rescales its input by 1/this, so raw pixels go in: MAX_PIXEL_VALUE for every
+    # source (`blueprint.data.facts.load_data` refuses another)
+    max_pixel_value: float = MAX_PIXEL_VALUE
     record: DatasetRecord = field(default_factory=lambda: DatasetRecord("data", "", ""))
     targets: str = "classes"  # one of TARGETS; class_names is empty for values
 
