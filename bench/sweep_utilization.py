@@ -4,7 +4,8 @@ different lengths.
 `python -m bench.sweep_utilization [--trials 16] [--slots 2] [--rounds 1] [overrides...]`. A
 random-sampler sweep whose trials differ tenfold in length, as a pruned search's do
 (`trainer.epochs` drawn from 1, 2, 4, 8, 16, at batch size 16; default recipe otherwise), on
-`--slots` joblib worker processes, run twice per round, alternating which goes first:
+`--slots` joblib worker processes, each pinned to a core of its own (one device per slot), run
+twice per round, alternating which goes first:
 - blueprint: a slot whose trial ends takes the next trial at once;
 - batch: the slots' trials launched together and the next batch only once all of them ended, as
   Hydra's sweepers launch (and blueprint's did): the same engine with that one rule changed.
@@ -27,12 +28,35 @@ import tempfile
 import time
 from pathlib import Path
 
+import keras
 import mlflow
 
 from blueprint.sweeps import slots, sweeper
 from tests.helpers import ROOT, clean_env, store_overrides
 
 SPANS_FILE = "launches.json"  # in the sweep's folder: each launch's start and end
+
+
+class OneCorePerSlot(keras.callbacks.Callback):
+    """A trial callback that pins its worker process to a core no other worker holds: one device
+    per slot, as on a machine with a GPU per slot. Unpinned, a trial running beside an idle slot
+    takes both cores, and the idle slot costs less here than it does on GPUs."""
+
+    core: int | None = None  # this worker's, claimed by its first trial
+
+    def __init__(self, folder: str) -> None:
+        super().__init__()
+        if OneCorePerSlot.core is None:
+            for core in sorted(os.sched_getaffinity(0)):
+                try:  # the first worker to create the file holds the core
+                    os.close(os.open(f"{folder}/core{core}", os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    continue
+                OneCorePerSlot.core = core
+                break
+        if OneCorePerSlot.core is not None:
+            for thread in os.listdir("/proc/self/task"):  # TensorFlow's threads too
+                os.sched_setaffinity(int(thread), {OneCorePerSlot.core})
 
 
 class BatchSlots(slots.Slots):
@@ -57,6 +81,9 @@ def sweep(mode: str, trials: int, n_slots: int, overrides: list[str]) -> tuple[f
             "trainer.batch_size=16",  # epochs of ~2 s a slot: trials of ~6-40 s
             "hydra/launcher=joblib",
             f"hydra.launcher.n_jobs={n_slots}",
+            "allowed_targets=[blueprint.*,keras.*,bench.*]",
+            "+callbacks.pin._target_=bench.sweep_utilization.OneCorePerSlot",
+            f"+callbacks.pin.folder={tmp}",
             *overrides,
         ]  # fmt: skip
         env = {**clean_env(), "BENCH_LAUNCHES": str(tmp / SPANS_FILE)}
