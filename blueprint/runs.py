@@ -82,18 +82,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", help="this experiment's runs only")
     parser.add_argument("--limit", type=int, default=20, help="newest runs shown (default 20)")
     args = parser.parse_args(argv)
-    from blueprint.credentials import tracking_uri
-    from blueprint.tracking.store import store_file
+    from blueprint.credentials import masked, tracking_uri
+    from blueprint.errors import BlueprintError
+    from blueprint.tracking.store import check_server_access, store_file
 
     args.uri = tracking_uri(args.uri)  # a user:password@ in it: to MLflow's variables
 
     file = store_file(args.uri)
-    lines = (
-        []
-        if file is not None and not file.is_file()
-        else run_lines(args.uri, args.experiment, args.limit)
-    )
-    print("\n".join(lines) if len(lines) > 1 else f"no runs yet in {args.uri}")
+    try:
+        check_server_access(args.uri)  # a refused login: one line naming MLflow's variables
+        lines = (
+            []
+            if file is not None and not file.is_file()
+            else run_lines(args.uri, args.experiment, args.limit)
+        )
+    except BlueprintError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(lines) if len(lines) > 1 else f"no runs yet in {masked(args.uri)}")
     return 0
 
 

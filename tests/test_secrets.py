@@ -13,7 +13,7 @@ import pytest
 
 from blueprint.credentials import masked, store_reference, study_store, tracking_uri
 from blueprint.errors import SweepError
-from tests.helpers import ROOT, TINY, clean_env, store_overrides
+from tests.helpers import ROOT, TINY, assert_one_line_error, clean_env, run_train, store_overrides
 from tests.servers import mlflow_server, postgres_server
 
 DB_PASSWORD = "db-Secret-4711"
@@ -47,6 +47,18 @@ def test_tracking_uri_credentials_move_to_mlflow_variables(monkeypatch: pytest.M
     assert os.environ["MLFLOW_TRACKING_USERNAME"] == "bob"
     assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "s/cret"
     assert tracking_uri("sqlite:///x/mlflow.db") == "sqlite:///x/mlflow.db"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["postgresql+psycopg://u:{pw}@127.0.0.1:1/mlflow", "http://u:{pw}@127.0.0.1:1"],
+    ids=["database", "server"],
+)
+def test_a_dead_store_is_one_line_without_its_password(tmp_path: Path, uri: str) -> None:
+    """Nothing listens on port 1: the line names the store, its password masked."""
+    result = run_train(tmp_path, *TINY, f"tracking.uri={uri.format(pw=DB_PASSWORD)}")
+    assert_one_line_error(result, uri.format(pw="***"), "tracking.uri")
+    assert DB_PASSWORD not in result.stdout + result.stderr
 
 
 def command_lines_with(secrets: tuple[str, ...], stop: threading.Event, found: list[str]) -> None:

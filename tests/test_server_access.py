@@ -12,9 +12,10 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
+from streamlit.testing.v1 import AppTest
 
 from blueprint.ui import host_headers
-from tests.helpers import ROOT, TINY, assert_one_line_error, clean_env, store_overrides
+from tests.helpers import APP, ROOT, TINY, assert_one_line_error, clean_env, store_overrides
 from tests.servers import mlflow_server
 
 ADMIN_PASSWORD = "admin-password-for-tests"
@@ -56,13 +57,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def login_env(login: tuple[str, str], url: str) -> dict[str, str]:
-    return {
-        **clean_env(),
-        "MLFLOW_TRACKING_URI": url,
-        "MLFLOW_TRACKING_USERNAME": login[0],
-        "MLFLOW_TRACKING_PASSWORD": login[1],
-    }
+def login_env(login: tuple[str, str] | None, url: str) -> dict[str, str]:
+    """This process's environment pointing MLflow at `url` as `login` (None: nobody)."""
+    env = {**clean_env(), "MLFLOW_TRACKING_URI": url}
+    env.pop("MLFLOW_TRACKING_USERNAME", None)
+    env.pop("MLFLOW_TRACKING_PASSWORD", None)
+    if login:
+        env.update(MLFLOW_TRACKING_USERNAME=login[0], MLFLOW_TRACKING_PASSWORD=login[1])
+    return env
 
 
 def run_against(
@@ -142,3 +144,39 @@ def test_read_only_user_reads_but_cannot_write(server: str) -> None:
         assert viewer.get_experiment(experiment_id).name == "alice-only"
         with pytest.raises(MlflowException, match=r"403|PERMISSION_DENIED"):
             viewer.create_run(experiment_id)
+
+
+@pytest.mark.slow  # shares the server above
+@pytest.mark.parametrize("login", [None, (ALICE[0], "wrong-password")], ids=["none", "wrong"])
+def test_make_runs_without_a_valid_login_is_one_line(
+    server: str, login: tuple[str, str] | None
+) -> None:
+    """`make runs` (python -m blueprint.runs) against the server: one line naming the
+    variables, exit status 2; signed in, it lists the runs."""
+    runs = [sys.executable, "-m", "blueprint.runs"]
+    refused = subprocess.run(
+        runs, cwd=ROOT, env=login_env(login, server), capture_output=True, text=True, timeout=120
+    )
+    assert_one_line_error(refused, "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+    listed = subprocess.run(
+        runs, cwd=ROOT, env=login_env(ALICE, server), capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0, listed.stderr[-3000:]
+
+
+@pytest.mark.slow  # shares the server above
+@pytest.mark.parametrize("page", ["pages/train.py", "pages/try_model.py", "pages/sweeps.py"])
+def test_app_without_a_valid_login_shows_one_line(
+    server: str, page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each page of the app (`make app`) on the server with a wrong password: one error line
+    naming the variables, no traceback."""
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", ALICE[0])
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong-password")
+    local = [o for o in store_overrides(tmp_path) if not o.startswith("tracking.uri=")]
+    monkeypatch.setattr(sys, "argv", ["main.py", *local, f"tracking.uri={server}"])
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    (error,) = at.error
+    assert "MLFLOW_TRACKING_USERNAME" in error.value and "MLFLOW_TRACKING_PASSWORD" in error.value

@@ -3,9 +3,12 @@ they name. `python -m blueprint.app tracking.uri=...` points it at other stores.
 
 import sys
 
+import streamlit as st
 from omegaconf import DictConfig
 
 from blueprint.app.job import composed
+from blueprint.errors import BlueprintError
+from blueprint.tracking.store import check_server_access
 
 UI = "http://127.0.0.1:5000"  # where `make ui` serves the MLflow UI
 
@@ -16,4 +19,12 @@ def base_overrides() -> list[str]:
 
 
 def base_config() -> DictConfig:
-    return composed(base_overrides())
+    """The config every page starts from, its tracking server asked first: a refused login
+    (MLFLOW_TRACKING_USERNAME/PASSWORD) is one line on the page, not a page's traceback."""
+    try:
+        cfg = composed(base_overrides())
+        check_server_access(str(cfg.tracking.uri))
+    except BlueprintError as err:
+        st.error(str(err))
+        st.stop()
+    return cfg

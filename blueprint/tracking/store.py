@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from blueprint.credentials import TRACKING_PASSWORD_ENV, TRACKING_USER_ENV
+from blueprint.credentials import TRACKING_PASSWORD_ENV, TRACKING_USER_ENV, masked
 from blueprint.errors import BlueprintError, first_line
 from blueprint.locks import database_lock, lock_beside
 from blueprint.sqlite_files import MLFLOW_TABLES, check_owner, sqlite_path
@@ -104,7 +104,12 @@ def server_lost(uri: str, err: BaseException) -> bool:
 
 
 def open_error_hint(uri: str, err: BaseException) -> str:
-    """One line: what failed opening the store at `uri`, and the fix that fits the cause."""
+    """One line: what failed opening the store at `uri`, and the fix that fits the cause; a
+    password in `uri` (a database's, or `http://user:pw@` as typed) is masked."""
+    return masked(_open_error_line(uri, err))
+
+
+def _open_error_line(uri: str, err: BaseException) -> str:
     cause = first_line(err)
     text = " ".join(str(e) for e in _causes(err)).lower()
     retarget = "or point tracking.uri (or MLFLOW_TRACKING_URI) at another store"
