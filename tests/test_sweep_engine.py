@@ -150,22 +150,27 @@ def test_one_slot_runs_its_trial_in_the_calling_thread() -> None:
 
 @pytest.mark.slow  # a 4-point grid on two joblib workers: about 40 s
 def test_parallel_slots_start_trials_while_a_long_one_runs(tmp_path: Path) -> None:
-    result = run_sweep(
-        tmp_path,
-        "trainer.epochs=1,2,3,80",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
+    """The seeded grid runs 2 and 80 epochs first: the slot that ran 2 takes 1, then 3, while
+    80 still runs; in batch mode, neither would start before 80 ended."""
+    sweep = [*sweep_cmd(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")]
+    sweep = [arg for arg in sweep if arg != "trainer.epochs=2"]  # TINY's: it would fix epochs
+    result = subprocess.run(
+        [*sweep, "trainer.epochs=1,2,3,80"],
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("default").experiment_id])
-    trials = [r for r in runs if TRIAL_TAG in r.data.tags]
-    long_run = max(trials, key=lambda r: r.info.end_time - r.info.start_time)
-    beside = [
-        r
-        for r in trials
-        if r is not long_run
-        and r.info.start_time < long_run.info.end_time
-        and r.info.end_time > long_run.info.start_time
-    ]
-    assert len(beside) >= 2, "a freed slot waited for the long trial (a batch barrier)"
+    trials = {
+        int(r.data.params["trainer.epochs"]): r.info for r in runs if TRIAL_TAG in r.data.tags
+    }
+    assert sorted(trials) == [1, 2, 3, 80]
+    long_one = trials[80]
+    for epochs in (1, 3):
+        assert long_one.start_time < trials[epochs].start_time < long_one.end_time, (
+            f"the {epochs}-epoch trial waited for the 80-epoch one (a batch barrier)"
+        )
