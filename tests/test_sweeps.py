@@ -42,6 +42,7 @@ from blueprint.sweeps.study import (
     study_name_for,
     take_trials,
 )
+from blueprint.sweeps.sweeper import plain_values
 from blueprint.sweeps.trial import free_keras_state
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from tests.helpers import (
@@ -94,6 +95,10 @@ def test_study_name_follows_the_search_space() -> None:
 
 
 def test_override_values_survive_hydra_quoting() -> None:
+    assert plain_values({"a": r"sqlite\:////tmp/x.db", "+callbacks.mine._target_": "m.C"}) == {
+        "a": "sqlite:////tmp/x.db",
+        "callbacks.mine._target_": "m.C",  # `+` is not part of the key (nor of an MLflow param)
+    }
     assert quoted("sqlite:////tmp/it's.db") == r"'sqlite:////tmp/it\'s.db'"
     assert quoted(None) == "null"
     assert quoted(3) == "3"

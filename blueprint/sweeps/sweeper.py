@@ -111,9 +111,11 @@ def next_job_number(sweep_dir: str) -> int:
 
 
 def plain_values(fixed: dict[str, Any]) -> dict[str, Any]:
-    """Fixed overrides as the job reads them, without Hydra's escapes (`sqlite\\:///` ...)."""
+    """Fixed overrides as the job reads them: keys without Hydra's `+`/`++` (which MLflow keys
+    cannot hold), values without its escapes (`sqlite\\:///` ...)."""
     parser = OverridesParser.create()
-    return {name: parser.parse_override(f"{name}={value}").value() for name, value in fixed.items()}
+    overrides = [parser.parse_override(f"{name}={value}") for name, value in fixed.items()]
+    return {override.key_or_group: override.value() for override in overrides}
 
 
 def launcher_kind(launcher: DictConfig) -> str:
