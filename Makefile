@@ -47,7 +47,7 @@ server: $(STAMP) ## a shared MLflow tracking server on HOST:PORT, serving artifa
 	$(PY) -m blueprint.ui --host $(HOST) --port $(PORT) --store $(STORE) $(if $(BACKEND),--backend $(BACKEND))
 
 app: $(STAMP) ## the trainer app on 127.0.0.1:APP_PORT: train, watch, try a model, browse sweeps; overrides via ARGS
-	$(PY) -m blueprint.app --port $(APP_PORT) $(ARGS)
+	$(PY) -m blueprint.app --port $(APP_PORT) --mlflow-ui http://127.0.0.1:$(PORT) $(ARGS)
 
 runs: $(STAMP) ## the latest runs: status (dead processes marked KILLED), best value, resume command
 	$(PY) -m blueprint.runs $(ARGS)

@@ -4,33 +4,57 @@ import pandas as pd
 import streamlit as st
 from omegaconf import OmegaConf
 
-from blueprint.app.job import TrainingJob, composed, group_options
-from blueprint.app.shared import UI, base_config, base_overrides
+from blueprint.app.address import mlflow_ui
+from blueprint.app.job import JobRunning, composed, group_options
+from blueprint.app.shared import app_jobs, base_config, base_overrides
 from blueprint.app.store import run_page
 from blueprint.errors import BlueprintError
 
+TRAIN, VALIDATION = "#1f77b4", "#ff7f0e"  # blue and orange: told apart at a glance
+
+
+def epoch_frame(**curves: list[float] | None) -> pd.DataFrame:
+    """Curves by name, indexed by epoch from 1; one logged an epoch behind the other is shorter,
+    one not logged yet is empty."""
+    return pd.DataFrame(
+        {
+            name: pd.Series(values or [], index=range(1, len(values or []) + 1), dtype=float)
+            for name, values in curves.items()
+        }
+    ).rename_axis("epoch")
+
 
 @st.fragment(run_every=1.0)
-def show_progress() -> None:
-    """Redrawn every second while the page is open: epochs, curves, then the outcome."""
-    job: TrainingJob = st.session_state["job"]
-    progress = job.progress()
+def show_job() -> None:
+    """Redrawn every second, alone: the app's job (whichever tab started it), its epochs and
+    curves, Stop (live while it trains), then the outcome."""
+    job = app_jobs().current
+    if job is None:
+        return
+    running = job.running  # read once: the outcome below matches the Stop drawn here
     st.subheader(f"Run {job.run_name}")
+    st.caption(" ".join(job.overrides[len(base_overrides()) :]))
+    if st.button("Stop", disabled=not running, help="Ctrl-C: the MLflow run ends KILLED"):
+        job.stop()
+        running = False
+    progress = job.progress()
     done = progress.epochs_done
-    st.progress(min(done / job.epochs, 1.0), f"epoch {done} of {job.epochs}")
+    st.progress(min(done / job.epochs, 1.0), progress.label(job.epochs))
     if progress.curves:
-        curves = pd.DataFrame(progress.curves, index=pd.RangeIndex(1, done + 1, name="epoch"))
-        losses = [name for name in curves if "loss" in name]
-        charts = st.columns(2)
-        charts[0].line_chart(curves[losses], x_label="epoch")
-        if len(losses) < len(curves.columns):
-            charts[1].line_chart(curves.drop(columns=losses), x_label="epoch")
-    if job.running:
+        names = job.curve_names()
+        for chart, (train, val) in zip(st.columns(2), (names[:2], names[2:]), strict=True):
+            chart.markdown(f"**{train}** per epoch")
+            chart.line_chart(
+                epoch_frame(train=progress.curves.get(train), validation=progress.curves.get(val)),
+                x_label="epoch",
+                color=[TRAIN, VALIDATION],  # by column name, sorted: train, validation
+            )
+    if running:
         st.caption("training...")
     elif job.process.returncode == 0:
         st.success(f"finished: best {job.objective} = {progress.best:.4f}")
         if progress.run is not None:
-            link = run_page(UI, progress.run)
+            link = run_page(mlflow_ui(), progress.run)
             st.markdown(f"[open the run in the MLflow UI]({link}) (`make ui` serves it)")
     elif job.stopped:
         st.warning("stopped: the MLflow run ends KILLED")
@@ -71,15 +95,9 @@ except BlueprintError as err:
 if cfg is not None:
     with st.expander("composed config"):
         st.code(OmegaConf.to_yaml(cfg), language="yaml")
-job: TrainingJob | None = st.session_state.get("job")
-busy = job is not None and job.running
-start, stop = st.columns(2)
-if start.button("Train", type="primary", disabled=cfg is None):
-    if busy:
-        st.warning(f"{job.run_name} is still training: stop it or wait for it to end")
-    else:
-        st.session_state["job"] = job = TrainingJob.start(overrides)
-if stop.button("Stop", disabled=not busy):
-    job.stop()
-if job is not None:
-    show_progress()
+if st.button("Train", type="primary", disabled=cfg is None):
+    try:
+        app_jobs().start(overrides)
+    except JobRunning as err:  # one job at a time
+        st.warning(str(err))
+show_job()
