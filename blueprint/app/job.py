@@ -28,6 +28,7 @@ from blueprint.validation import validate
 CONF_DIR = PROJECT_ROOT / "conf"
 # Hydra names a run's folder as the run starts; a composed preview has none yet.
 RUN_FOLDER = "paths.output_dir='<the run folder, made as it starts>'"
+TRAIN, VALIDATION = "#1f77b4", "#ff7f0e"  # the progress charts' curves: blue and orange
 
 
 def group_options(group: str) -> list[str]:
@@ -77,6 +78,7 @@ class TrainingJob:
     process: subprocess.Popen = field(repr=False)
     # What the process prints: a file without a name, so it goes with the job, nothing left in /tmp.
     output: IO[bytes] = field(repr=False)
+    stopping: bool = field(default=False, init=False)  # Stop pressed: Ctrl-C sent
 
     @classmethod
     def start(cls, overrides: list[str]) -> "TrainingJob":
@@ -118,10 +120,11 @@ class TrainingJob:
         return self.process.returncode in (-signal.SIGINT, 128 + signal.SIGINT)
 
     def stop(self) -> None:
-        """Ctrl-C, as in a terminal: training stops and the MLflow run ends KILLED."""
-        if self.running:
+        """Ctrl-C, as in a terminal: training stops and the MLflow run ends KILLED. Returns at
+        once; `running` turns False when the process has ended (within seconds)."""
+        if self.running and not self.stopping:
             self.process.send_signal(signal.SIGINT)
-            self.process.wait(timeout=60)
+            self.stopping = True
 
     def error(self) -> str | None:
         """The one line a failed run printed last (its config error, or the exception)."""

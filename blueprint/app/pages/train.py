@@ -5,12 +5,10 @@ import streamlit as st
 from omegaconf import OmegaConf
 
 from blueprint.app.address import mlflow_ui
-from blueprint.app.job import JobRunning, composed, group_options
+from blueprint.app.job import TRAIN, VALIDATION, JobRunning, composed, group_options
 from blueprint.app.shared import app_jobs, base_config, base_overrides
 from blueprint.app.store import run_page
 from blueprint.errors import BlueprintError
-
-TRAIN, VALIDATION = "#1f77b4", "#ff7f0e"  # blue and orange: told apart at a glance
 
 
 def epoch_frame(**curves: list[float] | None) -> pd.DataFrame:
@@ -31,12 +29,16 @@ def show_job() -> None:
     job = app_jobs().current
     if job is None:
         return
-    running = job.running  # read once: the outcome below matches the Stop drawn here
     st.subheader(f"Run {job.run_name}")
     st.caption(" ".join(job.overrides[len(base_overrides()) :]))
-    if st.button("Stop", disabled=not running, help="Ctrl-C: the MLflow run ends KILLED"):
-        job.stop()
-        running = False
+    running = job.running  # read once: the outcome below matches the Stop drawn here
+    # A callback runs before the fragment redraws, so the button drawn knows of a Stop just sent.
+    st.button(
+        "Stop",
+        on_click=job.stop,
+        disabled=not running or job.stopping,
+        help="Ctrl-C: the MLflow run ends KILLED",
+    )
     progress = job.progress()
     done = progress.epochs_done
     st.progress(min(done / job.epochs, 1.0), progress.label(job.epochs))
@@ -50,7 +52,7 @@ def show_job() -> None:
                 color=[TRAIN, VALIDATION],  # by column name, sorted: train, validation
             )
     if running:
-        st.caption("training...")
+        st.caption("stopping: the run ends KILLED..." if job.stopping else "training...")
     elif job.process.returncode == 0:
         st.success(f"finished: best {job.objective} = {progress.best:.4f}")
         if progress.run is not None:
