@@ -68,7 +68,7 @@ def run_until(at: AppTest, done, seconds: float = 180) -> None:
 
 def chart_colours(chart) -> dict[str, str]:
     """A Streamlit line chart's colour of each series, from its Vega-Lite spec."""
-    scale = json.loads(chart.proto.spec)["encoding"]["color"]["scale"]
+    scale = json.loads(chart.proto.spec)["layer"][0]["encoding"]["color"]["scale"]
     return dict(zip(scale["domain"], scale["range"], strict=True))
 
 
@@ -92,7 +92,7 @@ def test_train_page_runs_a_short_run_to_its_best_value(tmp_path, monkeypatch):
     assert at.get("progress")[0].value == 100 and progress_text(at) == "epoch 2 of 2"
     assert labelled(at.button, "Stop").disabled
     # the loss and the objective, train and validation in the two colours
-    charts = at.get("arrow_vega_lite_chart")
+    charts = at.get("vega_lite_chart")
     assert [chart_colours(c) for c in charts] == [{"train": TRAIN, "validation": VALIDATION}] * 2
     assert [m.value for m in at.markdown[:2]] == ["**loss** per epoch", "**accuracy** per epoch"]
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
@@ -167,7 +167,7 @@ def test_stop_from_another_session_ends_the_run_killed_within_seconds(tmp_path, 
     run_until(first, lambda at: not progress_text(at).startswith("starting"))
     second = app_on(tmp_path, monkeypatch)
     assert progress_text(second).startswith("epoch ")  # the epochs the first session saw
-    assert len(second.get("arrow_vega_lite_chart")) == 2
+    assert len(second.get("vega_lite_chart")) == 2
     labelled(second.button, "Stop").click().run()
     run_until(second, lambda at: at.warning, seconds=30)  # the browser test times it
     assert [w.value for w in second.warning] == ["stopped: the MLflow run ends KILLED"]
