@@ -5,7 +5,14 @@ import streamlit as st
 from omegaconf import OmegaConf
 
 from blueprint.app.address import mlflow_ui
-from blueprint.app.job import TRAIN, VALIDATION, JobRunning, composed, group_options
+from blueprint.app.job import (
+    TRAIN,
+    VALIDATION,
+    JobRunning,
+    TrainingJob,
+    composed,
+    group_options,
+)
 from blueprint.app.shared import app_jobs, base_config, base_overrides
 from blueprint.app.store import run_page
 from blueprint.errors import BlueprintError
@@ -22,13 +29,13 @@ def epoch_frame(**curves: list[float] | None) -> pd.DataFrame:
     ).rename_axis("epoch")
 
 
-@st.fragment(run_every=1.0)
-def show_job() -> None:
-    """Redrawn every second, alone: the app's job (whichever tab started it), its epochs and
-    curves, Stop (live while it trains), then the outcome."""
-    job = app_jobs().current
-    if job is None:
-        return
+def show_job(job: TrainingJob, live: bool) -> None:
+    """The app's job (whichever tab started it): its overrides, Stop (live while it trains), its
+    epochs and curves, then the outcome. Run as a fragment that redraws itself every second while
+    the job is `live`; once it ends, the whole page redraws once and then stays still (a page
+    redrawing itself every second could drop a click on Train)."""
+    if live and not job.running:
+        st.rerun()
     st.subheader(f"Run {job.run_name}")
     st.caption(" ".join(job.overrides[len(base_overrides()) :]))
     running = job.running  # read once: the outcome below matches the Stop drawn here
@@ -102,4 +109,7 @@ if st.button("Train", type="primary", disabled=cfg is None):
         app_jobs().start(overrides)
     except JobRunning as err:  # one job at a time
         st.warning(str(err))
-show_job()
+job = app_jobs().current
+if job is not None:
+    live = job.running
+    st.fragment(show_job, run_every=1.0 if live else None)(job, live)
