@@ -55,7 +55,7 @@ server: $(STAMP) ## a team's MLflow server on HOST:PORT with logins, artifacts i
 		$(if $(ADMIN_PASSWORD_FILE),--admin-password-file $(ADMIN_PASSWORD_FILE))
 
 app: $(STAMP) ## the trainer app on 127.0.0.1:APP_PORT: train, watch, try a model, browse sweeps; overrides via ARGS
-	$(PY) -m blueprint.app --port $(APP_PORT) $(ARGS)
+	$(PY) -m blueprint.app --port $(APP_PORT) --mlflow-ui http://127.0.0.1:$(PORT) $(ARGS)
 
 runs: $(STAMP) ## the latest runs: status (dead processes marked KILLED), best value, resume command
 	$(PY) -m blueprint.runs $(ARGS)

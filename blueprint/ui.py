@@ -32,6 +32,7 @@ SERVER_ENV = {  # defaults: the environment overrides them
     "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     "PYTHONWARNINGS": "ignore:starlette.middleware.wsgi is deprecated",  # MLflow's, not ours
 }
+HOST, PORT = "127.0.0.1", 5000  # where `make ui` serves (the Makefile's PORT); the app links here
 # MLflow 3 opens an experiment on its GenAI overview; this lands on the runs table instead.
 RUNS_VIEW = "#/experiments/{id}/runs?workflowType=machine_learning"
 
@@ -117,8 +118,8 @@ def server_command(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m blueprint.ui", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--host", default=HOST)
+    parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--store", type=Path, default=Path.cwd(), help="folder of mlflow.db")
     parser.add_argument(
         "--backend",

@@ -159,7 +159,8 @@ def ray_head(cpus: int = 2) -> Iterator[str]:
 @contextlib.contextmanager
 def app_server(*overrides: str) -> Iterator[str]:
     """The trainer app as `make app` serves it (`python -m blueprint.app`), with `overrides`;
-    yields its http URL once it answers. Stopped with Ctrl-C."""
+    yields its http URL once it answers. Stopped with Ctrl-C as a terminal sends it: to its
+    process group, so a run it started stops too."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "blueprint.app", f"--port={port}", *overrides],
@@ -167,13 +168,14 @@ def app_server(*overrides: str) -> Iterator[str]:
         env=clean_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(server, f"{url}/_stcore/health", "the app", seconds=60)
         yield url
     finally:
-        server.send_signal(signal.SIGINT)
+        os.killpg(server.pid, signal.SIGINT)
         server.wait(timeout=30)
 
 

@@ -1,6 +1,9 @@
 """The trainer app (`make app`): each page driven by Streamlit's AppTest against temporary stores,
 and the Train page in headless Chromium, which takes the screenshots the README shows."""
 
+import json
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -10,10 +13,12 @@ import mlflow
 import numpy as np
 import pytest
 from PIL import Image
+from plotly.colors import unlabel_rgb
 from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
-from blueprint.app.job import TrainingJob
+from blueprint.app.address import UI_ENV
+from blueprint.app.job import TRAIN, VALIDATION, TrainingJob
 from blueprint.models.cnn import build_cnn
 from blueprint.models.heads import adapt_targets
 from blueprint.models.unet import build_unet
@@ -21,6 +26,10 @@ from tests.helpers import APP, run_sweep, run_train, store_overrides, write_shap
 from tests.servers import app_server
 
 QUICK = "model.hidden_units=[16] trainer.verbose=0 diagnostics=off"  # the extra overrides field
+# Epochs enough to be stopped, without early stopping, which would end them first.
+LONG = f"{QUICK} trainer.epochs=500 ~callbacks.early_stopping"
+EXTRA = "extra overrides (Hydra syntax, space-separated)"
+UI = "http://127.0.0.1:5123"  # where these tests say the MLflow UI is (not `make ui`'s default)
 
 
 def app_on(tmp: Path, monkeypatch: pytest.MonkeyPatch, *overrides: str) -> AppTest:
@@ -37,6 +46,19 @@ def labelled(elements, label: str):
     return element
 
 
+def progress_text(at: AppTest) -> str:
+    (bar,) = at.get("progress")
+    return bar.proto.text
+
+
+def start_long_run(at: AppTest) -> None:
+    """Train, in `at`, a run that goes on until stopped."""
+    labelled(at.selectbox, "model").set_value("mlp")
+    labelled(at.text_input, EXTRA).set_value(LONG)
+    at.run()
+    labelled(at.button, "Train").click().run()
+
+
 def run_until(at: AppTest, done, seconds: float = 180) -> None:
     deadline = time.monotonic() + seconds
     while not done(at):
@@ -45,24 +67,41 @@ def run_until(at: AppTest, done, seconds: float = 180) -> None:
         at.run()
 
 
+def chart_colours(chart) -> dict[str, str]:
+    """A Streamlit line chart's colour of each series, from its Vega-Lite spec."""
+    scale = json.loads(chart.proto.spec)["layer"][0]["encoding"]["color"]["scale"]
+    return dict(zip(scale["domain"], scale["range"], strict=True))
+
+
 def test_train_page_runs_a_short_run_to_its_best_value(tmp_path, monkeypatch):
+    monkeypatch.setenv(UI_ENV, UI)
     at = app_on(tmp_path, monkeypatch)
     assert labelled(at.selectbox, "model").options[0] == "cnn"  # conf/'s options, default first
     assert "mlp" in labelled(at.selectbox, "model").options
     labelled(at.selectbox, "model").set_value("mlp")
     labelled(at.number_input, "trainer.epochs").set_value(2)
-    labelled(at.text_input, "extra overrides (Hydra syntax, space-separated)").set_value(QUICK)
+    labelled(at.text_input, EXTRA).set_value(QUICK)
     at.run()
     assert "hidden_units:\n  - 16" in at.code[0].value  # the composed config, before starting
-    at.button[0].click().run()
+    labelled(at.button, "Train").click().run()
+    # before its first epoch: "starting", and Stop live from the first drawing on
+    assert progress_text(at).startswith("starting"), progress_text(at)
+    assert not labelled(at.button, "Stop").disabled
     run_until(at, lambda at: at.success or at.error)
     assert not at.error, [e.value for e in at.error]
     assert at.success[0].value.startswith("finished: best val_accuracy = ")
-    assert at.get("progress")[0].value == 100
+    assert at.get("progress")[0].value == 100 and progress_text(at) == "epoch 2 of 2"
+    assert labelled(at.button, "Stop").disabled
+    # the loss and the objective, train and validation in the two colours
+    charts = at.get("vega_lite_chart")
+    assert [chart_colours(c) for c in charts] == [{"train": TRAIN, "validation": VALIDATION}] * 2
+    assert [m.value for m in at.markdown[:2]] == ["**loss** per epoch", "**accuracy** per epoch"]
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("default").experiment_id])
     assert run.info.status == "FINISHED" and run.info.run_name.startswith("app-")
     assert len(client.get_metric_history(run.info.run_id, "epoch/loss")) == 2
+    link = f"{UI}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    assert any(link in m.value for m in at.markdown), [m.value for m in at.markdown]
 
 
 @pytest.mark.parametrize(
@@ -79,11 +118,11 @@ def test_a_bad_override_shows_its_one_line_error_and_starts_nothing(
     tmp_path, monkeypatch, extra, line
 ):
     at = app_on(tmp_path, monkeypatch)
-    labelled(at.text_input, "extra overrides (Hydra syntax, space-separated)").set_value(extra)
+    labelled(at.text_input, EXTRA).set_value(extra)
     at.run()
     (error,) = at.error
     assert error.value.startswith(line) and "\n" not in error.value
-    assert at.button[0].disabled  # Train
+    assert labelled(at.button, "Train").disabled
     assert not (tmp_path / "mlflow.db").exists()
 
 
@@ -99,31 +138,55 @@ def test_a_run_that_fails_as_it_starts_gives_its_one_line_and_leaves_no_file(tmp
     assert not list(scratch.iterdir()), "the run's output was left behind"
 
 
+def test_a_second_session_finds_the_running_job_and_stops_it(tmp_path, monkeypatch):
+    """A reload or a second tab is a new session: it shows the job the first one started, with a
+    live Stop, and refuses a second Train with one line. Stopped as it starts (TensorFlow still
+    loading), the process ends at once."""
+    first = app_on(tmp_path, monkeypatch)
+    start_long_run(first)
+    second = app_on(tmp_path, monkeypatch)  # a reload: same server process, new session
+    run_name = second.subheader[0].value.removeprefix("Run ")
+    assert run_name.startswith("app-")
+    assert progress_text(second).startswith("starting")
+    assert not labelled(second.button, "Stop").disabled
+    labelled(second.button, "Train").click().run()
+    assert [w.value for w in second.warning] == [
+        f"{run_name} is still training: stop it or wait for it to end"
+    ]
+    labelled(second.button, "Stop").click().run()
+    assert labelled(second.button, "Stop").disabled  # not to be pressed twice
+    run_until(second, lambda at: at.warning, seconds=30)  # the browser test times it
+    assert [w.value for w in second.warning] == ["stopped: the MLflow run ends KILLED"]
+    first.run()
+    assert "stopped: the MLflow run ends KILLED" in [w.value for w in first.warning]
+
+
 @pytest.mark.slow  # a run it stops after its first epoch
-def test_stop_ends_the_run_killed(tmp_path, monkeypatch):
-    at = app_on(tmp_path, monkeypatch)
-    labelled(at.selectbox, "model").set_value("mlp")
-    labelled(at.number_input, "trainer.epochs").set_value(500)
-    # without early stopping, which would end these epochs before Stop is clicked
-    no_early_stop = f"{QUICK} ~callbacks.early_stopping"
-    labelled(at.text_input, "extra overrides (Hydra syntax, space-separated)").set_value(
-        no_early_stop
-    )
-    at.run()
-    at.button[0].click().run()
-    run_until(
-        at, lambda at: at.get("progress") and "epoch 0 " not in at.get("progress")[0].proto.text
-    )
-    at.button[0].click().run()  # a second Train while it runs is refused
-    assert "is still training" in at.warning[0].value
-    at.button[1].click().run()  # Stop: returns once the run's process has ended
-    job = at.session_state["job"]
-    assert job.stopped, job.printed()[-3000:]
-    at.run()
-    assert any("stopped" in w.value for w in at.warning), [w.value for w in at.warning]
+def test_stop_from_another_session_ends_the_run_killed_within_seconds(tmp_path, monkeypatch):
+    first = app_on(tmp_path, monkeypatch)
+    start_long_run(first)
+    run_until(first, lambda at: not progress_text(at).startswith("starting"))
+    second = app_on(tmp_path, monkeypatch)
+    assert progress_text(second).startswith("epoch ")  # the epochs the first session saw
+    assert len(second.get("vega_lite_chart")) == 2
+    labelled(second.button, "Stop").click().run()
+    run_until(second, lambda at: at.warning, seconds=30)  # the browser test times it
+    assert [w.value for w in second.warning] == ["stopped: the MLflow run ends KILLED"]
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("default").experiment_id])
     assert run.info.status == "KILLED"
+
+
+def test_mlflow_ui_address_that_is_not_http_is_refused_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "blueprint.app", "--mlflow-ui", "127.0.0.1:5000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --mlflow-ui=127.0.0.1:5000 is not an http(s) address")
+    assert result.stderr.count("\n") == 1
 
 
 def write_digit(folder: Path, digit: int) -> Path:
@@ -157,8 +220,15 @@ def test_try_page_predicts_a_digit_from_a_finished_run(tmp_path, monkeypatch):
     trained = run_train(tmp_path, "model=mlp", "trainer.epochs=15", "diagnostics=off")
     assert trained.returncode == 0, trained.stderr[-2000:]
     image = write_digit(tmp_path, 7)
+    monkeypatch.setenv(UI_ENV, UI)
     at = app_on(tmp_path, monkeypatch)
     at.switch_page("pages/try_model.py").run()
+    (listed,) = at.selectbox[0].options  # name · model · best value · started
+    name, model, best, started = listed.split(" · ")
+    assert name.startswith("mlp-") and model == "mlp"
+    assert best.startswith("best val_accuracy 0.")
+    assert time.strptime(started, "%Y-%m-%d %H:%M")
+    assert at.markdown[0].value.startswith(f"[open the run in the MLflow UI]({UI}/#/experiments/")
     labelled(at.text_input, "or a path to an image").set_value(str(image))
     at.run()
     assert not at.error, [e.value for e in at.error]
@@ -202,32 +272,100 @@ def test_try_page_shows_a_regression_value_and_a_segmentation_mask(tmp_path, mon
     assert label == "most pixels" and value in {"0", "1", "2", "3"} and images == 2  # and the mask
 
 
-def test_sweeps_page_lists_the_studies_with_their_parent_runs(tmp_path, monkeypatch):
+def luminance(colour: str) -> float:
+    """Relative luminance (0 black, 1 white) of an `rgb(...)` colour."""
+    red, green, blue = (value / 255 for value in unlabel_rgb(colour))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def test_sweeps_page_shows_the_studies_trials_and_plots(tmp_path, monkeypatch):
     swept = run_sweep(tmp_path, "optimizer.lr=1e-3,1e-2", "trainer.epochs=1")
     assert swept.returncode == 0, swept.stderr[-2000:]
+    monkeypatch.setenv(UI_ENV, UI)
     at = app_on(tmp_path, monkeypatch, f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db")
     at.switch_page("pages/sweeps.py").run()
     assert not at.exception and not at.error
-    table = at.dataframe[0].value
-    assert list(table["complete"]) == ["2"]
-    assert table["parent run"][0].startswith("http://127.0.0.1:5000/#/experiments/")
+    studies, trials = (frame.value for frame in at.dataframe)
+    assert list(studies["complete"]) == ["2"]
+    assert studies["parent run"][0].startswith(f"{UI}/#/experiments/")
+    assert list(trials["trial"]) == [0, 1] and set(trials["state"]) == {"COMPLETE"}
+    assert sorted(trials["params"]) == ["optimizer.lr=0.001", "optimizer.lr=0.01"]
+    assert trials["value"].between(0, 1).all()
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    for link in trials["run"]:
+        run = client.get_run(link.rsplit("/", 1)[-1])  # the trial's own run
+        assert link == f"{UI}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    assert [h.value for h in at.subheader[1:]] == [
+        "optimization history",
+        "parallel coordinates",
+        "parameter importances",
+    ]
+    plots = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert len(plots) == 3
+    lines = [t["line"]["color"] for t in plots[1]["data"] if t.get("mode") == "lines"]
+    assert len(lines) == 2
+    # every trial's line stands out on white (Optuna's "Blues" draws the lowest near-white)
+    assert max(luminance(colour) for colour in lines) < 0.5, lines
 
 
 @pytest.mark.slow  # starts the app and drives it in a browser
 def test_the_app_trains_from_the_browser(tmp_path, page):
-    """Trains (4 epochs of the CNN) from the Train page, predicts a digit with that run on the
-    Try page, lists a sweep on the Sweeps page; each page's screenshot (the README's) lands in
-    tmp_path."""
-    swept = run_sweep(tmp_path, "optimizer.lr=1e-3,1e-2", "trainer.epochs=1")
+    """As a person sees it: Stop is live while a run trains, a reload finds the run and stops it
+    (KILLED); then 4 epochs of the CNN to their best value, a digit predicted with that run on the
+    Try page, a sweep on the Sweeps page. Screenshots (the README's) land in tmp_path."""
+    swept = run_sweep(
+        tmp_path, "optimizer.lr=1e-3,1e-2", "model.dropout=0.0,0.3", "trainer.epochs=2"
+    )
     assert swept.returncode == 0, swept.stderr[-2000:]
     image = write_digit(tmp_path, 7)
     stores = [*store_overrides(tmp_path), f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db"]
-    with app_server(*stores, "trainer.epochs=4") as url:
+    with app_server(*stores, "trainer.epochs=4", f"--mlflow-ui={UI}") as url:
         page.goto(url)
+        endless = "trainer.epochs=500 ~callbacks.early_stopping diagnostics=off"  # the CNN's
+        page.get_by_label(EXTRA).fill(endless)
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(2000)  # the page reruns with them
+        page.get_by_role("button", name="Train").click(timeout=60_000)
+        page.get_by_text(endless).wait_for(timeout=60_000)  # the job's overrides, under its name
+        # the page's Stop, not the one in Streamlit's header that stops a page's script
+        stop = page.get_by_test_id("stButton").get_by_role("button", name="Stop")
+        stop.wait_for(timeout=60_000)
+        page.get_by_text("starting").wait_for(timeout=30_000)
+        for _ in range(12):  # live, second after second, while it starts and trains
+            assert stop.is_enabled()
+            page.wait_for_timeout(1000)
+        page.get_by_text(re.compile(r"epoch \d+ of 500")).wait_for(timeout=180_000)
+        page.reload()  # the page finds the running job again
+        page.get_by_text("Run app-").wait_for(timeout=60_000)
+        page.get_by_text("of 500").wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)  # let the charts draw
+        page.screenshot(path=tmp_path / "app-reloaded.png")
+        began = time.monotonic()
+        stop.click()
+        page.get_by_text("stopped: the MLflow run ends KILLED").wait_for(timeout=30_000)
+        took = time.monotonic() - began
+        print(f"Stop to 'stopped' on the page: {took:.1f} s")
+        assert took < 20, took  # 11 s measured on 2 cores shared by several test runs
+        assert stop.is_disabled()
+        client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+        (stopped,) = client.search_runs(
+            [client.get_experiment_by_name("default").experiment_id],
+            "attributes.run_name LIKE 'app-%'",
+        )
+        assert stopped.info.status == "KILLED"
+
+        page.get_by_label(EXTRA).fill(f"hydra.run.dir={tmp_path}/run-2")  # the first's is taken
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(1500)
         page.get_by_role("button", name="Train").click(timeout=60_000)
         page.get_by_text("epoch 4 of 4").wait_for(timeout=180_000)
         finished = page.get_by_text("finished: best val_accuracy")
         finished.wait_for(timeout=60_000)
+        assert (
+            page.get_by_role("link", name="open the run in the MLflow UI")
+            .get_attribute("href")
+            .startswith(f"{UI}/#/experiments/")
+        )
         finished.scroll_into_view_if_needed()
         page.wait_for_timeout(1500)  # let the charts draw
         page.screenshot(path=tmp_path / "app-train.png")
@@ -241,6 +379,7 @@ def test_the_app_trains_from_the_browser(tmp_path, page):
         page.screenshot(path=tmp_path / "app-try.png")
 
         page.goto(f"{url}/sweeps")
-        page.locator("[data-testid=stDataFrame]").wait_for(timeout=60_000)
-        page.wait_for_timeout(1000)
-        page.screenshot(path=tmp_path / "app-sweeps.png")
+        page.get_by_text("parameter importances").wait_for(timeout=60_000)
+        page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)
+        page.wait_for_timeout(2000)
+        page.screenshot(path=tmp_path / "app-sweeps.png", full_page=True)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO
@@ -20,14 +21,14 @@ from omegaconf import DictConfig, OmegaConf
 
 import blueprint.resolvers  # noqa: F401  (registers the resolvers conf/ uses)
 from blueprint.app.store import epoch_curves, run_named
-from blueprint.errors import ConfigError, compose_failure
+from blueprint.errors import BlueprintError, ConfigError, compose_failure
 from blueprint.resolvers import PROJECT_ROOT
 from blueprint.validation import validate
 
 CONF_DIR = PROJECT_ROOT / "conf"
 # Hydra names a run's folder as the run starts; a composed preview has none yet.
 RUN_FOLDER = "paths.output_dir='<the run folder, made as it starts>'"
-EPOCH_CURVES = ("loss", "val_loss", "accuracy", "val_accuracy")  # what the progress charts show
+TRAIN, VALIDATION = "#1f77b4", "#ff7f0e"  # the progress charts' curves: blue and orange
 
 
 def group_options(group: str) -> list[str]:
@@ -69,6 +70,7 @@ class TrainingJob:
     """One `python -m blueprint.train` process started by the app, and where to follow it."""
 
     run_name: str
+    overrides: list[str]  # as the run's command line has them
     tracking_uri: str
     experiment: str
     epochs: int
@@ -76,6 +78,7 @@ class TrainingJob:
     process: subprocess.Popen = field(repr=False)
     # What the process prints: a file without a name, so it goes with the job, nothing left in /tmp.
     output: IO[bytes] = field(repr=False)
+    stopping: bool = field(default=False, init=False)  # Stop pressed: Ctrl-C sent
 
     @classmethod
     def start(cls, overrides: list[str]) -> "TrainingJob":
@@ -98,6 +101,7 @@ class TrainingJob:
             raise
         return cls(
             run_name=run_name,
+            overrides=overrides,
             tracking_uri=str(cfg.tracking.uri),
             experiment=str(cfg.tracking.experiment_name),
             epochs=int(cfg.trainer.epochs),
@@ -116,10 +120,11 @@ class TrainingJob:
         return self.process.returncode in (-signal.SIGINT, 128 + signal.SIGINT)
 
     def stop(self) -> None:
-        """Ctrl-C, as in a terminal: training stops and the MLflow run ends KILLED."""
-        if self.running:
+        """Ctrl-C, as in a terminal: training stops and the MLflow run ends KILLED. Returns at
+        once; `running` turns False when the process has ended (within seconds)."""
+        if self.running and not self.stopping:
             self.process.send_signal(signal.SIGINT)
-            self.process.wait(timeout=60)
+            self.stopping = True
 
     def error(self) -> str | None:
         """The one line a failed run printed last (its config error, or the exception)."""
@@ -136,13 +141,42 @@ class TrainingJob:
         size = os.fstat(self.output.fileno()).st_size
         return os.pread(self.output.fileno(), size, 0).decode(errors="replace")
 
+    def curve_names(self) -> tuple[str, ...]:
+        """What the progress charts show: the loss and the objective, each on the training and
+        the validation data (Keras names: `loss`, `val_loss`, `accuracy`, `val_accuracy`)."""
+        metric = self.objective.removeprefix("val_")
+        return ("loss", "val_loss", metric, f"val_{metric}")
+
     def progress(self) -> "Progress":
         """The run's epochs so far, read from its MLflow metrics (logged as each epoch ends)."""
         run = run_named(self.tracking_uri, self.experiment, self.run_name)
         if run is None:
             return Progress(None, {}, None)
-        curves = epoch_curves(self.tracking_uri, run.info.run_id, EPOCH_CURVES)
+        curves = epoch_curves(self.tracking_uri, run.info.run_id, self.curve_names())
         return Progress(run, curves, run.data.metrics.get(f"best_{self.objective}"))
+
+
+class JobRunning(BlueprintError):
+    """Train pressed while the app's job still runs: one job at a time."""
+
+
+class Jobs:
+    """The app's training job, one for the whole server process: every browser tab (a reload
+    is a new session) finds it, follows it and can stop it; a second start while it runs is
+    refused."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # sessions run in threads of their own
+        self.current: TrainingJob | None = None
+
+    def start(self, overrides: list[str]) -> TrainingJob:
+        """Starts a job unless one runs (JobRunning says which); ConfigError as `composed`."""
+        with self._lock:
+            job = self.current
+            if job is not None and job.running:
+                raise JobRunning(f"{job.run_name} is still training: stop it or wait for it to end")
+            self.current = TrainingJob.start(overrides)
+            return self.current
 
 
 @dataclass(frozen=True)
@@ -154,3 +188,9 @@ class Progress:
     @property
     def epochs_done(self) -> int:
         return max((len(values) for values in self.curves.values()), default=0)
+
+    def label(self, epochs: int) -> str:
+        """The progress bar's text: "starting" until the first epoch ends (the process imports
+        TensorFlow and loads the data first), then how many epochs are done."""
+        done = self.epochs_done
+        return f"epoch {done} of {epochs}" if done else f"starting: {epochs} epochs to go"

@@ -1,16 +1,15 @@
 """What every page of the app shares: the overrides the app was started with and the stores
-they name. `python -m blueprint.app tracking.uri=...` points it at other stores."""
+they name, and the app's training job. `python -m blueprint.app tracking.uri=...` points it at
+other stores."""
 
 import sys
 
 import streamlit as st
 from omegaconf import DictConfig
 
-from blueprint.app.job import composed
+from blueprint.app.job import Jobs, composed
 from blueprint.errors import BlueprintError
 from blueprint.tracking.store import check_server_access
-
-UI = "http://127.0.0.1:5000"  # where `make ui` serves the MLflow UI
 
 
 def base_overrides() -> list[str]:
@@ -28,3 +27,14 @@ def base_config() -> DictConfig:
         st.error(str(err))
         st.stop()
     return cfg
+
+
+@st.cache_resource
+def jobs(overrides: tuple[str, ...]) -> Jobs:
+    """The server process's one registry (for the app's `overrides`): shared by every session, so
+    a reload or a second tab finds the job a first one started."""
+    return Jobs()
+
+
+def app_jobs() -> Jobs:
+    return jobs(tuple(base_overrides()))

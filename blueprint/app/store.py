@@ -1,6 +1,8 @@
 """What the app reads from the MLflow store: a run by name or id and its epochs so far, the
-finished runs with a model, and the MLflow UI's address of a run. Read only: a store not there
-yet is simply empty."""
+finished runs with a model and their one-line summaries, and the MLflow UI's address of a run.
+Read only: a store not there yet is simply empty."""
+
+import time
 
 from mlflow import MlflowClient
 from mlflow.entities import Run
@@ -58,6 +60,16 @@ def finished_runs(uri: str, limit: int = 50) -> list[Run]:
         max_results=limit,
     )
     return [run for run in runs if run.outputs and run.outputs.model_outputs]
+
+
+def run_summary(run: Run) -> str:
+    """A finished run as a list shows it: name, model, best value of its objective, start time."""
+    params = run.data.params
+    objective = params.get("objective.metric", "")
+    best = run.data.metrics.get(f"best_{objective}")
+    value = f"best {objective} {best:.4f}" if best is not None else "no best value"
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.info.start_time / 1000))
+    return f"{run.info.run_name} · {params.get('model.name', '?')} · {value} · {started}"
 
 
 def run_page(ui: str, run: Run) -> str:

@@ -4,33 +4,66 @@ import pandas as pd
 import streamlit as st
 from omegaconf import OmegaConf
 
-from blueprint.app.job import TrainingJob, composed, group_options
-from blueprint.app.shared import UI, base_config, base_overrides
+from blueprint.app.address import mlflow_ui
+from blueprint.app.job import (
+    TRAIN,
+    VALIDATION,
+    JobRunning,
+    TrainingJob,
+    composed,
+    group_options,
+)
+from blueprint.app.shared import app_jobs, base_config, base_overrides
 from blueprint.app.store import run_page
 from blueprint.errors import BlueprintError
 
 
-@st.fragment(run_every=1.0)
-def show_progress() -> None:
-    """Redrawn every second while the page is open: epochs, curves, then the outcome."""
-    job: TrainingJob = st.session_state["job"]
-    progress = job.progress()
+def epoch_frame(**curves: list[float] | None) -> pd.DataFrame:
+    """Curves by name, indexed by epoch from 1; one logged an epoch behind the other is shorter,
+    one not logged yet is empty."""
+    return pd.DataFrame(
+        {
+            name: pd.Series(values or [], index=range(1, len(values or []) + 1), dtype=float)
+            for name, values in curves.items()
+        }
+    ).rename_axis("epoch")
+
+
+def show_job(job: TrainingJob, live: bool) -> None:
+    """The app's job (whichever tab started it): its overrides, Stop (live while it trains), its
+    epochs and curves, then the outcome. Run as a fragment that redraws itself every second while
+    the job is `live`; once it ends, the whole page redraws once and then stays still (a page
+    redrawing itself every second could drop a click on Train)."""
+    if live and not job.running:
+        st.rerun()
     st.subheader(f"Run {job.run_name}")
+    st.caption(" ".join(job.overrides[len(base_overrides()) :]))
+    running = job.running  # read once: the outcome below matches the Stop drawn here
+    # A callback runs before the fragment redraws, so the button drawn knows of a Stop just sent.
+    st.button(
+        "Stop",
+        on_click=job.stop,
+        disabled=not running or job.stopping,
+        help="Ctrl-C: the MLflow run ends KILLED",
+    )
+    progress = job.progress()
     done = progress.epochs_done
-    st.progress(min(done / job.epochs, 1.0), f"epoch {done} of {job.epochs}")
+    st.progress(min(done / job.epochs, 1.0), progress.label(job.epochs))
     if progress.curves:
-        curves = pd.DataFrame(progress.curves, index=pd.RangeIndex(1, done + 1, name="epoch"))
-        losses = [name for name in curves if "loss" in name]
-        charts = st.columns(2)
-        charts[0].line_chart(curves[losses], x_label="epoch")
-        if len(losses) < len(curves.columns):
-            charts[1].line_chart(curves.drop(columns=losses), x_label="epoch")
-    if job.running:
-        st.caption("training...")
+        names = job.curve_names()
+        for chart, (train, val) in zip(st.columns(2), (names[:2], names[2:]), strict=True):
+            chart.markdown(f"**{train}** per epoch")
+            chart.line_chart(
+                epoch_frame(train=progress.curves.get(train), validation=progress.curves.get(val)),
+                x_label="epoch",
+                color=[TRAIN, VALIDATION],  # by column name, sorted: train, validation
+            )
+    if running:
+        st.caption("stopping: the run ends KILLED..." if job.stopping else "training...")
     elif job.process.returncode == 0:
         st.success(f"finished: best {job.objective} = {progress.best:.4f}")
         if progress.run is not None:
-            link = run_page(UI, progress.run)
+            link = run_page(mlflow_ui(), progress.run)
             st.markdown(f"[open the run in the MLflow UI]({link}) (`make ui` serves it)")
     elif job.stopped:
         st.warning("stopped: the MLflow run ends KILLED")
@@ -71,15 +104,12 @@ except BlueprintError as err:
 if cfg is not None:
     with st.expander("composed config"):
         st.code(OmegaConf.to_yaml(cfg), language="yaml")
-job: TrainingJob | None = st.session_state.get("job")
-busy = job is not None and job.running
-start, stop = st.columns(2)
-if start.button("Train", type="primary", disabled=cfg is None):
-    if busy:
-        st.warning(f"{job.run_name} is still training: stop it or wait for it to end")
-    else:
-        st.session_state["job"] = job = TrainingJob.start(overrides)
-if stop.button("Stop", disabled=not busy):
-    job.stop()
+if st.button("Train", type="primary", disabled=cfg is None):
+    try:
+        app_jobs().start(overrides)
+    except JobRunning as err:  # one job at a time
+        st.warning(str(err))
+job = app_jobs().current
 if job is not None:
-    show_progress()
+    live = job.running
+    st.fragment(show_job, run_every=1.0 if live else None)(job, live)

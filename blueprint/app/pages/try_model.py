@@ -6,19 +6,27 @@ from pathlib import Path
 
 import streamlit as st
 
+from blueprint.app.address import mlflow_ui
 from blueprint.app.prediction import Tried, predict_image
 from blueprint.app.shared import base_config
-from blueprint.app.store import finished_runs
+from blueprint.app.store import finished_runs, run_page, run_summary
 from blueprint.errors import BlueprintError
 
 st.title("Try a model")
 uri = str(base_config().tracking.uri)
-runs = {f"{r.info.run_name} ({r.info.run_id[:8]})": r.info.run_id for r in finished_runs(uri)}
-picked = st.selectbox("finished run", list(runs), placeholder="no finished run with a model yet")
+runs = {run.info.run_id: run for run in finished_runs(uri)}
+picked = st.selectbox(
+    "finished run (name · model · best value · started)",
+    list(runs),
+    format_func=lambda run_id: run_summary(runs[run_id]),
+    placeholder="no finished run with a model yet",
+)
+if picked is not None:
+    st.markdown(f"[open the run in the MLflow UI]({run_page(mlflow_ui(), runs[picked])})")
 named = st.text_input(
     "or a registered model (models:/<name>/<version>, models:/<name>@<alias>) or a .keras file"
 )
-reference = named.strip() or runs.get(picked)
+reference = named.strip() or picked
 if reference is None:
     st.info(f"no finished run with a model in {uri} yet: train one first")
     st.stop()
