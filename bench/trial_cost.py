@@ -57,9 +57,12 @@ def ended_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
 
 
-def trial_walls(storage: str) -> list[float]:
-    """Each ended trial's wall time, ask to tell, in trial order."""
-    ended = sorted(ended_trials(storage), key=lambda t: t.number)
+def ended_in_order(storage: str) -> list[optuna.trial.FrozenTrial]:
+    return sorted(ended_trials(storage), key=lambda t: t.number)
+
+
+def walls(ended: list[optuna.trial.FrozenTrial]) -> list[float]:
+    """Each trial's wall time, ask to tell."""
     return [(t.datetime_complete - t.datetime_start).total_seconds() for t in ended]
 
 
@@ -70,9 +73,9 @@ def one_hand_loop(trials: int, epochs: int) -> float:
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"the hand-written sweep failed:\n{done.stderr[-3000:]}")
-        walls = trial_walls(f"sqlite:///{folder}/optuna.db")
-    median = statistics.median(walls[1:])
-    print(f"hand-written loop: first trial {walls[0]:.2f} s, median of the rest {median:.2f} s")
+        seconds = walls(ended_in_order(f"sqlite:///{folder}/optuna.db"))
+    median = statistics.median(seconds[1:])
+    print(f"hand-written loop: first trial {seconds[0]:.2f} s, median of the rest {median:.2f} s")
     return median
 
 
@@ -101,17 +104,17 @@ def one_sweep(trials: int, epochs: int, overrides: list[str]) -> tuple[float, fl
             time.sleep(0.2)
         if proc.returncode != 0:
             sys.exit(f"the sweep failed:\n{proc.stderr.read().decode()[-3000:]}")
-        ended = sorted(ended_trials(storage), key=lambda t: t.number)
-    walls = trial_walls(storage)
+        ended = ended_in_order(storage)
+    seconds = walls(ended)
     gaps = [
         (later.datetime_start - earlier.datetime_complete).total_seconds()
         for earlier, later in itertools.pairwise(ended)
     ]
-    for number, wall in enumerate(walls):
+    for number, wall in enumerate(seconds):
         print(f"trial {number:2d}: {wall:5.2f} s")
-    median = statistics.median(walls[1:])
+    median = statistics.median(seconds[1:])
     print(
-        f"trial wall time: first {walls[0]:.2f} s, median of the rest {median:.2f} s "
+        f"trial wall time: first {seconds[0]:.2f} s, median of the rest {median:.2f} s "
         f"(target <= 1 s); sweep between trials: median {statistics.median(gaps):.2f} s"
     )
     first, last = rss[min(rss)], rss[max(rss)]
