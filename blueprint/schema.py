@@ -287,6 +287,7 @@ class Diagnostics(Component):
     dpi: Dpi
     diagram: bool
     evaluation: bool
+    sweep_evaluation: Literal["improving", "every"]
     worst_images: WorstImages
     monitor: Annotated[str, Field(min_length=1)]
     direction: Direction

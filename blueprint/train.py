@@ -116,7 +116,7 @@ def train_once(cfg: DictConfig, sweep: SweepTrial) -> float:
     callbacks = [
         MlflowEpochLogger(logged_through=logged_through),
         *build_callbacks(cfg, allowed),
-        *diagnostics(data, logged_through=logged_through),
+        *diagnostics(data, logged_through=logged_through, beats_best=sweep.beats_best),
         *sweep.callbacks(),
         *resume_callbacks(output_dir if backed_up else None),
     ]

@@ -839,3 +839,28 @@ def test_repeat_reduce_median_gives_the_trial_its_repeats_median(tmp_path: Path)
     assert trial.value == pytest.approx(REDUCERS["median"](values))
     assert trial.user_attrs[REPEATS_ATTR]["reduce"] == "median"
     assert "sweep.repeats" in trial_run.data.tags
+
+
+def test_only_trials_beating_the_best_so_far_draw_evaluation_pictures(tmp_path: Path) -> None:
+    # Four points of differing quality: each trial draws them exactly when it beats those before.
+    result = run_sweep(
+        tmp_path,
+        "hparams_search=grid",
+        "optimizer.lr=1e-4,1e-2",
+        "trainer.seed=0,1",
+        "diagnostics=default",
+        "diagnostics.diagram=false",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    study = the_study(tmp_path)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    _, children = runs(tmp_path)
+    best_so_far = float("-inf")
+    for run in sorted(children, key=lambda r: int(r.data.tags["sweep.trial_number"])):
+        value = study.trials[int(run.data.tags["sweep.trial_number"])].value
+        files = {a.path for a in client.list_artifacts(run.info.run_id, "diagnostics")}
+        drew = "diagnostics/confusion_matrix.png" in files
+        assert drew == (value > best_so_far), (value, best_so_far, files)
+        assert ("diagnostics.evaluation" in run.data.tags) == (not drew)
+        best_so_far = max(best_so_far, value)
+    assert any("diagnostics.evaluation" in r.data.tags for r in children), "no trial skipped"

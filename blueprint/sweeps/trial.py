@@ -73,6 +73,19 @@ class SweepTrial:
 
         return [ReportToTrial(self._trial(), self.metric)]
 
+    def beats_best(self, value: float) -> bool:
+        """Whether `value` beats the study's best ended trial so far (always outside a sweep,
+        and while no trial has completed)."""
+        if not self.node:
+            return True
+        study = self._trial().study
+        try:
+            best = study.best_value
+        except ValueError:  # no completed trial yet
+            return True
+        maximize = study.direction.name == "MAXIMIZE"
+        return value > best if maximize else value < best
+
     def run_tags(self) -> dict[str, str]:
         """The tags linking this job's MLflow run to its trial, set as the run starts."""
         if not self.node:
