@@ -15,8 +15,14 @@ ADMIN_PASSWORD_FILE ?=# make server, first start: a file holding the admin passw
 STORE  ?= $(CURDIR)# folder holding mlflow.db and mlruns/
 ARGS   ?=
 WORKERS ?= 2# make test / test-all: processes the test files are spread over (pytest-xdist)
+GPU    ?=# make install GPU=1: TensorFlow's GPU wheel (CUDA and cuDNN inside) instead of the CPU one
+TF_VERSION := $(shell sed -n 's/^ *"tensorflow-cpu==\([0-9.]*\)".*/\1/p' pyproject.toml)
+# The GPU wheel, same version, in place of the CPU one; remembered in .venv/.gpu, so that a later
+# reinstall (pyproject.toml changed) swaps again instead of putting the CPU wheel over it.
+GPU_SWAP = $(PY) -m pip uninstall -q -y tensorflow-cpu && \
+	$(PY) -m pip install -q "tensorflow[and-cuda]==$(TF_VERSION)" && touch $(VENV)/.gpu
 
-.PHONY: help install train test test-all lint format ui server app runs sweeps dashboard clean
+.PHONY: help install info train test test-all lint format ui server app runs sweeps dashboard clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -26,9 +32,14 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
+	if test -f $(VENV)/.gpu; then $(GPU_SWAP); fi
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install blueprint (editable) with dev tools
+install: $(STAMP) ## create .venv and install blueprint (editable) with dev tools; GPU=1: the GPU wheel
+	$(if $(GPU),if ! test -f $(VENV)/.gpu; then $(GPU_SWAP); fi)
+
+info: $(STAMP) ## versions, the devices TensorFlow sees, mixed precision on them, the stores in use
+	$(PY) -m blueprint.info $(ARGS)
 
 train: $(STAMP) ## train the default recipe on the bundled digits; extra overrides via ARGS="..."
 	$(PY) -m blueprint.train $(ARGS)

@@ -353,6 +353,7 @@ class Sweep(Repeats):
     trial: Annotated[int, Field(ge=0)]  # the Optuna trial number the job runs
     parent_run_id: Annotated[str, Field(min_length=1)]  # the sweep's run, the job's run's parent
     threads: Annotated[int, Field(ge=1)] | None  # the job's CPU share when trials run in parallel
+    devices: list[str] | None = None  # each slot's CUDA_VISIBLE_DEVICES (gpus_per_trial)
 
 
 class Run(Schema):

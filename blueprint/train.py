@@ -41,6 +41,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         cfg = resumed_config(cfg, overrides or [])
         validate(cfg)
     sweep = SweepTrial(cfg)  # this job's Optuna trial in a sweep; a no-op in single runs
+    sweep.take_gpus()  # before TensorFlow starts
     if sweep.repeats > 1:  # one run per seed, nested under the trial's run
         from blueprint.sweeps.repeats import train_repeats
 

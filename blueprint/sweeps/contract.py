@@ -7,7 +7,7 @@ Both sides import these; neither writes a name of its own.
 
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from blueprint.schema import Sweep
 
@@ -20,6 +20,7 @@ PARENT_ATTR = "blueprint.mlflow_parent_run_id"  # study user attr: resumed sweep
 RUN_ATTR = "mlflow_run_id"  # trial user attribute: the job's MLflow run, set once it started
 REUSED_ATTR = "blueprint.reused_from"  # grid trial copied from an earlier version: "<study>#<n>"
 REUSED_TAG = "sweep.reused_from"  # its child run's tag, once nested under the grown grid's run
+DEVICES_TAG = "sweep.devices"  # child run tag: its slot and GPUs, "slot 1: GPU 2" (gpus_per_trial)
 REPEAT_TAG = "sweep.repeat"  # a repeat's run, nested under its trial's run: 0..repeats-1
 # trial user attribute of a repeated point: {reduce, seeds, values, std} (blueprint.sweeps.repeats)
 REPEATS_ATTR = "blueprint.repeats"
@@ -41,7 +42,7 @@ class TrialNode(Sweep):
     def of(cls, cfg: DictConfig) -> "TrialNode | None":
         """The job's node, or None outside a sweep."""
         node = cfg.get("sweep")
-        return cls(**node) if node else None
+        return cls(**OmegaConf.to_container(node, resolve=True)) if node else None
 
 
 def quoted(value: Any) -> str:

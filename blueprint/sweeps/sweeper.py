@@ -38,6 +38,7 @@ from blueprint.errors import BlueprintError, SweepError, TrialPruned, compose_fa
 from blueprint.locks import store_lock
 from blueprint.sweeps.composed_once import ComposedOnce
 from blueprint.sweeps.contract import TrialNode
+from blueprint.sweeps.devices import assign_devices, visible_gpus
 from blueprint.sweeps.grid import GRID_ATTR, Grid, describe, missing_points, reuse_ended_points
 from blueprint.sweeps.parent_run import SweepRun
 from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
@@ -167,6 +168,26 @@ def check_joblib_settings(launcher: DictConfig) -> None:
         ) from err
 
 
+def slot_devices(launcher: DictConfig, slots: int, gpus_per_trial: float) -> list[str] | None:
+    """Each slot's GPUs (`hydra.sweeper.gpus_per_trial`), for the launchers that run trials on
+    this machine; the cluster launchers place GPUs themselves."""
+    if not gpus_per_trial:
+        return None
+    own = {
+        "RayLauncher": "+hydra.launcher.ray.remote.num_gpus",
+        "SlurmLauncher": "hydra.launcher.gpus_per_node",
+    }
+    kind = launcher_kind(launcher)
+    if kind in own:
+        raise SweepError(
+            f"hydra.sweeper.gpus_per_trial is for trials on this machine; the {kind} places "
+            f"GPUs itself: set {own[kind]} instead"
+        )
+    if gpus_per_trial < 0:
+        raise SweepError(f"hydra.sweeper.gpus_per_trial={gpus_per_trial} must be 0 or more")
+    return assign_devices(slots, gpus_per_trial, visible_gpus())
+
+
 def start_ray(launcher: DictConfig) -> None:
     """Connects to Ray once, before slots launch from several threads: the Ray launcher starts
     Ray on its first launch, and two first launches at once would both start it."""
@@ -209,6 +230,7 @@ class BlueprintSweep:
         self.sampler: optuna.samplers.BaseSampler | None = None
         self.extend_space: Any = None  # hydra.sweeper.custom_search_space, instantiated
         self.threads: int | None = None
+        self.devices: list[str] | None = None  # each slot's CUDA_VISIBLE_DEVICES
         self.taken = 0  # trials this process took from the study
         self.reseeded = False
 
@@ -347,6 +369,7 @@ class BlueprintSweep:
             raise SweepError(f"hydra.sweeper.n_jobs={s.n_jobs} must be at least 1 (or null)")
         check_repeats(s.repeats, s.repeat_reduce)
         check_joblib_settings(self.config.hydra.launcher)
+        self.devices = slot_devices(self.config.hydra.launcher, self.slots, s.gpus_per_trial)
         check_server_access(str(self.config.tracking.uri))  # a wrong password: nothing written
         pruner = build_pruner(s.pruner, dict(s.pruner_kwargs or {}))
         direction = direction_of(s.direction)
@@ -514,6 +537,7 @@ class BlueprintSweep:
             trial=number,
             parent_run_id=parent_run_id,
             threads=self.threads,
+            devices=self.devices,
             repeats=self.settings.repeats,
             repeat_reduce=self.settings.repeat_reduce,
         )

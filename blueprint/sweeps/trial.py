@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from blueprint.sweeps.contract import (
+    DEVICES_TAG,
     REPEAT_TAG,
     REPEATS_ATTR,
     RUN_ATTR,
@@ -33,6 +34,7 @@ class SweepTrial:
         self.metric: str = cfg.objective.metric
         self.repeat: int | None = None  # which of a repeated point's runs this handle trains
         self.trial_run_id: str | None = None  # the trial's run, its repeats' parent
+        self.devices: str | None = None  # its slot and GPUs, with hydra.sweeper.gpus_per_trial
 
     @property
     def repeats(self) -> int:
@@ -51,6 +53,14 @@ class SweepTrial:
         if self.trial_run_id:
             return self.trial_run_id
         return self.node.parent_run_id if self.node else None
+
+    def take_gpus(self) -> None:
+        """With `hydra.sweeper.gpus_per_trial`: takes a slot's GPUs before TensorFlow starts."""
+        if not self.node or not self.node.devices:
+            return
+        from blueprint.sweeps.devices import lease_folder, use_devices
+
+        self.devices = use_devices(self.node.devices, lease_folder(self.node.parent_run_id))
 
     def limit_threads(self) -> None:
         """Holds TensorFlow to this job's share of the CPU when trials run in parallel.
@@ -91,6 +101,8 @@ class SweepTrial:
         if not self.node:
             return {}
         tags = {STUDY_TAG: self.node.study, TRIAL_TAG: str(self.node.trial)}
+        if self.devices:
+            tags[DEVICES_TAG] = self.devices
         return tags if self.repeat is None else tags | {REPEAT_TAG: str(self.repeat)}
 
     def attach(self, run_id: str) -> None:

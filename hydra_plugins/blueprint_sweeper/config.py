@@ -27,7 +27,8 @@ class BlueprintSweeperConf(OptunaSweeperConf):
       interrupted trials run again and do not count, but a point interrupted
       `max_interruptions` times in a row;
     - `heartbeat_interval` and `grace_period` tell live trials from interrupted ones, on any
-      machine sharing the study (blueprint.sweeps.study).
+      machine sharing the study (blueprint.sweeps.study);
+    - `gpus_per_trial` gives each slot its own GPUs or a share of one (blueprint.sweeps.devices).
     """
 
     _target_: str = "hydra_plugins.blueprint_sweeper.blueprint_sweeper.BlueprintOptunaSweeper"
@@ -58,6 +59,9 @@ class BlueprintSweeperConf(OptunaSweeperConf):
     repeats: int = 1
     # mean | median: how the trial's objective (Optuna's value) sums up its repeats' objectives
     repeat_reduce: str = "mean"
+    # GPUs per slot on this machine (joblib, submitit_local): 1, 2, ... of its own, or a share
+    # such as 0.5 (two slots a GPU); 0: every trial sees every GPU. Ray: ray.remote.num_gpus
+    gpus_per_trial: float = 0
 
 
 ConfigStore.instance().store(
