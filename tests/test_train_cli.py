@@ -1,6 +1,8 @@
 """The real command, end to end: one run trained, tracked in MLflow and written to its directory."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -136,3 +138,10 @@ def test_logged_model_loads_and_predicts_raw_pixels(finished_run) -> None:
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
     info = mlflow.models.get_model_info(models[0].model_uri)
     assert info.signature is not None and info.saved_input_example_info is not None
+
+
+def test_the_entry_point_imports_scikit_learn_only_for_a_source_it_splits() -> None:
+    # 0.8 s a run for a user's own data source that splits its own data (issue 30's fixed cost)
+    code = "import sys, blueprint.train; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

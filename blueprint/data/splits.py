@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from blueprint.errors import DataError
 
@@ -103,6 +102,8 @@ def stratified_split(
     Every class must reach every split, or the validation metrics and the per-class evaluation
     would silently miss it: too small a fraction is a DataError naming both fractions.
     """
+    from sklearn.model_selection import train_test_split  # 0.8 s: only for sources it splits
+
     indices = np.arange(len(labels))
     try:
         if test_fraction > 0:
