@@ -3,9 +3,9 @@
 Trains the default CNN on digits for the same number of epochs through `python -m blueprint.train`
 (Hydra, MLflow params/metrics/artifacts/model, checkpoint and CSV callbacks; early stopping removed
 so both sides train every epoch) and through bench/plain_keras.py, alternating the two, each a fresh
-process timed end to end (imports included). Prints the median wall-time ratio (target <= 1.10) and a run's fixed cost,
-the seconds beyond plain Keras (target <= 1 s with an existing store; the first blueprint run
-creates the store).
+process timed end to end (imports included). Prints the median wall-time ratio (target <= 1.10)
+and a run's fixed cost, the seconds beyond plain Keras (target <= 1 s with an existing store; the
+first blueprint run creates the store).
 
     python -m bench.overhead [--epochs 80] [--repeats 3] [OVERRIDE ...]
 

@@ -132,13 +132,18 @@ def test_unreadable_files_are_skipped_and_reported_once(tmp_path, folder, caplog
     (folder / "dogs" / "broken.png").write_bytes(b"garbage")
     truncated = (folder / "owls" / "owls_0000.png").read_bytes()
     (folder / "owls" / "truncated.png").write_bytes(truncated[: len(truncated) // 2])
+    photo = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(folder / "owls" / "photo.jpg")  # JPEGs are checked at 1/8 scale
+    jpeg = (folder / "owls" / "photo.jpg").read_bytes()
+    (folder / "owls" / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
     with caplog.at_level(logging.WARNING):
         data = load_folder(tmp_path, folder)
     [report] = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert "skipped 3 of 39 files" in report and "inventory.json" in report
+    assert "skipped 4 of 41 files" in report and "inventory.json" in report
     used = [p for split in data.splits().values() for p in split.paths]
-    assert len(used) == 36 and not any("broken" in p or "truncated" in p for p in used)
-    assert len(inventory_of(tmp_path)[1]["skipped"]) == 3
+    assert len(used) == 37 and not any("broken" in p or "truncated" in p for p in used)
+    assert any(p.endswith("photo.jpg") for p in used)
+    assert len(inventory_of(tmp_path)[1]["skipped"]) == 4
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         load_folder(tmp_path, folder)  # skipped files are not "added" on the next run
@@ -519,3 +524,15 @@ def test_digits_resize_to_the_size_a_model_needs(compose_cfg) -> None:
     assert list(cfg.data.image_shape) == [32, 24, 1]  # the fact the model reads, filled in
     assert large.train.labels.tolist() == small.train.labels.tolist()  # the same split
     assert large.train.images.min() >= 0 and 16 < large.train.images.max() <= 255
+
+
+def test_a_long_check_of_the_files_shows_a_progress_bar(folder, monkeypatch, capsys) -> None:
+    from blueprint.data import decoding
+
+    paths = sorted(str(p) for p in folder.rglob("*.png"))
+    monkeypatch.setattr(decoding, "PROGRESS_AFTER_S", 0.0)  # as if the check took long
+    assert decoding.unreadable(paths) == {}
+    assert f"{len(paths)}/{len(paths)}" in capsys.readouterr().out
+    monkeypatch.setattr(decoding, "PROGRESS_AFTER_S", 60.0)  # a quick check shows nothing
+    decoding.unreadable(paths)
+    assert capsys.readouterr().out == ""
