@@ -33,8 +33,8 @@ def evaluate(cfg: DictConfig, data_overrides: list[str]) -> dict[str, float]:
     import numpy as np
 
     from blueprint.data.pipeline import images_at, to_dataset
-    from blueprint.diagnostics.evaluation import class_probabilities
     from blueprint.diagnostics.split_evaluation import evaluate_split, predict_split
+    from blueprint.models.heads import class_probabilities
     from blueprint.serving.linked_run import linked_run
     from blueprint.serving.store import existing_store
 

@@ -46,7 +46,7 @@ def predict_image(reference: str, tracking_uri: str, path: Path) -> Tried:
     """`reference`: a run id, registered model or `.keras` file, as `python -m blueprint.predict
     model=` takes. ConfigError for a model that cannot be loaded or an unreadable image."""
     from blueprint.data.decoding import read_images
-    from blueprint.diagnostics.evaluation import class_probabilities
+    from blueprint.models.heads import class_probabilities
     from blueprint.serving.predictions import predict_files
 
     trained = _trained(reference, tracking_uri, _saved_at(reference))

@@ -60,10 +60,3 @@ class Evaluation:
 # What `split_evaluation.evaluate_split` returns, a kind per kind of target; each has `metrics()`
 # and `log()`.
 SplitEvaluation = Evaluation | value_evaluation.ValueEvaluation | mask_evaluation.MaskEvaluation
-
-
-def class_probabilities(outputs: np.ndarray) -> np.ndarray:
-    """(n, classes) probabilities from a softmax head, or from a single sigmoid unit (binary)."""
-    if outputs.ndim == 2 and outputs.shape[1] == 1:
-        return np.concatenate([1.0 - outputs, outputs], axis=1)
-    return outputs

@@ -13,7 +13,8 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from blueprint.data.pipeline import to_dataset
 from blueprint.data.splits import Split
 from blueprint.diagnostics import mask_evaluation, value_evaluation
-from blueprint.diagnostics.evaluation import Evaluation, SplitEvaluation, class_probabilities
+from blueprint.diagnostics.evaluation import Evaluation, SplitEvaluation
+from blueprint.models.heads import class_probabilities
 
 
 def predict_split(

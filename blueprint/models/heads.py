@@ -67,3 +67,10 @@ def task_loss(task: str, num_classes: int | None) -> keras.losses.Loss:
     if num_classes == 2:
         return keras.losses.BinaryCrossentropy()
     return keras.losses.SparseCategoricalCrossentropy()
+
+
+def class_probabilities(outputs: np.ndarray) -> np.ndarray:
+    """(n, classes) probabilities from a softmax head, or from a single sigmoid unit (binary)."""
+    if outputs.ndim == 2 and outputs.shape[1] == 1:
+        return np.concatenate([1.0 - outputs, outputs], axis=1)
+    return outputs

@@ -17,7 +17,7 @@ import tensorflow as tf
 from PIL import Image
 
 from blueprint.data.decoding import load_image, unreadable
-from blueprint.diagnostics.evaluation import class_probabilities
+from blueprint.models.heads import class_probabilities
 
 
 @dataclass(frozen=True)

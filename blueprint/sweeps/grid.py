@@ -11,6 +11,8 @@ or removing a parameter, or changing a fixed override, is another family: a new 
 import itertools
 import json
 import logging
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +21,15 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from blueprint.errors import SweepError
 from blueprint.sweeps.contract import REUSED_ATTR
+from blueprint.sweeps.search_space import grid_space
 from blueprint.sweeps.study import ENDED, digest, ended_trials, retried_numbers, trial_point
 
 log = logging.getLogger(__name__)
 
 GRID_ATTR = "blueprint.grid"  # study user attr: the listed values, {parameter: [values]}
+GRID_SAMPLER = "optuna.samplers.GridSampler"  # hydra.sweeper.sampler that makes a sweep a grid
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,19 @@ class Grid:
 
     values: dict[str, list[Any]]
     seed: int | None
+
+    @classmethod
+    def of(cls, space: Mapping[str, BaseDistribution], seed: int | None) -> "Grid":
+        """The grid of a search space's listed values; a continuous range is a SweepError
+        naming the key and the fix."""
+        try:
+            return cls(grid_space(space), seed)
+        except ValueError as err:
+            raise SweepError(str(err)) from err
+
+    @property
+    def size(self) -> int:
+        return math.prod(len(values) for values in self.values.values())
 
     def points(self) -> list[dict[str, Any]]:
         """Every combination, shuffled as Optuna's GridSampler shuffles them for this seed."""

@@ -39,13 +39,19 @@ from blueprint.locks import store_lock
 from blueprint.sweeps.composed_once import ComposedOnce
 from blueprint.sweeps.contract import TrialNode
 from blueprint.sweeps.devices import assign_devices, visible_gpus
-from blueprint.sweeps.grid import GRID_ATTR, Grid, describe, missing_points, reuse_ended_points
+from blueprint.sweeps.grid import (
+    GRID_ATTR,
+    GRID_SAMPLER,
+    Grid,
+    describe,
+    missing_points,
+    reuse_ended_points,
+)
 from blueprint.sweeps.parent_run import SweepRun
 from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
 from blueprint.sweeps.repeats import check_repeats, repeats_key
 from blueprint.sweeps.search_space import (
     SearchSpace,
-    grid_space,
     params_overrides,
     parse_search_space,
 )
@@ -71,7 +77,6 @@ log = logging.getLogger(__name__)
 # Overrides that say where a run's outputs are kept (stores, folders), not what it computes.
 OUTPUT_LOCATIONS = ("tracking.", "paths.")
 WAIT_FOR_OTHERS_S = 2.0  # polling while other sweeps run the study's last trials
-GRID_SAMPLER = "optuna.samplers.GridSampler"
 # the samplers Hydra's Optuna sweeper lets its sampler config instantiate
 SAMPLER_TARGETS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
 
@@ -379,15 +384,10 @@ class BlueprintSweep:
             raise SweepError(f"the search space does not parse: {first_line(err)}") from err
         n_trials = s.n_trials
         if str(s.sampler.get("_target_")) == GRID_SAMPLER:
-            try:
-                grid = grid_space(space.space)
-            except ValueError as err:  # a continuous range: names the key and the fix
-                raise SweepError(str(err)) from err
             # Its points are queued in the grid's order (blueprint.sweeps.grid): never sampled.
-            self.grid = Grid(grid, s.sampler.get("seed"))
+            self.grid = Grid.of(space.space, s.sampler.get("seed"))
             self.sampler = optuna.samplers.RandomSampler()
-            size = math.prod(len(values) for values in grid.values())
-            n_trials = size if n_trials is None else min(n_trials, size)
+            n_trials = self.grid.size if n_trials is None else min(n_trials, self.grid.size)
         else:
             self.sampler = instantiate(s.sampler, _execution_whitelist_=SAMPLER_TARGETS)
             if n_trials is None:
