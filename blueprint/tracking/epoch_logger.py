@@ -59,13 +59,17 @@ class MlflowEpochLogger(keras.callbacks.Callback):
     def _tag_failure(self, err: Exception) -> None:
         """Tags the run now, or, where the store refuses this too, once more as training ends."""
         self._failure = f"epoch {self._epoch} on: {type(err).__name__}: {first_line(err)}"
-        mlflow.set_tag(FAILED_TAG, self._failure)
-        self._failure = None
+        self._tag()
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self._failure is not None:
-            with fail_fast_http(), contextlib.suppress(Exception):  # one try; it was warned
-                mlflow.set_tag(FAILED_TAG, self._failure)
+            with contextlib.suppress(Exception):  # it was warned about already
+                self._tag()
+
+    def _tag(self) -> None:
+        with fail_fast_http():  # one try: the write that failed had MLflow's retries
+            mlflow.set_tag(FAILED_TAG, self._failure)
+        self._failure = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if epoch <= self.logged_through:
