@@ -14,7 +14,13 @@ from blueprint.schema import GROUPS, schema_for
 from blueprint.train import train
 from blueprint.validation import validate
 from hydra_plugins.blueprint_sweeper.config import BlueprintSweeperConf
-from tests.helpers import CONF_DIR, assert_one_line_error, group_options, option_overrides
+from tests.helpers import (
+    CONF_DIR,
+    assert_one_line_error,
+    group_options,
+    option_overrides,
+    run_command,
+)
 
 # One bad value per group and kind of rule; the schema (blueprint/schema.py) is the mechanism.
 BAD_VALUES = [
@@ -136,6 +142,13 @@ def test_data_that_disagrees_with_its_config(run_cli) -> None:
 def test_a_config_hydra_cannot_compose_is_one_line(run_cli, override, fragments) -> None:
     """Hydra reports these in 4-12 lines and exit status 1 before the task runs."""
     assert_one_line_error(run_cli(*override.split()), *fragments)
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "export"])
+def test_an_unknown_key_of_a_model_command_is_one_line_listing_its_keys(command) -> None:
+    """The same entry wrapper as training (`blueprint.errors.exit_on_error`)."""
+    result = run_command(command, "modle=x")
+    assert_one_line_error(result, "Could not override 'modle'", "Did you mean: 'model'?", "model, ")
 
 
 TYPED = (int, float, bool, int | None, float | None)  # the sweeper's keys OmegaConf checks
