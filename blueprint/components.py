@@ -6,7 +6,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from blueprint.errors import BlueprintError, ConfigError
+from blueprint.errors import BlueprintError, ConfigError, first_line, root_cause
 
 
 def build(
@@ -30,9 +30,13 @@ def build(
         target = node.get("_target_", "?")
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         reason = " ".join(line for line in lines if not line.startswith("full_key:"))
-        hint = (
-            f"add its module to allowed_targets (now {allowed_targets})"
-            if "not in the Hydra execution whitelist" in reason
-            else f"fix {where} in its config file or on the command line"
-        )
+        root = root_cause(err)  # a module of the user's that fails to import: its own error
+        if root is not err and str(root) not in reason:
+            reason = f"{reason.rstrip('.')}: {type(root).__name__}: {first_line(root)}"
+        if "not in the Hydra execution whitelist" in reason:
+            hint = f"add its module to allowed_targets (now {allowed_targets})"
+        elif "Error locating target" in reason:
+            hint = f"fix the import its module fails with, or {where} in its config"
+        else:
+            hint = f"fix {where} in its config file or on the command line"
         raise ConfigError(f"{where}: cannot build {target}: {reason.rstrip('.')}; {hint}") from err

@@ -1,11 +1,16 @@
 """User-facing errors: each carries one line that names the problem and the fix."""
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf.errors import ValidationError
+
 T = TypeVar("T")
+FULL_ERROR = "HYDRA_FULL_ERROR"  # Hydra's switch: raise errors instead of printing them
 
 
 class BlueprintError(Exception):
@@ -32,26 +37,61 @@ class TrialPruned(Exception):
     """A sweep's pruner stopped this trial early on purpose: its run is valid, not failed."""
 
 
+def root_cause(err: BaseException) -> BaseException:
+    """The error at the bottom of `err`'s chain of causes (`raise ... from`)."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return err
+
+
 def first_line(err: BaseException) -> str:
     """The first line of the root cause, for a one-line report: stores and servers wrap their
     errors (Optuna and MLflow around SQLAlchemy, requests around sockets) in generic messages."""
-    while err.__cause__ is not None:
-        err = err.__cause__
+    err = root_cause(err)
     text = str(err).strip()
     return text.splitlines()[0][:300] if text else type(err).__name__
 
 
 def exit_on_error(work: Callable[[], T]) -> T:
-    """Runs a command's `work`; a BlueprintError ends it with its one line and exit status 2."""
+    """Runs a command's `work` (every entry point: train, predict, evaluate, export); bad input
+    ends it with one line and exit status 2: a BlueprintError, or a config Hydra cannot compose
+    (which it would report in 4-12 lines). Anything else, a fault of the code, keeps its
+    traceback, as does everything with HYDRA_FULL_ERROR=1 set by the user."""
+    users_choice = os.environ.get(FULL_ERROR)
+    os.environ[FULL_ERROR] = "1"  # hydra.main raises its errors here instead of printing them
     try:
         return work()
     except BlueprintError as err:
-        logging.getLogger("blueprint").error("%s", err)
-        sys.exit(2)
+        line = str(err)
+    except Exception as err:
+        if not isinstance(err, HydraException) or users_choice == "1":
+            raise
+        line = compose_failure(err)
+    finally:
+        if users_choice is None:
+            os.environ.pop(FULL_ERROR, None)
+        else:
+            os.environ[FULL_ERROR] = users_choice
+    logging.getLogger("blueprint").error("%s", line)  # before Hydra set up logging: bare
+    sys.exit(2)
 
 
 def compose_failure(err: BaseException) -> str:
-    """One line for a config Hydra cannot compose: Hydra's own first line names the key
-    ("Could not override 'trainer.nope'."), the root cause says why."""
-    top, cause = str(err).strip().splitlines()[0], first_line(err)
-    return top if top == cause else f"{top} {cause}"
+    """One line for a config Hydra cannot compose. An unknown option of a group names the
+    options there are; a value of the wrong type (Hydra's structured configs, such as the
+    sweeper's, check each key by its declared type) names its key; otherwise Hydra's own first
+    line names the key ("Could not override 'trainer.nope'.") and the root cause says why."""
+    if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
+        group, _, name = err.missing_cfg_file.rpartition("/")
+        return (
+            f"{group}={name} is not an option of {group}: the options are "
+            f"{', '.join(err.options)} (or add conf/{group}/{name}.yaml)"
+        )
+    cause = err.__cause__
+    if isinstance(cause, ValidationError) and cause.full_key:
+        return (
+            f"{cause.full_key}={cause.value} is invalid: {first_line(cause).rstrip('.')}; set "
+            f"{cause.full_key} to a value of that type"
+        )
+    top, root = str(err).strip().splitlines()[0], first_line(err)
+    return top if top == root else f"{top} {root}"

@@ -4,6 +4,9 @@ checkpoints, logs and backup. The check is a Hydra callback, as `on_run_start` c
 writes anything; `force=true` lets the new run replace the old one. A folder where an earlier
 attempt stopped before training (a config or data error) is reused as it is. Sweeps number their
 own folders.
+
+A folder that cannot be created (under a file, or where the user may not write) is refused here
+too, with one line, instead of the traceback Hydra's own `mkdir` would end in.
 """
 
 import logging
@@ -16,17 +19,36 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 import blueprint.resolvers  # noqa: F401  (hydra.run.dir uses ${project_root:})
+from blueprint.errors import first_line
 
 log = logging.getLogger("blueprint.train")
 HYDRA_CALLBACKS = ["blueprint.run_folder.KeepEarlierRuns"]  # what conf/hydra/default.yaml names
 
 
+def create_or_exit(folder: Path, key: str) -> None:
+    """Creates the run (or sweep) folder Hydra is about to create; one line and exit status 2
+    where it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        why = f"{err.strerror}: {err.filename}" if err.strerror else first_line(err)
+        log.error(
+            "%s=%s cannot be created (%s): set %s to a folder you can write", key, folder, why, key
+        )
+        sys.exit(2)
+
+
 class KeepEarlierRuns(Callback):
-    """Refuses, with one line and exit status 2, a single run whose folder holds a run."""
+    """Refuses, with one line and exit status 2, a single run whose folder holds a run, and a
+    run or sweep whose folder cannot be created."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        create_or_exit(Path(config.hydra.sweep.dir), "hydra.sweep.dir")
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         folder = Path(config.hydra.run.dir)
         if not folder.is_dir():
+            create_or_exit(folder, "hydra.run.dir")
             return
         # Imports Keras and MLflow: only for a folder that exists.
         from blueprint.tracking.outcome import CLASS_NAMES_FILE  # written as training starts

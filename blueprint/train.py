@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 import blueprint.resolvers  # noqa: F401  (registers ${project_root:} and ${keras_mode:})
 from blueprint.components import build
 from blueprint.data.facts import check_task, load_data
-from blueprint.errors import BlueprintError
+from blueprint.errors import BlueprintError, exit_on_error
 from blueprint.run_folder import HYDRA_CALLBACKS
 from blueprint.sweeps.trial import SweepTrial, free_keras_state
 from blueprint.training.distribution import Distribution, check_distribution
@@ -174,4 +174,4 @@ if __name__ == "__main__":
     # Ctrl-C, and the app's Stop, end the run KILLED even where this process was started with
     # SIGINT ignored, as a non-interactive shell starts its background jobs (`make app &`).
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    main()
+    exit_on_error(main)

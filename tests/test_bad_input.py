@@ -1,16 +1,26 @@
 """Bad input: one clear line naming problem and fix, a non-zero exit, nothing written over."""
 
 import socket
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from blueprint.errors import ConfigError
+from blueprint.errors import ConfigError, compose_failure
 from blueprint.schema import GROUPS, schema_for
 from blueprint.train import train
 from blueprint.validation import validate
-from tests.helpers import assert_one_line_error, group_options, option_overrides
+from hydra_plugins.blueprint_sweeper.config import BlueprintSweeperConf
+from tests.helpers import (
+    CONF_DIR,
+    assert_one_line_error,
+    group_options,
+    option_overrides,
+    run_command,
+)
 
 # One bad value per group and kind of rule; the schema (blueprint/schema.py) is the mechanism.
 BAD_VALUES = [
@@ -119,17 +129,69 @@ def test_data_that_disagrees_with_its_config(run_cli) -> None:
     assert_one_line_error(result, "2 classes", "data.num_classes=2", "or null")
 
 
-def test_unknown_group_option_lists_the_choices(run_cli) -> None:
-    result = run_cli("model=resnet")
-    assert result.returncode != 0
-    assert "Could not find 'model/resnet'" in result.stderr
-    assert "cnn" in result.stderr and "mlp" in result.stderr
+@pytest.mark.parametrize(
+    ("override", "fragments"),
+    [
+        ("model=resnet", ["model=resnet is not an option of model", "cnn, ", "mlp"]),
+        ("experiment=nonexistent", ["not an option of experiment", "baseline, ", "binary"]),
+        ("trainer.epoch=3", ["Could not override 'trainer.epoch'", "'epochs'"]),
+        ("--multirun hydra.sweeper.n_trials=abc", ["hydra.sweeper.n_trials=abc", "Integer"]),
+        ("--multirun hydra.sweeper.sampler.seed=abc", ["hydra.sweeper.sampler.seed=abc"]),
+    ],
+)
+def test_a_config_hydra_cannot_compose_is_one_line(run_cli, override, fragments) -> None:
+    """Hydra reports these in 4-12 lines and exit status 1 before the task runs."""
+    assert_one_line_error(run_cli(*override.split()), *fragments)
 
 
-def test_unknown_key_is_named(run_cli) -> None:
-    result = run_cli("trainer.epoch=3")
-    assert result.returncode != 0
-    assert "Could not override 'trainer.epoch'" in result.stderr
+@pytest.mark.parametrize("command", ["predict", "evaluate", "export"])
+def test_an_unknown_key_of_a_model_command_is_one_line_listing_its_keys(command) -> None:
+    """The same entry wrapper as training (`blueprint.errors.exit_on_error`)."""
+    result = run_command(command, "modle=x")
+    assert_one_line_error(result, "Could not override 'modle'", "Did you mean: 'model'?", "model, ")
+
+
+TYPED = (int, float, bool, int | None, float | None)  # the sweeper's keys OmegaConf checks
+
+
+def test_every_typed_sweeper_key_names_itself_when_its_value_has_the_wrong_type() -> None:
+    """By mechanism: the sweeper's settings dataclass types each key; a value that is not of
+    its type is one line naming the key, whichever key it is."""
+    typed = [f.name for f in fields(BlueprintSweeperConf) if f.type in TYPED]
+    assert {"n_trials", "n_jobs", "repeats", "max_interruptions"} <= set(typed), typed
+    for name in typed:
+        with initialize_config_dir(str(CONF_DIR)), pytest.raises(HydraException) as caught:
+            compose("train", [f"hydra.sweeper.{name}=abc"], return_hydra_config=True)
+        line = compose_failure(caught.value)
+        assert "\n" not in line and line.startswith(f"hydra.sweeper.{name}=abc is invalid"), line
+
+
+@pytest.mark.parametrize("key", ["hydra.run.dir", "hydra.sweep.dir"])
+def test_a_run_folder_that_cannot_be_created_is_one_line(run_cli, tmp_path, key) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("a file where a folder should be")
+    multirun = ["--multirun"] if key == "hydra.sweep.dir" else []
+    result = run_cli(*multirun, f"{key}={blocker}/run")
+    assert_one_line_error(result, f"{key}={blocker}/run cannot be created", "Not a directory")
+    assert blocker.read_text() == "a file where a folder should be"
+
+
+def test_a_users_module_that_fails_to_import_shows_its_own_error(
+    compose_cfg, tmp_path, monkeypatch
+) -> None:
+    """Hydra says only "Error locating target 'mypkg.load_data'"; the cause is the module's."""
+    package = tmp_path / "src" / "mypkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from blueprint.data.splits import ImageSplits  # a name an earlier version had\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    cfg = compose_cfg("data._target_=mypkg.load_data", "allowed_targets=[blueprint.*,mypkg.*]")
+    with pytest.raises(ConfigError) as caught:
+        train(cfg)
+    line = str(caught.value)
+    assert "\n" not in line and line.startswith("data: cannot build mypkg.load_data"), line
+    assert "ImportError: cannot import name 'ImageSplits'" in line, line
 
 
 @pytest.mark.slow  # a CLI run (~9 s): `make test-all` only, to keep `make test` short

@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from blueprint.sweeps.storage import open_storage
-from blueprint.training.resume import BACKUP_DIR, epochs_done
+from blueprint.training.resume import epochs_done
 from tests.helpers import (
     ROOT,
     TINY,
@@ -119,31 +119,35 @@ def test_parallel_trials_log_runs_and_artifacts_to_a_tracking_server(tmp_path: P
     assert len(served) == 2, "the server holds both trials' artifacts"
 
 
-@pytest.mark.slow  # a server stopped under a training run: about 40 s
-def test_a_server_lost_mid_run_keeps_the_training_and_says_how_to_resume(tmp_path: Path) -> None:
+@pytest.mark.slow  # a server stopped under a training run that goes on: about 70 s
+def test_a_server_lost_mid_run_never_stops_training_and_says_what_is_kept(tmp_path: Path) -> None:
+    """As MLflow's own Keras callback: training goes on without the curves; the results that
+    cannot be recorded at its end are one line, naming the server and the folder."""
     (tmp_path / "server").mkdir()
-    cmd = train_cmd(tmp_path, *TINY)
+    cmd = train_cmd(tmp_path, *TINY, "~callbacks.early_stopping")
     env = {**clean_env(), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}  # fail at once, not in minutes
+    epochs = 200  # a few seconds' more training once the server is gone
     with mlflow_server(tmp_path / "server") as url:
         run = subprocess.Popen(
-            [*cmd, "trainer.epochs=10000", f"tracking.uri={url}"],
+            [*cmd, f"trainer.epochs={epochs}", f"tracking.uri={url}"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        backup = tmp_path / "run" / BACKUP_DIR
         deadline = time.monotonic() + 120
         while epochs_done(tmp_path / "run") < 2:
             assert run.poll() is None, run.communicate()
             assert time.monotonic() < deadline, "no epoch backed up in 120 s"
             time.sleep(0.2)
-    out, err = run.communicate(timeout=120)
+    out, err = run.communicate(timeout=300)
     result = subprocess.CompletedProcess(run.args, run.returncode, out, err)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     *_, last = error_lines(result)
     folder = tmp_path / "run"
-    assert f"lost the MLflow tracking server {url}" in last and f"resume={folder}" in last, last
-    assert "[WARNING]" not in out + err, "one line about the server, no more"
-    assert backup.is_dir() and epochs_done(tmp_path / "run") >= 2, "the trained epochs are kept"
+    assert f"lost the MLflow tracking server {url}" in last and str(folder) in last, last
+    warnings = [line for line in error_lines(result) if "[WARNING]" in line]
+    assert len(warnings) == 1 and "training goes on" in warnings[0], warnings
+    rows = (folder / "epochs.csv").read_text().splitlines()
+    assert len(rows) == 1 + epochs, "every epoch trained (CSVLogger's header and a row each)"

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
@@ -219,3 +220,62 @@ try:
 except BlueprintError as err:
     print(err)
 """
+
+
+def test_a_store_that_fails_mid_run_never_stops_training(tmp_path, caplog) -> None:
+    """As MLflow's own Keras callback: a write the store refuses warns once, tags the run where
+    it can and training goes on; the run, which finished, ends FINISHED."""
+    import keras
+
+    from blueprint.tracking.epoch_logger import FAILED_TAG, MlflowEpochLogger
+    from tests.breaking_store import BreakStore
+
+    store = tmp_path / "mlflow.db"
+    mlflow.set_tracking_uri(f"sqlite:///{store}")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.zeros((8, 2), "float32")
+    with mlflow.start_run() as run:
+        breaker = BreakStore(str(store), at_epoch=1, restore=True)  # epoch 1's write fails
+        history = model.fit(
+            x, x[:, :1], epochs=4, verbose=0, callbacks=[MlflowEpochLogger(), breaker]
+        )
+    assert history.epoch == [0, 1, 2, 3]
+    warnings = [r.getMessage() for r in caplog.records if "training goes on" in r.getMessage()]
+    assert len(warnings) == 1 and f"MLflow store sqlite:///{store}" in warnings[0], warnings
+    assert "epoch 1" in warnings[0]
+    done = MlflowClient().get_run(run.info.run_id)
+    assert done.info.status == "FINISHED"
+    assert done.data.tags[FAILED_TAG].startswith("epoch 1 on:")
+    steps = [m.step for m in MlflowClient().get_metric_history(run.info.run_id, "epoch/loss")]
+    assert steps == [0]  # off after the failure: no store is asked again mid-run
+
+
+@pytest.mark.slow  # a CLI run of about 25 s: CI runs it (make test-all)
+def test_a_store_dead_to_the_end_trains_every_epoch_then_says_so(tmp_path) -> None:
+    """The result cannot be recorded: one error line, exit 2, no traceback; every epoch trained;
+    the run reads KILLED, not RUNNING, once the store is back and opened again."""
+    store, folder = tmp_path / "mlflow.db", tmp_path / "run"
+    breaker = "+callbacks.breaker._target_=tests.breaking_store.BreakStore"
+    result = run_train(
+        tmp_path,
+        *TINY,
+        "trainer.epochs=4",
+        f"hydra.run.dir={folder}",
+        "allowed_targets=[blueprint.*,keras.*,tests.*]",
+        breaker,
+        f"+callbacks.breaker.path={store}",
+        "+callbacks.breaker.at_epoch=1",
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = error_lines(result)
+    assert sum("training goes on" in line for line in lines) == 1, lines
+    (error,) = [line for line in lines if "[ERROR]" in line]
+    assert f"lost the MLflow store sqlite:///{store} mid-run" in error, lines
+    assert "training ended but its results" in error and "train again" in error
+    assert sum("val_loss:" in line for line in lines) == 4  # Keras' line per epoch trained
+    store.write_bytes(store.with_name("mlflow.db.good").read_bytes())  # the store is back
+    open_experiment(tracking_cfg(tmp_path, experiment_name="default"))  # the next command
+    run = only_run(tmp_path)
+    assert run.info.status == "KILLED" and ORPHAN_TAG in run.data.tags

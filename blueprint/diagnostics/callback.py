@@ -40,6 +40,7 @@ from blueprint.diagnostics.recorder import ARTIFACT_DIR, EpochRecorder, Recorder
 from blueprint.diagnostics.split_evaluation import evaluate_split, predict_split
 from blueprint.diagnostics.worker import RecorderProcess
 from blueprint.errors import ConfigError, first_line
+from blueprint.never_fatal import NeverFatal
 
 log = logging.getLogger(__name__)
 METRICS = ("summary", "all")  # diagnostics.metrics: per-layer summaries, or every statistic too
@@ -116,7 +117,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self.probe_x = images_at(data.train, chosen)  # reads only the probe's images
         self.probe_y = targets_at(data.train, chosen)
         self._best: tuple[int, float, list[np.ndarray]] | None = None
-        self._failed = False
+        self._safely = NeverFatal("diagnostics", self._close_recorder).run
         self._seconds = 0.0  # see SECONDS_TAG
 
     @contextlib.contextmanager
@@ -127,27 +128,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         finally:
             self._seconds += time.perf_counter() - start
 
-    def _safely(self, stage: str, work: Callable[[], None]) -> None:
-        """Runs `work`; on a failure, one warning line and no more diagnostics in this run."""
-        if self._failed:
-            return
-        try:
-            work()
-        except ConfigError:
-            raise
-        except Exception as err:
-            self._failed = True
-            if hasattr(self, "recorder"):
-                with contextlib.suppress(Exception):  # the warning below is the one that counts
-                    self.recorder.close()
-            reason = (str(err).strip().splitlines() or [""])[0]
-            log.warning(
-                "diagnostics failed at %s (%s: %s) and are off for the rest of this run; "
-                "training goes on",
-                stage,
-                type(err).__name__,
-                reason,
-            )
+    def _close_recorder(self, err: Exception) -> None:
+        if hasattr(self, "recorder"):
+            self.recorder.close()
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         run = mlflow.active_run()

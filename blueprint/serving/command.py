@@ -16,7 +16,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel
 
-from blueprint.errors import ConfigError, exit_on_error
+from blueprint.errors import ConfigError, compose_failure, exit_on_error
 from blueprint.resolvers import PROJECT_ROOT
 from blueprint.validation import check
 
@@ -31,7 +31,7 @@ def compose_command(name: str, overrides: list[str], schema: type[BaseModel]) ->
             cfg = compose(name, overrides=overrides)
     except HydraException as err:
         keys = ", ".join(OmegaConf.load(COMMANDS_DIR / f"{name}.yaml"))
-        raise ConfigError(f"{str(err).splitlines()[0]} The keys are: {keys}") from None
+        raise ConfigError(f"{compose_failure(err)}; the keys are: {keys}") from None
     values = {}
     for key in cfg:
         if OmegaConf.is_missing(cfg, key):

@@ -5,12 +5,19 @@ groups by name and always puts un-prefixed keys last, under "Model metrics". Ker
 ("loss", "val_accuracy") would sit below every diagnostics group; `epoch/loss` comes first.
 """
 
+import contextlib
 from numbers import Real
 
 import keras
 import mlflow
 
+from blueprint.errors import first_line
+from blueprint.never_fatal import NeverFatal
+from blueprint.tracking.store import fail_fast_http, masked
+
 EPOCH_PREFIX = "epoch/"
+# Run tag, set where the store takes it again: the epoch whose curves failed to log, and why.
+FAILED_TAG = "epoch_logging.failed"
 
 
 def epoch_metric_key(name: str) -> str:
@@ -29,6 +36,9 @@ class MlflowEpochLogger(keras.callbacks.Callback):
 
     Synchronous on purpose: one batched write costs ~6 ms on SQLite, while MLflow's async queue
     costs ~0.9 s to shut down at the end of every run (measured), which dominates short trials.
+
+    A write the store refuses never stops training (`NeverFatal`): one warning naming the store,
+    no more curves in this run, and a tag saying from which epoch they are missing.
     """
 
     def __init__(self, logged_through: int = -1) -> None:
@@ -37,6 +47,29 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         every step holds one value."""
         super().__init__()
         self.logged_through = logged_through
+        self._epoch = -1
+        self._failure: str | None = None  # the tag the store has not taken yet
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        store = masked(mlflow.get_tracking_uri())  # the run's, known once it started
+        self._safely = NeverFatal(
+            f"logging epochs to the MLflow store {store}", self._tag_failure
+        ).run
+
+    def _tag_failure(self, err: Exception) -> None:
+        """Tags the run now, or, where the store refuses this too, once more as training ends."""
+        self._failure = f"epoch {self._epoch} on: {type(err).__name__}: {first_line(err)}"
+        self._tag()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self._failure is not None:
+            with contextlib.suppress(Exception):  # it was warned about already
+                self._tag()
+
+    def _tag(self) -> None:
+        with fail_fast_http():  # one try: the write that failed had MLflow's retries
+            mlflow.set_tag(FAILED_TAG, self._failure)
+        self._failure = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if epoch <= self.logged_through:
@@ -45,4 +78,5 @@ class MlflowEpochLogger(keras.callbacks.Callback):
             epoch_metric_key(k): float(v) for k, v in (logs or {}).items() if isinstance(v, Real)
         }
         if metrics:
-            mlflow.log_metrics(metrics, step=epoch)
+            self._epoch = epoch
+            self._safely(f"epoch {epoch}", lambda: mlflow.log_metrics(metrics, step=epoch))

@@ -14,7 +14,7 @@ import mlflow
 from mlflow.entities import Param, Run, RunTag
 from omegaconf import DictConfig
 
-from blueprint.credentials import tracking_uri
+from blueprint.credentials import masked, tracking_uri
 from blueprint.errors import BlueprintError, ConfigError, TrialPruned, first_line
 from blueprint.tracking.owner import mark_orphaned_runs, owner_tags
 from blueprint.tracking.params import OUTPUT_DIR_TAG, split_config
@@ -78,8 +78,9 @@ def readable_run_name(cfg: DictConfig, run_id: str) -> str:
     return f"{model}{lr_part}-{time.strftime('%m%d-%H%M%S')}-{run_id[:6]}"
 
 
-def end_failed(err: BaseException) -> None:
-    """Ends the active run FAILED (KILLED for Ctrl-C), whatever happens while recording why.
+def end_failed(err: BaseException) -> bool:
+    """Ends the active run FAILED (KILLED for Ctrl-C), whatever happens while recording why;
+    returns whether the store took the status (False: it stopped answering or refused).
 
     Recording the error can fail too (an unwritable artifact store, a second Ctrl-C); the status
     must be set regardless, or MLflow's exit hook would end the run FINISHED.
@@ -96,8 +97,9 @@ def end_failed(err: BaseException) -> None:
         finally:
             try:
                 mlflow.end_run(status=status)  # leaves the active run whether or not this fails
-            except Exception as end_err:
-                log.warning("could not end the MLflow run %s: %s", status, first_line(end_err))
+            except Exception:
+                return False
+    return True
 
 
 def runs_trained_in(client: mlflow.MlflowClient, experiment_id: str, folder: str) -> list[Run]:
@@ -172,22 +174,35 @@ def tracked_run(
         if server_lost(cfg.tracking.uri, err):
             with fail_fast_http(), contextlib.suppress(Exception):  # one try: it may be back
                 mlflow.end_run(status="FAILED")  # else the next process marks it KILLED
-            raise BlueprintError(lost_server_hint(cfg)) from err
-        end_failed(err)
+            raise BlueprintError(lost_store_hint(cfg, "it stopped answering")) from err
+        if not end_failed(err) and isinstance(err, Exception):  # the store is gone: one line
+            raise BlueprintError(lost_store_hint(cfg, first_line(err))) from err
         raise
     else:
-        mlflow.end_run()
+        try:
+            mlflow.end_run()
+        except Exception as err:  # the run's result is not recorded: FINISHED would be untrue
+            raise BlueprintError(lost_store_hint(cfg, first_line(err))) from err
 
 
-def lost_server_hint(cfg: DictConfig) -> str:
-    """One line for a tracking server that stopped answering mid-run: what is kept, and how to
-    go on once it is back."""
-    uri, folder = cfg.tracking.uri, cfg.paths.output_dir
+def lost_store_hint(cfg: DictConfig, why: str) -> str:
+    """One line for a store that stopped answering or taking writes mid-run (a tracking server
+    gone, a database file replaced or unwritable): what is kept, and how to go on once it is back.
+    The run stays RUNNING there until the next command that opens the store marks it KILLED."""
+    from blueprint.training.resume import epochs_done  # TensorFlow: only once a run failed
+
+    uri, folder = masked(cfg.tracking.uri), cfg.paths.output_dir
     if cfg.get("sweep") is not None:
         after = "the sweep counts this trial failed; re-run the sweep command once it is back"
-    else:
+    elif epochs_done(Path(folder)):
         after = (
-            f"the epochs trained so far are backed up in {folder}; once the server is back, "
+            f"the epochs trained so far are backed up in {folder}; once the store is back, "
             f"go on with `python -m blueprint.train resume={folder}`"
         )
-    return f"lost the MLflow tracking server {uri} mid-run (it stopped answering); {after}"
+    else:  # fit had ended, and with it the backup
+        after = (
+            f"training ended but its results (objective, test metrics, model) are not "
+            f"recorded, its files stay in {folder}; train again once the store is back"
+        )
+    store = "tracking server" if uri.startswith(("http://", "https://")) else "store"
+    return f"lost the MLflow {store} {uri} mid-run ({why}); {after}"
