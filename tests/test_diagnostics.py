@@ -44,7 +44,7 @@ SMALL_RUN = [
 ]
 RELU = {"conv0": True, "conv1": True, "dense0": True, "head": False}  # weighted layers of SMALL_RUN
 STATS = ("norm", "mean", "std", "min", "max")
-IMAGE_NAME = re.compile(r"histograms\+step\+(\d+)\+.*\.png$")  # log_image files, full size
+IMAGE_NAME = re.compile(r"epoch_(\d+)\.png$")  # the per-epoch pictures, diagnostics/histograms/
 
 
 @dataclass
@@ -93,8 +93,8 @@ def tensor_sizes(cfg: DictConfig) -> dict[str, int]:
 def test_default_logs_per_layer_summaries_at_every_epoch_and_few_keys(digits_run: Run) -> None:
     layer_keys = set()
     for layer, relu in RELU.items():
-        keys = [f"weights/{layer}/norm", f"gradients/{layer}/grad_to_weight"]
-        keys += [f"outputs/{layer}/dead_fraction"] if relu else []
+        keys = [f"weights/norm/{layer}", f"gradients/grad_to_weight/{layer}"]
+        keys += [f"outputs/dead_fraction/{layer}"] if relu else []
         for key in keys:
             assert steps(digits_run, key) == [0, 1, 2], key
         layer_keys |= set(keys)
@@ -115,26 +115,26 @@ def test_full_logs_every_statistic_of_every_tensor(tmp_path: Path) -> None:
         for param in ("kernel", "bias"):
             for stat in (*STATS, "grad_to_weight"):
                 history = run.client.get_metric_history(
-                    run.run_id, f"gradients/{layer}/{param}/{stat}"
+                    run.run_id, f"gradients/{stat}/{layer}.{param}"
                 )
                 assert [m.step for m in history] == [0, 1], (layer, param, stat)
             for stat in STATS:
                 assert (
                     len(
-                        run.client.get_metric_history(run.run_id, f"weights/{layer}/{param}/{stat}")
+                        run.client.get_metric_history(run.run_id, f"weights/{stat}/{layer}.{param}")
                     )
                     == 2
                 )
         assert (
-            len(run.client.get_metric_history(run.run_id, f"gradients/{layer}/grad_to_weight")) == 2
+            len(run.client.get_metric_history(run.run_id, f"gradients/grad_to_weight/{layer}")) == 2
         )
     for stat in STATS:
-        assert len(run.client.get_metric_history(run.run_id, f"outputs/flatten/{stat}")) == 2
+        assert len(run.client.get_metric_history(run.run_id, f"outputs/{stat}/flatten")) == 2
 
 
 def test_one_histogram_picture_per_epoch_holding_every_kind(digits_run: Run) -> None:
     pictures = {}
-    for path in (digits_run.artifacts / "images").iterdir():
+    for path in (digits_run.artifacts / "diagnostics" / "histograms").iterdir():
         match = IMAGE_NAME.search(path.name)
         if match:
             pictures[int(match[1])] = path
@@ -180,12 +180,11 @@ def test_images_are_valid_png_and_gif_files(digits_run: Run) -> None:
     diagram = (digits_run.artifacts / "diagnostics" / "architecture.png").exists()
     assert diagram == (shutil.which("dot") is not None)  # the PNG wherever Graphviz is installed
     assert len(pictures) == 3 + 2 + diagram  # overviews, evaluation and the diagram
-    epoch_pictures = [p for p in (digits_run.artifacts / "images").glob("*.png")]
-    assert len(epoch_pictures) >= 3  # one per epoch, plus whatever MLflow adds beside
+    epoch_pictures = sorted((digits_run.artifacts / "diagnostics" / "histograms").iterdir())
+    assert [p.name for p in epoch_pictures] == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]
     for path in epoch_pictures:
-        if IMAGE_NAME.search(path.name):
-            with Image.open(path) as image:
-                assert image.width >= 800, path.name  # legible in the UI's full image view
+        with Image.open(path) as image:
+            assert image.width >= 800, path.name  # legible in the UI's full image view
     for path in pictures + epoch_pictures:
         with Image.open(path) as image:
             image.verify()  # raises on a truncated or corrupt file
@@ -250,8 +249,8 @@ def test_a_dead_relu_layer_reports_dead_fraction_one(tmp_path: Path) -> None:
         ),
     )
     run = fit_with_diagnostics(cfg, data, model, keras.optimizers.Adam(1e-3), epochs=2)
-    dead = run.client.get_metric_history(run.run_id, "outputs/dead/dead_fraction")
-    alive = run.client.get_metric_history(run.run_id, "outputs/alive/dead_fraction")
+    dead = run.client.get_metric_history(run.run_id, "outputs/dead_fraction/dead")
+    alive = run.client.get_metric_history(run.run_id, "outputs/dead_fraction/alive")
     assert [m.value for m in dead] == [1.0, 1.0]
     assert all(m.value < 0.5 for m in alive)
 
@@ -279,9 +278,9 @@ def test_a_resumed_run_records_only_the_epochs_not_recorded_before(tmp_path: Pat
     model = dense_model(keras.layers.Dense(16, activation="relu", name="hidden"))
     optimizer = keras.optimizers.Adam(1e-3)
     run = fit_with_diagnostics(cfg, data, model, optimizer, epochs=3, logged_through=1)
-    norms = run.client.get_metric_history(run.run_id, "weights/hidden/norm")
+    norms = run.client.get_metric_history(run.run_id, "weights/norm/hidden")
     assert [m.step for m in norms] == [2]  # epochs 0 and 1 were recorded before the cut
-    pictures = run.artifacts.rglob("histograms+step+*.png")
+    pictures = (run.artifacts / "diagnostics" / "histograms").iterdir()
     assert [int(IMAGE_NAME.search(p.name).group(1)) for p in pictures] == [2]
 
 
@@ -296,7 +295,7 @@ def test_zero_learning_rate_keeps_weights_while_gradients_flow(tmp_path: Path) -
         gradient_edges = raw[f"gradients/{path}/edges"]
         assert (np.abs(gradient_edges).max(axis=1) > 0).all(), path
     for layer in ("hidden", "head"):
-        ratios = run.client.get_metric_history(run.run_id, f"gradients/{layer}/grad_to_weight")
+        ratios = run.client.get_metric_history(run.run_id, f"gradients/grad_to_weight/{layer}")
         assert len(ratios) == 3 and all(m.value > 0 for m in ratios), layer
 
 
@@ -333,22 +332,27 @@ def test_diagram_is_a_png_when_graphviz_is_installed(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "broken",
     [
-        (plotting.HistogramPanels, "render"),  # a picture that cannot be drawn
-        (MlflowClient, "log_image"),  # an image upload that fails
-        (MlflowClient, "log_table"),  # the end-of-run evaluation cannot be logged
+        (plotting.HistogramPanels, "render", None),  # a picture that cannot be drawn
+        (MlflowClient, "log_artifact", "diagnostics/histograms"),  # a picture upload that fails
+        (MlflowClient, "log_table", None),  # the end-of-run evaluation cannot be logged
     ],
     ids=["drawing", "image-upload", "evaluation-upload"],
 )
 def test_a_failure_inside_diagnostics_warns_once_and_the_run_finishes(
-    broken: tuple[object, str],
+    broken: tuple[object, str, str | None],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def fail(*args: object, **kwargs: object) -> None:
-        raise OSError("disk full")
+    owner, name, only_to = broken  # only_to: the artifact folder whose uploads fail, else all
+    original = getattr(owner, name)
 
-    monkeypatch.setattr(*broken, fail)  # reaches the recorder as it runs in this process
+    def fail(*args: object, **kwargs: object) -> object:
+        if only_to is None or only_to in (*map(str, args), *map(str, kwargs.values())):
+            raise OSError("disk full")
+        return original(*args, **kwargs)  # the run's own artifacts
+
+    monkeypatch.setattr(owner, name, fail)  # reaches the recorder as it runs in this process
     cfg = compose_into(tmp_path, *SMALL_RUN)
     with caplog.at_level(logging.WARNING):
         train(cfg)

@@ -1,7 +1,8 @@
 """The MLflow UI as a user meets it, in headless Chromium: the address `make ui` prints lands on the
 runs table (the run with its dataset, and the sweep with its children), a run's metric charts open
-on its own training curves, and its per-epoch histogram picture opens legibly in the full view.
-Screenshots land in the test's tmp dir."""
+on its own training curves followed by one section per diagnostic statistic, and its per-epoch
+histogram pictures show legibly in its Artifacts tab and full size on a click. Screenshots land in
+the test's tmp dir."""
 
 import signal
 import subprocess
@@ -118,17 +119,46 @@ def test_a_runs_metric_charts_open_on_its_training_curves(store, ui_url, page, t
     assert charts == ["accuracy", "loss", "val_accuracy", "val_loss"]
 
 
-def test_a_runs_histogram_picture_opens_legibly_full_size(store, ui_url, page, tmp_path) -> None:
+def test_a_runs_diagnostics_are_a_section_per_statistic_after_its_curves(
+    store, ui_url, page, tmp_path
+) -> None:
+    """Not a section per layer: MLflow makes one of each key's parts before its last `/`."""
     (run,) = [r for r in runs_in(store) if r.info.run_name == "single"]
     page.goto(ui_url.replace("/runs?", f"/runs/{run.info.run_id}/model-metrics?"))
-    page.get_by_role("button", name="Add chart").first.wait_for(timeout=60_000)
-    page.get_by_placeholder("Search metric charts").fill("histograms")
-    card = page.locator("img[src*='histograms'][src*='compressed']").first  # the thumbnail
-    card.wait_for(timeout=60_000)
-    card.click()
-    full = page.locator("img[src*='histograms']:not([src*='compressed'])").first
-    full.wait_for(timeout=30_000)
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=full.element_handle())
+    add_chart = page.get_by_role("button", name="Add chart")  # one per chart section
+    add_chart.first.wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)  # let every section come
+    headers = [add_chart.nth(i).locator("xpath=ancestor::*[3]") for i in range(add_chart.count())]
+    sections = [header.inner_text().split("\n")[0] for header in headers]
+    page.screenshot(path=tmp_path / "model_metrics_sections.png")
+    diagnostics = ["gradients/grad_to_weight", "outputs/dead_fraction", "weights/norm"]
+    assert sections == ["epoch", *diagnostics, "Model metrics"]
+
+
+def test_a_runs_histogram_pictures_show_legibly_in_its_artifacts(
+    store, ui_url, page, tmp_path
+) -> None:
+    """Where README sends a user: the run's Artifacts tab, diagnostics/histograms/, a picture
+    per epoch at the panel's width, full size on a click."""
+    (run,) = [r for r in runs_in(store) if r.info.run_name == "single"]
+    page.goto(ui_url.replace("/runs?", f"/runs/{run.info.run_id}?"))
+    page.get_by_role("tab", name="Artifacts").click(timeout=60_000)
+    page.get_by_text("diagnostics", exact=True).click(timeout=30_000)
+    page.get_by_text("histograms", exact=True).click(timeout=30_000)
+    for epoch in (0, 1):  # the fixture's run trains two epochs
+        page.get_by_text(f"epoch_{epoch:03d}.png", exact=True).wait_for(timeout=30_000)
+    page.get_by_text("epoch_001.png", exact=True).click()
+    shown = page.locator("img[src^='blob:']").first  # the artifact viewer's picture
+    shown.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=shown.element_handle()
+    )
+    page.screenshot(path=tmp_path / "histograms_artifact.png")
+    assert shown.evaluate("img => img.naturalWidth") >= 800  # drawn legibly
+    assert shown.bounding_box()["width"] >= 500  # and shown at the panel's width, no thumbnail
+    shown.click()
+    full = page.locator("img[src^='blob:']").last  # the full view it opens
+    page.wait_for_function(
+        "img => img.getBoundingClientRect().width >= 800", arg=full.element_handle()
+    )
     page.screenshot(path=tmp_path / "histograms_full_view.png")
-    assert full.evaluate("img => img.naturalWidth") >= 800  # legible, where 256 px was not
-    assert full.bounding_box()["width"] >= 800  # and shown at that width, not scaled down
