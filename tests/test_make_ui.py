@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import mlflow
-import pytest
 
 from blueprint.tracking.owner import PID_TAG, owner_tags
 from tests.helpers import ROOT, free_port
@@ -45,7 +44,13 @@ def wait_for_answer(url: str, timeout: float) -> dict | None:
     return None
 
 
+# README's claim for `make ui`, "It answers in <low>-<high> s on 2 cores, ...".
+README_ANSWER = re.compile(r"It\s+answers\s+in\s+(\d+)-(\d+)\s+s")
+
+
 def test_make_ui_prints_the_runs_view_and_stops_cleanly_on_ctrl_c(tmp_path) -> None:
+    claim = README_ANSWER.search((ROOT / "README.md").read_text())
+    assert claim, "README states no 'It answers in <low>-<high> s' for make ui"
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     experiment_id = mlflow.create_experiment("seen_by_ui", artifact_location=str(tmp_path / "a"))
     client = mlflow.MlflowClient()
@@ -54,6 +59,7 @@ def test_make_ui_prints_the_runs_view_and_stops_cleanly_on_ctrl_c(tmp_path) -> N
     gone.wait()  # a process that has exited
     dead = client.create_run(experiment_id, tags=owner_tags() | {PID_TAG: str(gone.pid)})
     port, log = free_port(), tmp_path / "ui.log"
+    started = time.monotonic()
     with open(log, "w") as out:
         server = subprocess.Popen(
             ["make", "--no-print-directory", "ui", f"PORT={port}", f"STORE={tmp_path}"],
@@ -66,6 +72,8 @@ def test_make_ui_prints_the_runs_view_and_stops_cleanly_on_ctrl_c(tmp_path) -> N
         base = f"http://127.0.0.1:{port}"
         body = wait_for_answer(f"{base}/api/2.0/mlflow/experiments/search?max_results=10", 90)
         assert body is not None, "the MLflow UI did not answer within 90 s"
+        answered = time.monotonic() - started
+        assert answered <= int(claim[2]), f"answered after {answered:.1f} s, README: {claim[0]}"
         assert "seen_by_ui" in {e["name"] for e in body["experiments"]}
         runs_view = f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
         assert runs_view in log.read_text()
@@ -103,41 +111,3 @@ def test_ui_refuses_a_store_file_of_another_program_untouched(tmp_path) -> None:
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "not an MLflow store" in result.stderr and "STORE=" in result.stderr
     assert store.read_bytes() == before
-
-
-# README's claim for `make ui`, "It answers in <low>-<high> s on 2 cores, ...".
-README_ANSWER = re.compile(r"It\s+answers\s+in\s+(\d+)-(\d+)\s+s")
-
-
-@pytest.mark.slow
-def test_make_ui_shows_the_runs_table_as_quickly_as_readme_says(tmp_path, page) -> None:
-    """From `make ui` to its API's first answer, against README's upper bound; then the printed
-    address must show the run in Chromium."""
-    claim = README_ANSWER.search((ROOT / "README.md").read_text())
-    assert claim, "README states no 'It answers in <low>-<high> s' for make ui"
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    experiment_id = mlflow.create_experiment("timed", artifact_location=str(tmp_path / "a"))
-    mlflow.MlflowClient().create_run(experiment_id, run_name="timed-run")
-    port, log = free_port(), tmp_path / "ui.log"
-    started = time.monotonic()
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            ["make", "--no-print-directory", "ui", f"PORT={port}", f"STORE={tmp_path}"],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        assert wait_for_answer(f"{base}/api/2.0/mlflow/experiments/search?max_results=1", 90)
-        answered = time.monotonic() - started
-        address = re.search(r"MLflow UI: (\S+)", log.read_text())[1]
-        page.goto(address)
-        page.get_by_text("timed-run", exact=True).wait_for(timeout=60_000)
-        shown = time.monotonic() - started
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        server.wait(timeout=30)
-    print(f"make ui: API answered after {answered:.1f} s, runs table shown after {shown:.1f} s")
-    assert answered <= int(claim[2]), (answered, shown)
