@@ -13,7 +13,6 @@ from tests.servers import mlflow_server
 
 pytestmark = pytest.mark.slow  # trains two runs and a 4-trial sweep, then drives a browser
 
-SHOWN = 20  # characters of a run name the runs table shows at its default width
 SINGLE = [*TINY, "experiment_name=ui"]
 
 
@@ -100,22 +99,16 @@ def test_the_sweeps_parent_shows_its_space_as_written_and_links_its_best_trial(
 
 
 def test_the_parallel_coordinate_plot_draws_every_trial_visibly(store, ui, page, tmp_path):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import optuna
     from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgb
-    from optuna.visualization.matplotlib import plot_parallel_coordinate
 
-    from blueprint.sweeps.parent_run import recolour_lines
+    from blueprint.sweeps.parent_run import study_plots
 
     parent = parent_of(store)
     storage = f"sqlite:///{store}/optuna.db"
     study = optuna.load_study(study_name=parent.data.tags["sweep.study"], storage=storage)
-    with pytest.warns(optuna.exceptions.ExperimentalWarning):
-        ax = plot_parallel_coordinate(study)
-    recolour_lines(ax)
+    (ax, *_) = study_plots(study)["parallel_coordinate"].axes  # as the parent run logs it
     (lines,) = [c for c in ax.collections if isinstance(c, LineCollection)]
     colours = lines.to_rgba(lines.get_array())[:, :3]
     background = to_rgb(ax.get_facecolor())
@@ -135,20 +128,33 @@ def test_the_parallel_coordinate_plot_draws_every_trial_visibly(store, ui, page,
     image.screenshot(path=tmp_path / "parallel_coordinate.png")
 
 
+VISIBLE = """a => {  // the characters of the name shown before the ellipsis cuts it
+    for (let e = a, up = 0; e && up < 4; e = e.parentElement, up++) {
+        if (e.scrollWidth > e.clientWidth + 1) {
+            return Math.floor(a.textContent.length * e.clientWidth / e.scrollWidth) - 1;
+        }
+    }
+    return a.textContent.length;
+}"""
+
+
 def test_run_names_tell_runs_apart_within_what_the_table_shows(store, ui, page, tmp_path):
     runs = runs_in(store)
     parent = parent_of(store)
     page.goto(runs_table(ui, parent))
     page.get_by_role("link", name=parent.info.run_name).wait_for(timeout=60_000)
     page.locator("[role=gridcell]", has_text=parent.info.run_name).locator("button").first.click()
-    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    shown = {}
     for run in runs:
-        page.get_by_role("link", name=run.info.run_name, exact=True).wait_for(timeout=20_000)
+        link = page.locator("[role=gridcell]").get_by_role("link", name=run.info.run_name)
+        link.wait_for(timeout=20_000)
+        shown[run.info.run_id] = run.info.run_name[: link.evaluate(VISIBLE)]
     page.screenshot(path=tmp_path / "run_names.png")
-    shown = [r.info.run_name[:SHOWN] for r in runs if r is not parent]
-    assert len(set(shown)) == len(shown), shown
-    for trial in trials:  # its number, then its swept values
-        name = trial.info.run_name
-        assert name.startswith(f"t{trial.data.tags['sweep.trial_number']}-"), name
-        assert f"lr{float(trial.data.params['optimizer.lr']):.3g}" in name[:SHOWN], name
+    assert min(len(prefix) for prefix in shown.values()) >= 10, shown  # the table's width
+    children = [shown[r.info.run_id] for r in runs if r.info.run_id != parent.info.run_id]
+    assert len(set(children)) == len(children), shown  # the visible parts differ
+    for trial in [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]:
+        name = trial.info.run_name  # its number, then its swept values
+        assert shown[trial.info.run_id].startswith(f"t{trial.data.tags['sweep.trial_number']}-")
+        assert f"lr{float(trial.data.params['optimizer.lr']):.3g}" in name, name
         assert f"dropout{float(trial.data.params['model.dropout']):.3g}" in name, name

@@ -198,25 +198,9 @@ class SweepRun:
         return f"**Best**: [{run.info.run_name}]({view}), {self.metric} = {value}"
 
     def _log_plots(self) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from optuna.visualization import matplotlib as vis
 
-        for name in PLOTS:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the plots are marked experimental
-                try:
-                    ax = getattr(vis, f"plot_{name}")(self.study)
-                except Exception as err:  # a plot the study cannot draw yet must not stop it
-                    log.debug("skipped the %s plot: %s", name, err)
-                    continue
-            if name == "parallel_coordinate":
-                recolour_lines(ax)
-            figure = ax.figure
-            figure.set_size_inches(10, 6)
-            figure.tight_layout()  # room for the axis labels, which long param names overflow
+        for name, figure in study_plots(self.study).items():
             self.client.log_figure(
                 self.run_id, figure, f"plots/{name}.png", save_kwargs={"bbox_inches": "tight"}
             )
@@ -226,9 +210,34 @@ class SweepRun:
         self.client.set_terminated(self.run_id, status)
 
 
+def study_plots(study: optuna.Study) -> dict[str, Any]:
+    """Optuna's plots of the study as the parent run logs them: name -> matplotlib figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optuna.visualization import matplotlib as vis
+
+    figures = {}
+    for name in PLOTS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the plots are marked experimental
+            try:
+                ax = getattr(vis, f"plot_{name}")(study)
+            except Exception as err:  # a plot the study cannot draw yet must not stop it
+                log.debug("skipped the %s plot: %s", name, err)
+                continue
+        if name == "parallel_coordinate":
+            recolour_lines(ax)
+        figure = ax.figure
+        figure.set_size_inches(10, 6)
+        figure.tight_layout()  # room for the axis labels, which long param names overflow
+        figures[name] = figure
+    return figures
+
+
 def recolour_lines(ax: Any) -> None:
     """Optuna draws a parallel-coordinate plot's trials in Blues, whose low end is white on
-    the plot's grey: the lines (and their colour bar) get viridis cut short of its palest
+    the plot's grey: the lines (and their colour bar) get viridis cut short of its pale green and
     yellow, each end visible, the better trials still the darker."""
     import numpy as np
     from matplotlib import colormaps
@@ -237,7 +246,7 @@ def recolour_lines(ax: Any) -> None:
 
     for lines in ax.collections:
         if isinstance(lines, LineCollection) and lines.get_array() is not None:
-            colours = colormaps["viridis"](np.linspace(0.0, 0.85, 256))
+            colours = colormaps["viridis"](np.linspace(0.0, 0.7, 256))
             if not lines.get_cmap().name.endswith("_r"):  # Blues: the higher, the darker
                 colours = colours[::-1]
             lines.set_cmap(ListedColormap(colours))
