@@ -129,7 +129,8 @@ def train_once(cfg: DictConfig, sweep: SweepTrial) -> float:
             "trainer.replicas": distribution.replicas,
             "trainer.global_batch_size": batch,
         }
-    with tracked_run(cfg, sweep.parent_run_id, sweep.run_tags(), run_params) as run:
+    name = sweep.run_name()
+    with tracked_run(cfg, sweep.parent_run_id, sweep.run_tags(), run_params, name) as run:
         sweep.attach(run.run_id)
         if not cfg.resume:
             log_run_config(output_dir)

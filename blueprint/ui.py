@@ -33,8 +33,25 @@ SERVER_ENV = {  # defaults: the environment overrides them
     "PYTHONWARNINGS": "ignore:starlette.middleware.wsgi is deprecated",  # MLflow's, not ours
 }
 HOST, PORT = "127.0.0.1", 5000  # where `make ui` serves (the Makefile's PORT); the app links here
-# MLflow 3 opens an experiment on its GenAI overview; this lands on the runs table instead.
+# MLflow 3 opens an experiment on its GenAI overview, and a run without a logged model as a
+# GenAI "evaluation" (breadcrumb "Evaluations", GenAI sidebar): its workflow switch defaults to
+# GenAI. `workflowType=machine_learning` opens both as training runs; every link blueprint
+# gives carries it.
 RUNS_VIEW = "#/experiments/{id}/runs?workflowType=machine_learning"
+RUN_VIEW = "#/experiments/{experiment}/runs/{run}?workflowType=machine_learning"
+
+
+def check_app() -> None:
+    """blueprint's server app (blueprint.ui_app) is registered where `mlflow server` finds it:
+    an install from before it was added lacks it; one line naming the fix."""
+    from importlib.metadata import entry_points
+
+    if not entry_points(group="mlflow.app", name="blueprint"):
+        raise BlueprintError(
+            "MLflow cannot find blueprint's server app (entry point mlflow.app:blueprint): "
+            "reinstall blueprint (make install, or pip install -e .) and delete any stale "
+            "blueprint.egg-info folder beside pyproject.toml"
+        )
 
 
 def check_store(store: Path) -> None:
@@ -112,7 +129,7 @@ def server_command(
         "--artifacts-destination", str(store / "mlruns"),
         "--allowed-hosts", ",".join(host_headers(allowed_hosts, port)),
         *(["--cors-allowed-origins", origins] if origins else []),
-        *(["--app-name", "basic-auth"] if auth else []),
+        "--app-name", "basic-auth" if auth else "blueprint",  # blueprint.ui_app
     ]  # fmt: skip
 
 
@@ -154,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
         elif not store.is_dir():
             raise BlueprintError(f"{store} is not a folder: point --store at the artifacts' folder")
         env = auth_env(store, args.auth_default, args.admin_password_file) if args.auth else {}
+        if not args.auth:
+            check_app()
     except BlueprintError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -22,6 +22,7 @@ from blueprint.app.job import TRAIN, VALIDATION, TrainingJob
 from blueprint.models.cnn import build_cnn
 from blueprint.models.heads import adapt_targets
 from blueprint.models.unet import build_unet
+from blueprint.ui import RUN_VIEW
 from tests.helpers import APP, run_sweep, run_train, store_overrides, write_shapes_files
 from tests.servers import app_server
 
@@ -100,7 +101,7 @@ def test_train_page_runs_a_short_run_to_its_best_value(tmp_path, monkeypatch):
     (run,) = client.search_runs([client.get_experiment_by_name("default").experiment_id])
     assert run.info.status == "FINISHED" and run.info.run_name.startswith("app-")
     assert len(client.get_metric_history(run.info.run_id, "epoch/loss")) == 2
-    link = f"{UI}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    link = f"{UI}/{RUN_VIEW.format(experiment=run.info.experiment_id, run=run.info.run_id)}"
     assert any(link in m.value for m in at.markdown), [m.value for m in at.markdown]
 
 
@@ -293,8 +294,9 @@ def test_sweeps_page_shows_the_studies_trials_and_plots(tmp_path, monkeypatch):
     assert trials["value"].between(0, 1).all()
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     for link in trials["run"]:
-        run = client.get_run(link.rsplit("/", 1)[-1])  # the trial's own run
-        assert link == f"{UI}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+        run = client.get_run(link.rsplit("/", 1)[-1].split("?")[0])  # the trial's own run
+        view = RUN_VIEW.format(experiment=run.info.experiment_id, run=run.info.run_id)
+        assert link == f"{UI}/{view}"
     assert [h.value for h in at.subheader[1:]] == [
         "optimization history",
         "parallel coordinates",

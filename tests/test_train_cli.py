@@ -96,7 +96,7 @@ def test_config_overrides_and_logs_are_artifacts(finished_run) -> None:
 
 def test_run_is_named_and_tagged_with_provenance(finished_run) -> None:
     _, run = finished_run
-    assert re.fullmatch(r"cnn-lr0\.002-\d{4}-\d{6}-[0-9a-f]{6}", run.info.run_name)
+    assert re.fullmatch(r"cnn-\d{6}-lr0\.002-\d{4}-[0-9a-f]{6}", run.info.run_name)
     assert run.info.run_name.endswith(run.info.run_id[:6])
     assert run.info.status == "FINISHED"
     tags = run.data.tags

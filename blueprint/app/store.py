@@ -9,8 +9,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
 from blueprint.tracking.store import guarded_open, store_file
-
-RUN_PAGE = "{ui}/#/experiments/{experiment}/runs/{run}"
+from blueprint.ui import RUN_VIEW
 
 
 def _client(uri: str) -> MlflowClient | None:
@@ -73,6 +72,5 @@ def run_summary(run: Run) -> str:
 
 
 def run_page(ui: str, run: Run) -> str:
-    return RUN_PAGE.format(
-        ui=ui.rstrip("/"), experiment=run.info.experiment_id, run=run.info.run_id
-    )
+    view = RUN_VIEW.format(experiment=run.info.experiment_id, run=run.info.run_id)
+    return f"{ui.rstrip('/')}/{view}"

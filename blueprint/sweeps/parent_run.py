@@ -31,11 +31,14 @@ from blueprint.sweeps.contract import (
 )
 from blueprint.sweeps.repeats import shown_value
 from blueprint.sweeps.search_space import spelled
+from blueprint.sweeps.trial import trial_run_name
 from blueprint.tracking.provenance import mlflow_source_tags, provenance_tags
 from blueprint.tracking.run import open_experiment
+from blueprint.ui import RUN_VIEW
 
 log = logging.getLogger(__name__)
 
+NOTE_TAG = "mlflow.note.content"  # MLflow's run description, shown as markdown on its page
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
 # Drawing them costs about half a second: while the sweep runs, redraw at most this often (short
 # trials would otherwise spend as long on plots as on training); the sweep's end always redraws.
@@ -57,6 +60,8 @@ class SweepRun:
             run_id = run.info.run_id
             study.set_user_attr(PARENT_ATTR, run_id)
         self.run_id: str = run_id
+        self.metric: str = cfg.objective.metric
+        self._noted: str | None = None  # the best trial's run the description links to
         self._plotted: tuple[int, float] = (0, -PLOTS_EVERY_S)  # ended trials, monotonic time
         # the same provenance its children carry: MLflow's source/user/git tags, then ours
         provenance = provenance_tags(Path(cfg.paths.root_dir))
@@ -134,7 +139,7 @@ class SweepRun:
             if run_id is None:
                 run = self.client.create_run(
                     self.experiment_id,
-                    run_name=f"{self.study.study_name}-trial{trial.number}",
+                    run_name=trial_run_name(trial.number, trial.params),
                     tags={
                         "mlflow.parentRunId": self.run_id,
                         STUDY_TAG: self.study.study_name,
@@ -173,6 +178,9 @@ class SweepRun:
                 std = best.user_attrs[REPEATS_ATTR]["std"]
                 metrics.append(Metric("best_value_std", float(std), now, step))
                 tags.append(RunTag("best.value", shown_value(best.value, best.user_attrs)))
+        if has_best and best.user_attrs.get(RUN_ATTR, self._noted) != self._noted:
+            tags.append(RunTag(NOTE_TAG, self._best_note(best)))
+            self._noted = best.user_attrs[RUN_ATTR]
         self.client.log_batch(self.run_id, metrics=metrics, tags=tags)  # one write a trial
         if not has_best:
             return
@@ -182,24 +190,17 @@ class SweepRun:
             self._log_plots()
             self._plotted = (step, time.monotonic())
 
+    def _best_note(self, best: FrozenTrial) -> str:
+        """The run's description (markdown): the best trial, linked to its run, and its value."""
+        run = self.client.get_run(best.user_attrs[RUN_ATTR])
+        view = RUN_VIEW.format(experiment=self.experiment_id, run=run.info.run_id)
+        value = shown_value(best.value, best.user_attrs)
+        return f"**Best**: [{run.info.run_name}]({view}), {self.metric} = {value}"
+
     def _log_plots(self) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from optuna.visualization import matplotlib as vis
 
-        for name in PLOTS:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the plots are marked experimental
-                try:
-                    ax = getattr(vis, f"plot_{name}")(self.study)
-                except Exception as err:  # a plot the study cannot draw yet must not stop it
-                    log.debug("skipped the %s plot: %s", name, err)
-                    continue
-            figure = ax.figure
-            figure.set_size_inches(10, 6)
-            figure.tight_layout()  # room for the axis labels, which long param names overflow
+        for name, figure in study_plots(self.study).items():
             self.client.log_figure(
                 self.run_id, figure, f"plots/{name}.png", save_kwargs={"bbox_inches": "tight"}
             )
@@ -207,3 +208,45 @@ class SweepRun:
 
     def close(self, status: str) -> None:
         self.client.set_terminated(self.run_id, status)
+
+
+def study_plots(study: optuna.Study) -> dict[str, Any]:
+    """Optuna's plots of the study as the parent run logs them: name -> matplotlib figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optuna.visualization import matplotlib as vis
+
+    figures = {}
+    for name in PLOTS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the plots are marked experimental
+            try:
+                ax = getattr(vis, f"plot_{name}")(study)
+            except Exception as err:  # a plot the study cannot draw yet must not stop it
+                log.debug("skipped the %s plot: %s", name, err)
+                continue
+        if name == "parallel_coordinate":
+            recolour_lines(ax)
+        figure = ax.figure
+        figure.set_size_inches(10, 6)
+        figure.tight_layout()  # room for the axis labels, which long param names overflow
+        figures[name] = figure
+    return figures
+
+
+def recolour_lines(ax: Any) -> None:
+    """Optuna draws a parallel-coordinate plot's trials in Blues, whose low end is white on
+    the plot's grey: the lines (and their colour bar) get viridis cut short of its pale green and
+    yellow, each end visible, the better trials still the darker."""
+    import numpy as np
+    from matplotlib import colormaps
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import ListedColormap
+
+    for lines in ax.collections:
+        if isinstance(lines, LineCollection) and lines.get_array() is not None:
+            colours = colormaps["viridis"](np.linspace(0.0, 0.7, 256))
+            if not lines.get_cmap().name.endswith("_r"):  # Blues: the higher, the darker
+                colours = colours[::-1]
+            lines.set_cmap(ListedColormap(colours))

@@ -91,7 +91,7 @@ def train_repeats(
     job_dir = Path(cfg.paths.output_dir)
     seeds = [cfg.trainer.seed + r for r in range(sweep.repeats)]
     values: list[float] = []
-    with tracked_run(cfg, sweep.parent_run_id, sweep.run_tags()) as run:
+    with tracked_run(cfg, sweep.parent_run_id, sweep.run_tags(), name=sweep.run_name()) as run:
         sweep.attach(run.run_id)
         log_run_config(job_dir)
         for r, seed in enumerate(seeds):

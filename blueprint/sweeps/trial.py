@@ -105,6 +105,11 @@ class SweepTrial:
             tags[DEVICES_TAG] = self.devices
         return tags if self.repeat is None else tags | {REPEAT_TAG: str(self.repeat)}
 
+    def run_name(self) -> str | None:
+        """The trial's run name (`trial_run_name`); None outside a sweep, where the run is
+        named as any single run."""
+        return trial_run_name(self.node.trial, self._trial().params) if self.node else None
+
     def attach(self, run_id: str) -> None:
         """Links the Optuna trial to the MLflow run (a user attr; the run has `run_tags`): the
         trial's own run, not one of its repeats'."""
@@ -131,6 +136,17 @@ class SweepTrial:
         if not hasattr(self, "_optuna_trial"):
             self._optuna_trial = open_trial(self.node.study, self.node.storage, self.node.trial)
         return self._optuna_trial
+
+
+def trial_run_name(number: int, params: dict[str, Any]) -> str:
+    """What tells trials apart first, within the ~20 characters MLflow's runs table shows:
+    `t<number>` and its swept values by each key's last part (`t3-lr0.003-dropout0.2`),
+    floats to 3 significant digits."""
+    values = [
+        f"{key.rsplit('.', 1)[-1]}{f'{value:.3g}' if isinstance(value, float) else value}"
+        for key, value in params.items()
+    ]
+    return "-".join([f"t{number}", *values])
 
 
 def open_trial(study_name: str, storage_url: str, number: int) -> Any:

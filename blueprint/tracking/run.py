@@ -71,11 +71,13 @@ def open_experiment(tracking: DictConfig) -> str:
 
 
 def readable_run_name(cfg: DictConfig, run_id: str) -> str:
-    """Names a run "<model>-lr<lr>-<MMDD-HHMMSS>-<run id prefix>": sortable, never repeated."""
+    """Names a run "<model>-<HHMMSS>-lr<lr>-<MMDD>-<run id prefix>": never repeated, and what
+    tells one model's runs apart (the time it started, then its lr) within the ~20 characters
+    MLflow's runs table shows."""
     model = cfg.model.get("name", "model")
     lr = cfg.optimizer.get("lr")
     lr_part = f"-lr{lr:g}" if isinstance(lr, int | float) else ""
-    return f"{model}{lr_part}-{time.strftime('%m%d-%H%M%S')}-{run_id[:6]}"
+    return f"{model}-{time.strftime('%H%M%S')}{lr_part}-{time.strftime('%m%d')}-{run_id[:6]}"
 
 
 def end_failed(err: BaseException) -> bool:
@@ -128,10 +130,12 @@ def tracked_run(
     parent_run_id: str | None = None,
     tags: dict[str, str] | None = None,
     params: dict[str, Any] | None = None,
+    name: str | None = None,
 ) -> Iterator[TrackedRun]:
     """Starts a run with params, provenance and owner tags, or, with `cfg.resume` (a run id),
     reopens that run under this process; ends it FAILED on exceptions. `tags` and `params`: more
     of each, written with the run's own (a new run's params only: a resumed one has them).
+    `name`: a new run's name where `tracking.run_name` gives none (else `readable_run_name`).
 
     A new run's name and params go in one write, as each write is a round trip to the store
     (a transaction in SQLite, a request to a tracking server)."""
@@ -158,7 +162,7 @@ def tracked_run(
             mlflow.set_tags({**owner_tags(), "resumed": "true", **(tags or {})})
             name = run.info.run_name
         else:
-            name = cfg.tracking.run_name or readable_run_name(cfg, run_id)
+            name = cfg.tracking.run_name or name or readable_run_name(cfg, run_id)
             mlflow.MlflowClient().log_batch(
                 run_id,
                 params=[Param(k, str(v)) for k, v in {**config_params, **(params or {})}.items()],
