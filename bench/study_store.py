@@ -15,8 +15,8 @@ from pathlib import Path
 
 import optuna
 
-from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import take_trials, trial_id
+from blueprint.sweeps.study_store import open_storage
 from tests.servers import postgres_server
 
 

@@ -48,8 +48,8 @@ class QuietHandler(WSGIRequestHandler):
 
 def open_store(url: str) -> optuna.storages.RDBStorage:
     """The sweep store at `url`, only read; SweepError (one line) where there is none to show."""
-    from blueprint.sqlite_files import sqlite_path
-    from blueprint.sweeps.storage import StoreNotSetUp, open_storage
+    from blueprint.plumbing.sqlite_files import sqlite_path
+    from blueprint.sweeps.study_store import StoreNotSetUp, open_storage
 
     path = sqlite_path(url)
     makes_one = f"a sweep makes it, e.g. `{MAKES_A_SWEEP}`"

@@ -36,7 +36,7 @@ def evaluate(cfg: DictConfig, data_overrides: list[str]) -> dict[str, float]:
     from blueprint.diagnostics.split_evaluation import evaluate_split, predict_split
     from blueprint.models.heads import class_probabilities
     from blueprint.serving.linked_run import linked_run
-    from blueprint.serving.store import existing_store
+    from blueprint.serving.read_only_store import existing_store
 
     outputs, targets = predict_split(trained.model, data.test, cfg.batch_size)
     scores = {}

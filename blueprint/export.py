@@ -155,7 +155,7 @@ def _log(
     import mlflow
 
     from blueprint.serving.linked_run import linked_run
-    from blueprint.serving.store import existing_store
+    from blueprint.serving.read_only_store import existing_store
 
     with linked_run(existing_store(cfg.tracking_uri), run_id, "export", cfg.model):
         mlflow.log_params({"format": cfg.format, "verify_images": count})

@@ -32,8 +32,8 @@ def predict(cfg: DictConfig) -> Path:
 
     from blueprint.serving.linked_run import linked_run
     from blueprint.serving.predictions import masks_folder, predict_files, write_csv
+    from blueprint.serving.read_only_store import existing_store
     from blueprint.serving.reference import load_trained
-    from blueprint.serving.store import existing_store
 
     trained = load_trained(cfg.model, cfg.tracking_uri, cfg.safe_mode)
     masks = masks_folder(output) if trained.task == "segmentation" else None

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from blueprint.credentials import masked, tracking_uri
     from blueprint.errors import BlueprintError
-    from blueprint.tracking.store import check_server_access, store_file
+    from blueprint.tracking.store_opening import check_server_access, store_file
 
     args.uri = tracking_uri(args.uri)  # a user:password@ in it: to MLflow's variables
 

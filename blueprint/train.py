@@ -19,7 +19,7 @@ import blueprint.resolvers  # noqa: F401  (registers ${project_root:} and ${kera
 from blueprint.components import build
 from blueprint.data.facts import check_task, load_data
 from blueprint.errors import BlueprintError, exit_on_error
-from blueprint.run_folder import HYDRA_CALLBACKS
+from blueprint.run_folder_guard import HYDRA_CALLBACKS
 from blueprint.sweeps.trial import SweepTrial, free_keras_state
 from blueprint.training.distribution import Distribution, check_distribution
 from blueprint.validation import validate
@@ -36,7 +36,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
     in_sweep = cfg.get("sweep") is not None
     check_distribution(cfg.trainer.distribution, in_sweep, resuming=bool(cfg.resume))
     if cfg.resume and not in_sweep:
-        from blueprint.tracking.resumable import resumed_config
+        from blueprint.tracking.resume_target import resumed_config
 
         cfg = resumed_config(cfg, overrides or [])
         validate(cfg)
@@ -63,10 +63,10 @@ def train_once(cfg: DictConfig, sweep: SweepTrial) -> float:
     from blueprint.data.pipeline import images_at, to_dataset
     from blueprint.models.build import build_model, mask_augment
     from blueprint.models.heads import adapt_targets
-    from blueprint.serving.initial_weights import load_initial_weights
     from blueprint.tracking.dataset import log_dataset
     from blueprint.tracking.epoch_logger import MlflowEpochLogger, logged_epochs
     from blueprint.tracking.keras_model import log_keras_model
+    from blueprint.tracking.mlflow_run import tracked_run
     from blueprint.tracking.outcome import (
         log_objective,
         log_run_config,
@@ -75,7 +75,7 @@ def train_once(cfg: DictConfig, sweep: SweepTrial) -> float:
         weights_epoch,
         write_class_names,
     )
-    from blueprint.tracking.run import tracked_run
+    from blueprint.training.backup import resume_callbacks, usable_backup
     from blueprint.training.callbacks import build_callbacks
     from blueprint.training.compile import compile_model
     from blueprint.training.fit import (
@@ -84,8 +84,8 @@ def train_once(cfg: DictConfig, sweep: SweepTrial) -> float:
         check_objective_is_produced,
         fit,
     )
+    from blueprint.training.initial_weights import load_initial_weights
     from blueprint.training.reproducibility import seed_everything
-    from blueprint.training.resume import resume_callbacks, usable_backup
 
     sweep.limit_threads()
     distribution = Distribution(cfg.trainer.distribution)

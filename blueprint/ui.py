@@ -25,8 +25,8 @@ from pathlib import Path
 
 from blueprint.credentials import masked
 from blueprint.errors import BlueprintError
+from blueprint.plumbing.sqlite_files import MLFLOW_TABLES, check_owner
 from blueprint.server_auth import auth_env
-from blueprint.sqlite_files import MLFLOW_TABLES, check_owner
 
 SERVER_ENV = {  # defaults: the environment overrides them
     "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",

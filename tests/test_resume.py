@@ -13,11 +13,11 @@ from mlflow import MlflowClient
 
 from blueprint.runs import run_lines
 from blueprint.serving.reference import load_trained
+from blueprint.tracking.mlflow_run import REPLACED_BY_TAG
 from blueprint.tracking.params import OUTPUT_DIR_TAG
-from blueprint.tracking.resumable import append_csv_logs
-from blueprint.tracking.run import REPLACED_BY_TAG
+from blueprint.tracking.resume_target import append_csv_logs
+from blueprint.training.backup import BACKUP_DIR, epochs_done
 from blueprint.training.callbacks import build_callbacks
-from blueprint.training.resume import BACKUP_DIR, epochs_done
 from tests.helpers import (
     ROOT,
     assert_one_line_error,

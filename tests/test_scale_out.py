@@ -10,8 +10,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from blueprint.sweeps.storage import open_storage
-from blueprint.training.resume import epochs_done
+from blueprint.sweeps.study_store import open_storage
+from blueprint.training.backup import epochs_done
 from tests.helpers import (
     ROOT,
     TINY,

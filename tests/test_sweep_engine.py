@@ -12,7 +12,6 @@ from optuna.trial import TrialState
 
 from blueprint.sweeps.contract import INTERRUPTED_TAG, ROLE_TAG, TRIAL_TAG
 from blueprint.sweeps.slots import Slots
-from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import (
     INTERRUPTIONS_ATTR,
     RETRY_ATTR,
@@ -20,6 +19,7 @@ from blueprint.sweeps.study import (
     ended_trials,
     given_up,
 )
+from blueprint.sweeps.study_store import open_storage
 from tests.helpers import ROOT, clean_env, error_lines, run_sweep, sweep_cmd
 
 BEATS = ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3"]

@@ -34,7 +34,6 @@ from blueprint.sweeps.contract import (
 )
 from blueprint.sweeps.grid import Grid, missing_points
 from blueprint.sweeps.repeats import REDUCERS, Repeated
-from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import (
     RETRY_ATTR,
     release,
@@ -42,6 +41,7 @@ from blueprint.sweeps.study import (
     study_name_for,
     take_trials,
 )
+from blueprint.sweeps.study_store import open_storage
 from blueprint.sweeps.sweeper import plain_values
 from blueprint.sweeps.trial import free_keras_state
 from blueprint.tracking.epoch_logger import epoch_metric_key
@@ -170,7 +170,7 @@ def test_a_fresh_store_opened_by_several_processes_at_once_opens_in_each(tmp_pat
     go = tmp_path / "go"
     code = (
         "import os, sys, time\n"
-        "from blueprint.sweeps.storage import open_storage\n"
+        "from blueprint.sweeps.study_store import open_storage\n"
         f"while not os.path.exists({str(go)!r}): time.sleep(0.005)\n"
         "create = sys.argv[1] == 'create'\n"
         "try:\n"

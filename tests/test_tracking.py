@@ -16,8 +16,8 @@ from omegaconf import OmegaConf
 
 from blueprint.errors import BlueprintError, ConfigError
 from blueprint.tracking.epoch_logger import epoch_metric_key
+from blueprint.tracking.mlflow_run import open_experiment, tracked_run
 from blueprint.tracking.owner import ORPHAN_TAG, owner_tags
-from blueprint.tracking.run import open_experiment, tracked_run
 from tests.helpers import ROOT, clean_env, error_lines, run_train
 
 TINY = ["model=mlp", "model.hidden_units=[16]", "diagnostics=off", "tracking.log_model=false"]
@@ -140,7 +140,7 @@ STARTER = """
 import os, sys, time
 from pathlib import Path
 from omegaconf import OmegaConf
-from blueprint.tracking.run import open_experiment
+from blueprint.tracking.mlflow_run import open_experiment
 (Path(sys.argv[1]) / f"ready-{os.getpid()}").touch()
 go = Path(sys.argv[1]) / "go"
 while not go.exists():
@@ -213,7 +213,7 @@ _OPEN = """
 import sys
 from omegaconf import OmegaConf
 from blueprint.errors import BlueprintError
-from blueprint.tracking.run import open_experiment
+from blueprint.tracking.mlflow_run import open_experiment
 try:
     open_experiment(OmegaConf.create({"uri": sys.argv[1], "artifact_location": None,
                                       "experiment_name": "tracking"}))

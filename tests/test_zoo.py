@@ -15,8 +15,8 @@ from blueprint.predict import predict
 from blueprint.schema import PredictRun
 from blueprint.serving import exporters
 from blueprint.serving.command import compose_command
-from blueprint.serving.initial_weights import copy_weights
 from blueprint.tracking.epoch_logger import epoch_metric_key
+from blueprint.training.initial_weights import copy_weights
 from tests.helpers import (
     assert_one_line_error,
     error_lines,

@@ -20,7 +20,7 @@ from mlflow.entities import Run
 from omegaconf import DictConfig, OmegaConf
 
 import blueprint.resolvers  # noqa: F401  (registers the resolvers conf/ uses)
-from blueprint.app.store import epoch_curves, run_named
+from blueprint.app.run_reads import epoch_curves, run_named
 from blueprint.errors import BlueprintError, ConfigError, compose_failure
 from blueprint.resolvers import PROJECT_ROOT
 from blueprint.validation import validate

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from blueprint.app.job import Jobs, composed
 from blueprint.errors import BlueprintError
-from blueprint.tracking.store import check_server_access
+from blueprint.tracking.store_opening import check_server_access
 
 
 def base_overrides() -> list[str]:

@@ -26,7 +26,7 @@ from blueprint.data.splits import (
     stratified_split,
 )
 from blueprint.errors import DataError
-from blueprint.locks import lock_beside
+from blueprint.plumbing.locks import lock_beside
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif"})

@@ -11,7 +11,7 @@ import numpy as np
 from blueprint.data.arrays import image_data_from_arrays
 from blueprint.data.splits import ImageData
 from blueprint.errors import DataError, first_line
-from blueprint.keras_home import keras_cache_dir
+from blueprint.plumbing.keras_home import keras_cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import keras
 
 from blueprint.errors import ConfigError
-from blueprint.keras_home import keras_cache_dir
 from blueprint.models.heads import output_head
 from blueprint.models.preprocessing import image_input
+from blueprint.plumbing.keras_home import keras_cache_dir
 
 DOWNLOAD_URL = re.compile(r"https?://\S+?\.h5")  # in Keras' error for a failed weights download
 

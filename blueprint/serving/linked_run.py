@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import mlflow
 from mlflow import MlflowClient
 
-from blueprint.tracking.run import end_failed
+from blueprint.tracking.mlflow_run import end_failed
 
 COMMAND_TAG = "blueprint.command"  # predict | evaluate | export
 

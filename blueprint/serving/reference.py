@@ -24,7 +24,7 @@ from mlflow.exceptions import MlflowException
 import blueprint.training.metrics  # noqa: F401  (registers MeanDice: segmentation models load with it)
 from blueprint.errors import ConfigError
 from blueprint.models.heads import task_of
-from blueprint.serving.store import existing_store
+from blueprint.serving.read_only_store import existing_store
 from blueprint.tracking.outcome import CLASS_NAMES_FILE
 from blueprint.tracking.params import OUTPUT_DIR_TAG
 

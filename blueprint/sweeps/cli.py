@@ -22,7 +22,7 @@ def study_rows(storage_url: str, only: str | None) -> list[dict[str, str]]:
 
     from blueprint.sweeps.contract import PARENT_ATTR
     from blueprint.sweeps.repeats import shown_value
-    from blueprint.sweeps.storage import StoreNotSetUp, open_storage
+    from blueprint.sweeps.study_store import StoreNotSetUp, open_storage
 
     try:
         storage = open_storage(storage_url, create=False, key="--storage")

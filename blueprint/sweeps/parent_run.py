@@ -32,8 +32,8 @@ from blueprint.sweeps.contract import (
 from blueprint.sweeps.repeats import shown_value
 from blueprint.sweeps.search_space import spelled
 from blueprint.sweeps.trial import trial_run_name
+from blueprint.tracking.mlflow_run import open_experiment
 from blueprint.tracking.provenance import mlflow_source_tags, provenance_tags
-from blueprint.tracking.run import open_experiment
 from blueprint.ui import RUN_VIEW
 
 log = logging.getLogger(__name__)

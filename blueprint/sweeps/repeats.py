@@ -84,8 +84,8 @@ def train_repeats(
     """Runs `train_once` for each seed under the trial's run; returns the reduced objective."""
     import mlflow
 
+    from blueprint.tracking.mlflow_run import tracked_run
     from blueprint.tracking.outcome import log_run_config, log_run_files
-    from blueprint.tracking.run import tracked_run
 
     assert sweep.node is not None  # repeats come from the sweeper's trial node
     job_dir = Path(cfg.paths.output_dir)

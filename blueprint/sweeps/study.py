@@ -26,7 +26,7 @@ from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from blueprint.locks import store_lock
+from blueprint.plumbing.locks import store_lock
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 import blueprint.resolvers  # noqa: F401  (the sweeper reads ${paths.root_dir} from the config)
 from blueprint.credentials import masked, store_reference
 from blueprint.errors import BlueprintError, SweepError, TrialPruned, compose_failure, first_line
-from blueprint.locks import store_lock
+from blueprint.plumbing.locks import store_lock
 from blueprint.sweeps.composed_once import ComposedOnce
 from blueprint.sweeps.contract import TrialNode
 from blueprint.sweeps.devices import assign_devices, visible_gpus
@@ -56,7 +56,6 @@ from blueprint.sweeps.search_space import (
     parse_search_space,
 )
 from blueprint.sweeps.slots import Slots
-from blueprint.sweeps.storage import open_storage
 from blueprint.sweeps.study import (
     Heartbeats,
     ended_trials,
@@ -67,7 +66,8 @@ from blueprint.sweeps.study import (
     study_name_for,
     take_trials,
 )
-from blueprint.tracking.store import check_server_access
+from blueprint.sweeps.study_store import open_storage
+from blueprint.tracking.store_opening import check_server_access
 
 if TYPE_CHECKING:  # the plugin imports this module; its settings class is only a type here
     from hydra_plugins.blueprint_sweeper.config import BlueprintSweeperConf

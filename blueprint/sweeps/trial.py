@@ -181,7 +181,7 @@ def _trials_storage(storage_url: str) -> Any:
     """One a process: the trials a sweep runs in its own process share it (opening a store
     checks its schema, 30 ms)."""
     from blueprint.credentials import study_store
-    from blueprint.sweeps.storage import open_storage
+    from blueprint.sweeps.study_store import open_storage
 
     return open_storage(study_store(storage_url), create=False)
 

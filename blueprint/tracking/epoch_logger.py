@@ -13,7 +13,7 @@ import mlflow
 
 from blueprint.errors import first_line
 from blueprint.never_fatal import NeverFatal
-from blueprint.tracking.store import fail_fast_http, masked
+from blueprint.tracking.store_opening import fail_fast_http, masked
 
 EPOCH_PREFIX = "epoch/"
 # Run tag, set where the store takes it again: the epoch whose curves failed to log, and why.

@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 
 from blueprint.data.pipeline import to_dataset
 from blueprint.data.splits import ImageData
-from blueprint.training.resume import skip_epochs
+from blueprint.training.backup import skip_epochs
 from blueprint.validation import check_objective_metric
 
 

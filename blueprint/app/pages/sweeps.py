@@ -6,8 +6,8 @@ import streamlit as st
 
 from blueprint.app.address import mlflow_ui
 from blueprint.app.job import sweep_storage
+from blueprint.app.run_reads import run_by_id, run_page
 from blueprint.app.shared import base_config, base_overrides
-from blueprint.app.store import run_by_id, run_page
 from blueprint.app.studies import load, plots, trial_rows
 from blueprint.credentials import masked
 from blueprint.errors import BlueprintError

@@ -13,8 +13,8 @@ from blueprint.app.job import (
     composed,
     group_options,
 )
+from blueprint.app.run_reads import run_page
 from blueprint.app.shared import app_jobs, base_config, base_overrides
-from blueprint.app.store import run_page
 from blueprint.errors import BlueprintError
 
 

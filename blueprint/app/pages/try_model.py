@@ -8,8 +8,8 @@ import streamlit as st
 
 from blueprint.app.address import mlflow_ui
 from blueprint.app.prediction import Tried, predict_image
+from blueprint.app.run_reads import finished_runs, run_page, run_summary
 from blueprint.app.shared import base_config
-from blueprint.app.store import finished_runs, run_page, run_summary
 from blueprint.errors import BlueprintError
 
 st.title("Try a model")

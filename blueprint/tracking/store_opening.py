@@ -10,8 +10,8 @@ from urllib.request import url2pathname
 
 from blueprint.credentials import TRACKING_PASSWORD_ENV, TRACKING_USER_ENV, masked
 from blueprint.errors import BlueprintError, first_line
-from blueprint.locks import database_lock, lock_beside
-from blueprint.sqlite_files import MLFLOW_TABLES, check_owner, sqlite_path
+from blueprint.plumbing.locks import database_lock, lock_beside
+from blueprint.plumbing.sqlite_files import MLFLOW_TABLES, check_owner, sqlite_path
 
 
 @contextmanager

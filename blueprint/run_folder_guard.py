@@ -22,7 +22,9 @@ import blueprint.resolvers  # noqa: F401  (hydra.run.dir uses ${project_root:})
 from blueprint.errors import first_line
 
 log = logging.getLogger("blueprint.train")
-HYDRA_CALLBACKS = ["blueprint.run_folder.KeepEarlierRuns"]  # what conf/hydra/default.yaml names
+HYDRA_CALLBACKS = [
+    "blueprint.run_folder_guard.KeepEarlierRuns"
+]  # what conf/hydra/default.yaml names
 
 
 def create_or_exit(folder: Path, key: str) -> None:
@@ -52,7 +54,7 @@ class KeepEarlierRuns(Callback):
             return
         # Imports Keras and MLflow: only for a folder that exists.
         from blueprint.tracking.outcome import CLASS_NAMES_FILE  # written as training starts
-        from blueprint.training.resume import BACKUP_DIR
+        from blueprint.training.backup import BACKUP_DIR
 
         interrupted = (folder / BACKUP_DIR).is_dir()
         if not interrupted and not (folder / CLASS_NAMES_FILE).is_file():

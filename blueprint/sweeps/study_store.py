@@ -11,8 +11,8 @@ from optuna.exceptions import ExperimentalWarning
 
 from blueprint.credentials import masked
 from blueprint.errors import SweepError, first_line
-from blueprint.locks import database_lock, lock_beside
-from blueprint.sqlite_files import (
+from blueprint.plumbing.locks import database_lock, lock_beside
+from blueprint.plumbing.sqlite_files import (
     BUSY_TIMEOUT_S,
     OPTUNA_TABLES,
     check_owner,

@@ -1,5 +1,5 @@
 """SQLite store files shared by MLflow (runs) and Optuna (studies): whose file it is, and one
-process at a time setting it up (under `blueprint.locks.lock_beside`).
+process at a time setting it up (under `blueprint.plumbing.locks.lock_beside`).
 
 Both libraries create their tables and stamp a schema version the first time they open a file.
 Two processes opening a fresh file at once both insert that stamp and the second fails

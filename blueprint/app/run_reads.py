@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
-from blueprint.tracking.store import guarded_open, store_file
+from blueprint.tracking.store_opening import guarded_open, store_file
 from blueprint.ui import RUN_VIEW
 
 

@@ -19,7 +19,7 @@ from blueprint.errors import BlueprintError, ConfigError, TrialPruned, first_lin
 from blueprint.tracking.owner import mark_orphaned_runs, owner_tags
 from blueprint.tracking.params import OUTPUT_DIR_TAG, split_config
 from blueprint.tracking.provenance import provenance_tags
-from blueprint.tracking.store import (
+from blueprint.tracking.store_opening import (
     check_artifact_folder,
     fail_fast_http,
     guarded_open,
@@ -193,7 +193,7 @@ def lost_store_hint(cfg: DictConfig, why: str) -> str:
     """One line for a store that stopped answering or taking writes mid-run (a tracking server
     gone, a database file replaced or unwritable): what is kept, and how to go on once it is back.
     The run stays RUNNING there until the next command that opens the store marks it KILLED."""
-    from blueprint.training.resume import epochs_done  # TensorFlow: only once a run failed
+    from blueprint.training.backup import epochs_done  # TensorFlow: only once a run failed
 
     uri, folder = masked(cfg.tracking.uri), cfg.paths.output_dir
     if cfg.get("sweep") is not None:

@@ -5,7 +5,7 @@ from mlflow import MlflowClient
 
 from blueprint.credentials import tracking_uri
 from blueprint.errors import ConfigError
-from blueprint.tracking.store import check_server_access, store_file
+from blueprint.tracking.store_opening import check_server_access, store_file
 
 
 def existing_store(uri: str) -> MlflowClient:

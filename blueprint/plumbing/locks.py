@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from blueprint.sqlite_files import sqlite_path
+from blueprint.plumbing.sqlite_files import sqlite_path
 
 
 @contextmanager

@@ -14,8 +14,8 @@ from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from blueprint.errors import ConfigError
+from blueprint.tracking.mlflow_run import open_experiment, runs_trained_in
 from blueprint.tracking.params import OUTPUT_DIR_TAG, override_key
-from blueprint.tracking.run import open_experiment, runs_trained_in
 
 # Keys a resumed run may be given other values for: the reference, and what does not change it.
 RESUME_KEYS = ("resume", "force", "trainer.verbose", "tracking.uri")
