@@ -12,7 +12,6 @@ import logging
 import math
 import os
 import re
-import sys
 import time
 from enum import Enum
 from pathlib import Path
@@ -254,14 +253,8 @@ class BlueprintSweep:
             self.threads = max(1, (os.cpu_count() or 1) // sharing)
 
     def sweep(self, arguments: list[str]) -> None:
-        """Runs the sweep; a BlueprintError ends it with one line and exit status 2."""
-        try:
-            self._sweep(arguments)
-        except BlueprintError as err:
-            log.error("%s", err)
-            sys.exit(2)
-
-    def _sweep(self, arguments: list[str]) -> None:
+        """Runs the sweep; a BlueprintError it raises ends the command with one line and exit
+        status 2 (`blueprint.errors.exit_on_error`, around every entry point)."""
         checked = self._checked(arguments)
         space = checked.space
         storage = open_storage(
