@@ -20,7 +20,7 @@ from blueprint.training.fit import build_training_state, fit
 from blueprint.training.resume import resume_callbacks
 from blueprint.training.warm_models import WarmModels, compiled_key
 from blueprint.validation import validate
-from tests.helpers import TINY
+from tests.helpers import TINY, write_mnist_like_npz
 from tests.test_warm_models import trial_config, trial_model
 
 
@@ -172,3 +172,23 @@ def test_every_epoch_logs_the_rate_it_trained_at(compose_cfg) -> None:
     assert logged == pytest.approx(expected, rel=1e-5)
     assert "epoch/learning_rate" not in run.data.metrics
     assert np.isfinite(run.data.metrics["epoch/loss"])
+
+
+def test_the_mnist_recipe_trains_on_a_stand_in(compose_cfg, tmp_path: Path) -> None:
+    """experiment=mnist's pieces together (real MNIST cannot be downloaded here: README)."""
+    stand_in = write_mnist_like_npz(tmp_path / "mnist.npz")
+    cfg = compose_cfg(
+        "experiment=mnist",
+        f"data.path={stand_in}",
+        "trainer.epochs=2",
+        "trainer.verbose=0",
+        "diagnostics=off",
+        "tracking.log_model=false",
+    )
+    assert cfg.schedule._target_.endswith("cosine") and cfg.augment.layers
+    train(cfg)
+    client = MlflowClient(cfg.tracking.uri)
+    [run] = client.search_runs([client.get_experiment_by_name("mnist").experiment_id])
+    rates = [m.value for m in client.get_metric_history(run.info.run_id, LR_KEY)]
+    assert rates == pytest.approx([1e-3, 2e-3])  # warm-up epoch, then optimizer.lr
+    assert run.data.params["augment.name"] == "augment" and "test_accuracy" in run.data.metrics
