@@ -340,7 +340,7 @@ class Trainer(Schema):
     distribution: Literal["none", "mirrored", "multi_worker"]
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"]
     steps_per_execution: Annotated[int, Field(ge=1, examples=[32])]
-    jit_compile: Literal["auto"] | bool
+    jit_compile: Literal["auto", True, False]
 
 
 class Tracking(Schema):

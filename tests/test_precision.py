@@ -10,6 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from blueprint.data.facts import load_data
+from blueprint.errors import ConfigError
 from blueprint.export import MIXED_TOLERANCE, export
 from blueprint.models.build import build_model
 from blueprint.models.heads import HEAD
@@ -22,6 +23,7 @@ from blueprint.train import train
 from blueprint.training.compile import compile_model
 from blueprint.training.fit import build_training_state, fit
 from blueprint.training.resume import resume_callbacks, usable_backup
+from blueprint.validation import validate
 from tests.test_schedules import StopAfter
 from tests.test_warm_models import trial_config, trial_model
 
@@ -135,3 +137,22 @@ def test_mixed_bfloat16_learns_the_digits_as_float32_does_and_exports(
     warm_start = (*common[:-2], "trainer.epochs=1", "trainer.precision=mixed_bfloat16")
     first_epoch = train(compose_cfg(*warm_start, f"model.initial_weights={full_id}"))
     assert first_epoch >= full - 0.02
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("trainer.precision=float64", "trainer.precision='float64' is invalid"),
+        ("trainer.steps_per_execution=0", "trainer.steps_per_execution=0"),
+        ("trainer.jit_compile=maybe", "trainer.jit_compile='maybe' is invalid"),
+    ],
+)
+def test_bad_trainer_values_are_config_errors(compose_cfg, override: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        validate(compose_cfg(override))
+
+
+def test_the_trainer_keys_reach_compile(compose_cfg) -> None:
+    cfg = trial_config(compose_cfg, "trainer.steps_per_execution=16", "trainer.jit_compile=false")
+    model = trial_model(cfg)
+    assert model.steps_per_execution == 16 and model.jit_compile is False
