@@ -305,6 +305,15 @@ class StepSchedule(Component):
     factor: Annotated[float, Field(gt=0, le=1, examples=[0.5])]
 
 
+class ReduceOnPlateauSchedule(Component):
+    monitor: Annotated[str, Field(min_length=1, examples=["val_loss"])]
+    mode: Literal["min", "max", "auto"]
+    factor: Annotated[float, Field(gt=0, lt=1, examples=[0.5])]
+    patience: Annotated[int, Field(ge=0, examples=[3])]
+    min_lr: Annotated[float, Field(ge=0, allow_inf_nan=False, examples=["1e-6"])]
+    state_file: Annotated[str, Field(min_length=1)] | None
+
+
 # --- diagnostics --------------------------------------------------------------------------
 
 
@@ -480,6 +489,7 @@ TARGETS: dict[str, type[BaseModel]] = {
     "blueprint.training.schedules.no_schedule": Component,
     "blueprint.training.schedules.cosine": CosineSchedule,
     "blueprint.training.schedules.step": StepSchedule,
+    "blueprint.training.schedules.ReduceOnPlateau": ReduceOnPlateauSchedule,
 }
 
 

@@ -113,19 +113,22 @@ def test_a_resumed_fit_continues_the_schedule(compose_cfg, tmp_path: Path) -> No
     assert {**first, **rest} == pytest.approx(whole)
 
 
-def test_a_resumed_fit_keeps_the_rate_a_plateau_lowered(compose_cfg, tmp_path: Path) -> None:
-    """The lowered rate is in the optimizer's state, which the backup holds; the callback's
-    patience count is not, and starts again (README "Schedules")."""
-    # patience 0 on a loss that falls while "max" is asked: the rate halves every epoch
+def test_a_resumed_fit_continues_a_plateau_schedule(compose_cfg, tmp_path: Path) -> None:
+    """The lowered rate is optimizer state, which the backup holds; the callback's best value
+    and patience count come back from its state file."""
+    # patience 0 on a loss that falls while "max" is asked: the rate halves every epoch from the
+    # second on; a callback that forgot its best value would wait one epoch more after a resume
     plateau = ("schedule.monitor=loss", "schedule.mode=max", "schedule.patience=0")
     cfg = trial_config(
         compose_cfg, "schedule=reduce_on_plateau", *plateau, "trainer.epochs=5", "trainer.verbose=0"
     )
     data = load_data(cfg.data, list(cfg.allowed_targets))
-    first = scheduled_rates(cfg, data, tmp_path, stop_after=3)
-    assert list(first.values()) == pytest.approx([1e-3, 1e-3, 5e-4])
-    rest = scheduled_rates(cfg, data, tmp_path)
-    assert rest == pytest.approx({3: 2.5e-4, 4: 2.5e-4})  # not optimizer.lr again
+    whole = scheduled_rates(cfg, data, None)
+    assert list(whole.values()) == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4, 1.25e-4])
+    (tmp_path / "run" / "reduce_on_plateau.json").unlink()  # the uninterrupted fit's counters
+    first = scheduled_rates(cfg, data, tmp_path / "run", stop_after=3)
+    rest = scheduled_rates(cfg, data, tmp_path / "run")
+    assert {**first, **rest} == pytest.approx(whole)
 
 
 def test_a_warm_trial_follows_its_own_schedule(compose_cfg) -> None:
