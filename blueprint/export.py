@@ -5,8 +5,11 @@ The exported file is loaded back with its own runtime (`blueprint.serving.export
 answers compared with the Keras model's on `verify_images` images of the model's own data
 (validation first, then training images): the predicted class (per pixel for masks), or for
 values the value within VALUE_TOLERANCE of their spread. Float formats must agree on every image,
-int8 on 98%. Agreement, largest output difference and file size are printed and, for a model from
-a run, logged with the export to a new run under the training run. A failed check keeps nothing.
+int8 on 98%. A mixed-precision model's Keras answers carry its float16/bfloat16 rounding, which
+its float32 exports do not: there an image also agrees where every output is within
+MIXED_TOLERANCE of the Keras model's (a near tie may then pick the other class). Agreement,
+largest output difference and file size are printed and, for a model from a run, logged with
+the export to a new run under the training run. A failed check keeps nothing.
 """
 
 import logging
@@ -27,6 +30,7 @@ from blueprint.serving.training_data import split_data_overrides
 log = logging.getLogger(__name__)
 EXPORTS_DIR = PROJECT_ROOT / "experiments" / "exports"
 VALUE_TOLERANCE = 0.02  # regression: values agree within this share of their standard deviation
+MIXED_TOLERANCE = 0.05  # mixed precision: outputs (probabilities) that agree within this, absolute
 
 
 def export(cfg: DictConfig, data_overrides: list[str]) -> Path:
@@ -42,6 +46,7 @@ def export(cfg: DictConfig, data_overrides: list[str]) -> Path:
     data = training_data(trained, data_overrides, cfg.model)
 
     from blueprint.data.pipeline import images_at
+    from blueprint.models.precision import is_mixed
 
     images = _verification_images(data, cfg.verify_images)
     calibration = images_at(data.train, _first(len(data.train), cfg.calibration_images, seed=1))
@@ -54,7 +59,8 @@ def export(cfg: DictConfig, data_overrides: list[str]) -> Path:
     try:
         expected = trained.model.predict(images, batch_size=cfg.batch_size, verbose=0)
         got = exporters.load(cfg.format, partial)(images)
-        agreement = _agreement(trained.task, expected, got)
+        mixed = is_mixed(trained.model)
+        agreement = _agreement(trained.task, expected, got, MIXED_TOLERANCE if mixed else 0.0)
         difference = float(np.max(np.abs(expected - got)))
         minimum = exporters.FORMATS[cfg.format].min_agreement
         if agreement < minimum:
@@ -84,13 +90,15 @@ def export(cfg: DictConfig, data_overrides: list[str]) -> Path:
     return output
 
 
-def _agreement(task: str, expected: np.ndarray, got: np.ndarray) -> float:
+def _agreement(task: str, expected: np.ndarray, got: np.ndarray, tolerance: float = 0.0) -> float:
     """The share of answers the export gives as the Keras model does: the same class (of each
-    pixel, for masks), or for values the same value within VALUE_TOLERANCE of their spread."""
+    pixel, for masks), or for values the same value within VALUE_TOLERANCE of their spread.
+    `tolerance` > 0: a class answer also agrees where all its outputs are within it."""
     if task == "regression":
-        tolerance = VALUE_TOLERANCE * max(float(np.std(expected)), 1e-12)
-        return float(np.mean(np.abs(expected - got) <= tolerance))
-    return float(np.mean(expected.argmax(axis=-1) == got.argmax(axis=-1)))
+        spread = VALUE_TOLERANCE * max(float(np.std(expected)), 1e-12)
+        return float(np.mean(np.abs(expected - got) <= max(spread, tolerance)))
+    same = expected.argmax(axis=-1) == got.argmax(axis=-1)
+    return float(np.mean(same | (np.abs(expected - got).max(axis=-1) <= tolerance)))
 
 
 def _output_path(cfg: DictConfig, model_name: str) -> Path:

@@ -261,6 +261,7 @@ class Optimizer(LibraryComponent):
     momentum: Annotated[float | None, Field(ge=0, le=1, examples=[0.9])] = None
     rho: Annotated[float | None, Field(gt=0, lt=1, examples=[0.9])] = None
     nesterov: bool | None = None
+    clipnorm: Annotated[float | None, Field(gt=0, allow_inf_nan=False, examples=[1.0])] = None
 
 
 class AutoLoss(Component):
@@ -270,6 +271,47 @@ class AutoLoss(Component):
 
 class Callbacks(RootModel[dict[str, LibraryComponent]]):
     """Named entries, each a Keras (or your own) callback."""
+
+
+# --- schedule -----------------------------------------------------------------------------
+
+LearningRate = Annotated[float, Field(gt=0, allow_inf_nan=False, examples=["1e-3"])]
+
+
+class CosineSchedule(Component):
+    lr: LearningRate
+    epochs: Annotated[int, Field(ge=1, examples=[15])]
+    warmup_epochs: Annotated[int, Field(ge=0, examples=[1])]
+    min_lr: Annotated[float, Field(ge=0, allow_inf_nan=False, examples=[0.0])]
+
+    @model_validator(mode="after")
+    def _decays_after_warming_up(self) -> "CosineSchedule":
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"schedule.warmup_epochs={self.warmup_epochs} leaves no epoch of the "
+                f"{self.epochs} to decay in; keep it below trainer.epochs"
+            )
+        if self.min_lr >= self.lr:
+            raise ValueError(
+                f"schedule.min_lr={self.min_lr:g} is not below optimizer.lr={self.lr:g}; "
+                "lower it, e.g. schedule.min_lr=0"
+            )
+        return self
+
+
+class StepSchedule(Component):
+    lr: LearningRate
+    every_epochs: Annotated[int, Field(ge=1, examples=[5])]
+    factor: Annotated[float, Field(gt=0, le=1, examples=[0.5])]
+
+
+class ReduceOnPlateauSchedule(Component):
+    monitor: Annotated[str, Field(min_length=1, examples=["val_loss"])]
+    mode: Literal["min", "max", "auto"]
+    factor: Annotated[float, Field(gt=0, lt=1, examples=[0.5])]
+    patience: Annotated[int, Field(ge=0, examples=[3])]
+    min_lr: Annotated[float, Field(ge=0, allow_inf_nan=False, examples=["1e-6"])]
+    state_file: Annotated[str, Field(min_length=1)] | None
 
 
 # --- diagnostics --------------------------------------------------------------------------
@@ -305,6 +347,9 @@ class Trainer(Schema):
     class_weight: Literal["balanced"] | None
     # batch_size is per replica; see blueprint/training/distribution.py
     distribution: Literal["none", "mirrored", "multi_worker"]
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"]
+    steps_per_execution: Annotated[int, Field(ge=1, examples=[32])]
+    jit_compile: Literal["auto", True, False]
 
 
 class Tracking(Schema):
@@ -442,6 +487,10 @@ TARGETS: dict[str, type[BaseModel]] = {
     "blueprint.models.heads.task_loss": AutoLoss,
     "blueprint.diagnostics.factory.build_diagnostics": Diagnostics,
     "blueprint.diagnostics.factory.no_diagnostics": Component,
+    "blueprint.training.schedules.no_schedule": Component,
+    "blueprint.training.schedules.cosine": CosineSchedule,
+    "blueprint.training.schedules.step": StepSchedule,
+    "blueprint.training.schedules.ReduceOnPlateau": ReduceOnPlateauSchedule,
 }
 
 

@@ -288,6 +288,8 @@ def option_overrides(group: str, option: str, tmp: Path) -> list[str]:
     overrides = [f"{group}={option}", *TASK_OVERRIDES.get(task, [])]
     if group == "data":
         overrides += data_overrides(option, tmp)
+    if group == "experiment" and option == "mnist":  # a stand-in for Keras' cached MNIST
+        overrides += data_overrides(option, tmp)
     if group == "model":
         overrides += model_overrides(option)
     return overrides

@@ -11,6 +11,9 @@ import numpy as np
 
 HEAD = "head"  # the layer that maps features to outputs, in every model blueprint builds
 TARGETS = "targets"  # regression: turns the head's standardised value into the target's units
+# The head's dtype under any `trainer.precision`: a float16 softmax or sigmoid saturates, and
+# outputs, losses and exports then all see float32 (Keras' mixed-precision guide).
+HEAD_DTYPE = "float32"
 
 
 def classification_head(num_classes: int) -> keras.layers.Layer:
@@ -18,8 +21,8 @@ def classification_head(num_classes: int) -> keras.layers.Layer:
     if num_classes is None or num_classes < 2:
         raise ValueError(f"a classifier needs at least 2 classes, got num_classes={num_classes}")
     if num_classes == 2:
-        return keras.layers.Dense(1, activation="sigmoid", name=HEAD)
-    return keras.layers.Dense(num_classes, activation="softmax", name=HEAD)
+        return keras.layers.Dense(1, activation="sigmoid", name=HEAD, dtype=HEAD_DTYPE)
+    return keras.layers.Dense(num_classes, activation="softmax", name=HEAD, dtype=HEAD_DTYPE)
 
 
 def output_head(
@@ -31,8 +34,8 @@ def output_head(
     back (`adapt_targets` sets them), so the unit learns a standardised value whatever the
     target's units, and the model still outputs those units."""
     if task == "regression":
-        value = keras.layers.Dense(1, name=HEAD)
-        to_units = keras.layers.Normalization(axis=-1, invert=True, name=TARGETS)
+        value = keras.layers.Dense(1, name=HEAD, dtype=HEAD_DTYPE)
+        to_units = keras.layers.Normalization(axis=-1, invert=True, name=TARGETS, dtype=HEAD_DTYPE)
         return lambda x: to_units(value(x))
     if task == "segmentation":
         raise ValueError("task=segmentation needs a per-pixel model: use model=unet")

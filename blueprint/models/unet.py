@@ -4,7 +4,7 @@ that upsamples and joins each encoder block's features, and a softmax per pixel.
 import keras
 
 from blueprint.errors import ConfigError
-from blueprint.models.heads import HEAD
+from blueprint.models.heads import HEAD, HEAD_DTYPE
 from blueprint.models.preprocessing import image_input
 
 # Keras' default 0.99 averages batch statistics over ~100 steps: a small dataset would validate on
@@ -48,7 +48,9 @@ def build_unet(
         x = keras.layers.Conv2DTranspose(count, 2, strides=2, name=f"up{i}")(x)
         x = keras.layers.Concatenate(name=f"join{i}")([x, skips[i]])
         x = _block(x, count, f"decode{i}")
-    outputs = keras.layers.Conv2D(num_classes, 1, activation="softmax", name=HEAD)(x)
+    outputs = keras.layers.Conv2D(
+        num_classes, 1, activation="softmax", name=HEAD, dtype=HEAD_DTYPE
+    )(x)
     return keras.Model(inputs, outputs, name=name)
 
 

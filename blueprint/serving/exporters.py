@@ -7,6 +7,10 @@ with its own runtime to predict, so every export is checked before it is called 
 - tflite_int8: the same with full-integer post-training quantization (uint8 in and out),
   calibrated on training images; run by the LiteRT interpreter.
 - onnx: `tf2onnx`; run by `onnxruntime`.
+
+A mixed-precision model (`trainer.precision`) goes to TFLite and ONNX as its float32 twin (the
+same weights, float32 layers: `blueprint.models.precision.float32_twin`); its keras and
+saved_model exports keep its own policy.
 """
 
 import importlib.util
@@ -19,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from blueprint.errors import ConfigError
+from blueprint.models.precision import float32_twin
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # raw images (n, h, w, c) -> model outputs
 ONNX_OPSET = 17  # supported by onnxruntime 1.15 and later
@@ -60,9 +65,10 @@ def write(name: str, model: keras.Model, path: Path, calibration: np.ndarray) ->
     elif name == "saved_model":
         _saved_model(model, path)
     elif name in ("tflite", "tflite_int8"):
-        path.write_bytes(_tflite(model, calibration if name == "tflite_int8" else None))
+        int8 = calibration if name == "tflite_int8" else None
+        path.write_bytes(_tflite(float32_twin(model), int8))
     elif name == "onnx":
-        path.write_bytes(_onnx(model))
+        path.write_bytes(_onnx(float32_twin(model)))
 
 
 def _input_spec(model: keras.Model) -> tf.TensorSpec:

@@ -18,6 +18,8 @@ from blueprint.tracking.store_opening import fail_fast_http, masked
 EPOCH_PREFIX = "epoch/"
 # Run tag, set where the store takes it again: the epoch whose curves failed to log, and why.
 FAILED_TAG = "epoch_logging.failed"
+LR_KEY = EPOCH_PREFIX + "lr"  # the learning rate an epoch trained at
+KERAS_LR_LOG = "learning_rate"  # what Keras' learning-rate callbacks add to the logs
 
 
 def epoch_metric_key(name: str) -> str:
@@ -32,7 +34,10 @@ def logged_epochs(run_id: str, name: str) -> dict[int, float]:
 
 
 class MlflowEpochLogger(keras.callbacks.Callback):
-    """Logs every numeric value Keras reports at the end of an epoch, with step = epoch (0-based).
+    """Logs every numeric value Keras reports at the end of an epoch, with step = epoch (0-based),
+    and the optimizer's learning rate as `epoch/lr`. Read from the optimizer before the schedule's
+    callback runs (this logger comes first): the rate the epoch trained at, where Keras' own
+    `learning_rate` log would hold ReduceLROnPlateau's next one.
 
     Synchronous on purpose: one batched write costs ~6 ms on SQLite, while MLflow's async queue
     costs ~0.9 s to shut down at the end of every run (measured), which dominates short trials.
@@ -75,8 +80,10 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         if epoch <= self.logged_through:
             return
         metrics = {
-            epoch_metric_key(k): float(v) for k, v in (logs or {}).items() if isinstance(v, Real)
+            epoch_metric_key(k): float(v)
+            for k, v in (logs or {}).items()
+            if isinstance(v, Real) and k != KERAS_LR_LOG
         }
-        if metrics:
-            self._epoch = epoch
-            self._safely(f"epoch {epoch}", lambda: mlflow.log_metrics(metrics, step=epoch))
+        metrics[LR_KEY] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self._epoch = epoch
+        self._safely(f"epoch {epoch}", lambda: mlflow.log_metrics(metrics, step=epoch))

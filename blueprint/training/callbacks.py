@@ -26,6 +26,8 @@ class FailOnNonFiniteLoss(keras.callbacks.Callback):
 
 
 def build_callbacks(cfg: DictConfig, allowed_targets: list[str]) -> list[keras.callbacks.Callback]:
-    """The `callbacks` group's entries, in config order, then the non-finite-loss guard."""
+    """The `schedule` group's callback (none for schedule=none), the `callbacks` group's
+    entries in config order, then the non-finite-loss guard."""
+    schedule = build(cfg.schedule, allowed_targets, key="schedule") if cfg.get("schedule") else None
     configured = [build(node, allowed_targets) for node in (cfg.callbacks or {}).values()]
-    return [*configured, FailOnNonFiniteLoss()]
+    return [*([schedule] if schedule is not None else []), *configured, FailOnNonFiniteLoss()]

@@ -39,7 +39,12 @@ def build_metrics(entries: list[Any], allowed_targets: list[str]) -> list[Any]:
 
 
 def compile_model(model: keras.Model, cfg: DictConfig, allowed_targets: list[str]) -> None:
+    """Compiles with the run's optimizer, loss and metrics, and the trainer's step execution.
+    A mixed_float16 model's optimizer is wrapped in Keras' LossScaleOptimizer by `compile`."""
+    trainer = cfg.trainer
     model.compile(
+        steps_per_execution=trainer.steps_per_execution,
+        jit_compile=trainer.jit_compile,
         optimizer=build_optimizer(cfg.optimizer, allowed_targets),
         loss=build(cfg.loss, allowed_targets),
         metrics=build_metrics(list(cfg.metrics), allowed_targets),

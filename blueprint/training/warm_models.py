@@ -21,10 +21,15 @@ TRACE_SAFE = ("blueprint.", "keras.")  # components whose random draws are seede
 OPAQUE = ("keras.layers.Lambda", "keras.layers.TFSMLayer")  # Keras', but running any code
 
 
+# The trainer's keys the compiled model depends on: its layers' dtypes and how `compile` runs steps.
+TRAINER_KEYS = ("precision", "steps_per_execution", "jit_compile")
+
+
 def compiled_key(cfg: DictConfig) -> str | None:
     """What the compiled graph depends on: the network (its config holds the data's shapes and
     scale), augmentation, task, loss, metrics and optimizer, less a numeric learning rate (a
-    variable, copied in). The data's values (split, seed) are not in the graph.
+    variable, copied in, which a `schedule` sets each epoch), and TRAINER_KEYS. The data's
+    values (split, seed) are not in the graph.
 
     None where a component of the graph is your own (a `_target_` outside blueprint and Keras):
     its `call` may draw from `tf.random` or NumPy, which the first trial's tracing would fix for
@@ -36,6 +41,7 @@ def compiled_key(cfg: DictConfig) -> str | None:
     }
     if not all(_trace_safe(target) for target in _targets(parts)):
         return None
+    parts["trainer"] = {key: cfg.trainer.get(key) for key in TRAINER_KEYS}
     if isinstance(parts["optimizer"].get("lr"), int | float):
         del parts["optimizer"]["lr"]
     return json.dumps(parts, sort_keys=True)
