@@ -159,6 +159,8 @@ def _in_multirun() -> bool:
 # other `_target_` its own, from `allowed_targets`.
 @hydra.main(config_path="../conf", config_name="train", execution_whitelist=HYDRA_CALLBACKS)
 def main(cfg: DictConfig) -> float:
+    """A single run's BlueprintError is one line and exit status 2 here, inside the job: raised
+    further, Hydra's job runner would print a line of its own before `exit_on_error`'s."""
     try:
         return train(cfg, list(HydraConfig.get().overrides.task))
     except BlueprintError as err:
