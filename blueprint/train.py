@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -20,7 +21,7 @@ from blueprint.components import build
 from blueprint.data.facts import check_task, load_data
 from blueprint.errors import BlueprintError, exit_on_error
 from blueprint.run_folder_guard import HYDRA_CALLBACKS
-from blueprint.sweeps.trial import SweepTrial, free_keras_state
+from blueprint.sweeps.trial import SweepTrial
 from blueprint.training.distribution import Distribution, check_distribution
 from blueprint.validation import validate
 
@@ -40,114 +41,150 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
 
         cfg = resumed_config(cfg, overrides or [])
         validate(cfg)
-    sweep = SweepTrial(cfg)  # this job's Optuna trial in a sweep; a no-op in single runs
-    sweep.take_gpus()  # before TensorFlow starts
-    if sweep.repeats > 1:  # one run per seed, nested under the trial's run
+    trial = SweepTrial(cfg)  # the job's side of its sweep trial: a no-op in single runs
+    trial.prepare()  # its GPUs and CPU share, before TensorFlow starts
+    if trial.repeats > 1:  # one run per seed, nested under the trial's run
         from blueprint.sweeps.repeats import train_repeats
 
-        return train_repeats(cfg, sweep, train_once)
-    return train_once(cfg, sweep)
+        return train_repeats(cfg, trial, train_once)
+    return train_once(cfg, trial)
 
 
-def train_once(cfg: DictConfig, sweep: SweepTrial) -> float:
+def train_once(cfg: DictConfig, trial: SweepTrial) -> float:
     """Trains with `cfg.trainer.seed`: a single run, a sweep trial, or one repeat of a trial."""
-    in_sweep = sweep.node is not None
     allowed = list(cfg.allowed_targets)
     data = load_data(cfg.data, allowed)  # fills in data.num_classes etc. for the model and loss
     check_task(cfg.task, data, cfg.trainer.class_weight)
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    import mlflow
-    import numpy as np
-
-    from blueprint.data.pipeline import images_at, to_dataset
-    from blueprint.models.build import build_model, mask_augment
-    from blueprint.models.heads import adapt_targets
+    from blueprint.data.pipeline import to_dataset
+    from blueprint.models.build import mask_augment
     from blueprint.tracking.dataset import log_dataset
-    from blueprint.tracking.epoch_logger import MlflowEpochLogger, logged_epochs
-    from blueprint.tracking.keras_model import log_keras_model
     from blueprint.tracking.mlflow_run import tracked_run
-    from blueprint.tracking.outcome import (
-        log_objective,
-        log_run_config,
-        log_run_files,
-        register_model,
-        weights_epoch,
-        write_class_names,
-    )
-    from blueprint.training.backup import resume_callbacks, usable_backup
+    from blueprint.tracking.outcome import log_run_config, log_run_files, write_class_names
+    from blueprint.training.backup import usable_backup
     from blueprint.training.callbacks import build_callbacks
-    from blueprint.training.compile import compile_model
-    from blueprint.training.fit import (
-        best_epoch,
-        build_training_state,
-        check_objective_is_produced,
-        fit,
-    )
-    from blueprint.training.initial_weights import load_initial_weights
+    from blueprint.training.fit import best_epoch, fit
     from blueprint.training.reproducibility import seed_everything
 
-    sweep.limit_threads()
     distribution = Distribution(cfg.trainer.distribution)
     batch = distribution.global_batch(cfg.trainer.batch_size)
     seed_everything(cfg.trainer.seed, cfg.trainer.deterministic)
     output_dir = Path(cfg.paths.output_dir)
-    backed_up = not in_sweep and cfg.trainer.distribution != "multi_worker"
     epochs_done = usable_backup(output_dir)  # a resumed run's epochs, restored as fit starts
-    with distribution.scope():
-        model = build_model(cfg, allowed)
-        if cfg.model.get("initial_weights") and not epochs_done:
-            load_initial_weights(model, cfg.model.initial_weights, cfg.tracking.uri)
-        if data.targets == "values":  # in the training targets' units, whatever the start
-            adapt_targets(model, data.train.labels)
-        compile_model(model, cfg, allowed)
-    if not distribution.strategy:  # a strategy's model is not kept: its variables are mirrored
-        model = sweep.warm(model, cfg)
-    build_training_state(model, data)
-    check_objective_is_produced(model, cfg.objective.metric)
+    model = compiled_model(cfg, data, distribution, trial, bool(epochs_done))
     augment_with_masks = mask_augment(cfg, allowed)
     if not distribution.is_chief:  # another worker of a cluster: trains in step, the chief logs
         training_only = build_callbacks(cfg, allowed)
         history = fit(model, data, cfg.trainer, training_only, batch, 0, augment_with_masks)
         model.evaluate(to_dataset(data.test, batch), verbose=0)  # the chief's test, in step
         return best_epoch(history, cfg.objective)[1]
-    diagnostics = build(cfg.diagnostics, allowed, _partial_=True)
-    earlier = logged_epochs(cfg.resume, cfg.objective.metric) if cfg.resume else {}
-    logged_through = max(earlier, default=-1)  # a resumed run's last epoch in MLflow
-    callbacks = [
-        MlflowEpochLogger(logged_through=logged_through),
-        *build_callbacks(cfg, allowed),
-        *diagnostics(data, logged_through=logged_through, beats_best=sweep.beats_best),
-        *sweep.callbacks(),
-        *resume_callbacks(output_dir if backed_up else None),
-    ]
-
+    earlier, callbacks = run_callbacks(cfg, data, trial, output_dir)
     write_class_names(output_dir, data.class_names)
-    run_params = {"model.param_count": model.count_params()}
-    if distribution.strategy:
-        run_params |= {
-            "trainer.replicas": distribution.replicas,
-            "trainer.global_batch_size": batch,
-        }
-    name = sweep.run_name()
-    with tracked_run(cfg, sweep.parent_run_id, sweep.run_tags(), run_params, name) as run:
-        sweep.attach(run.run_id)
+    params = run_params(model, distribution, batch)
+    with tracked_run(cfg, params=params, **trial.run_links()) as run:
+        trial.attach(run.run_id)
         if not cfg.resume:
             log_run_config(output_dir)
             log_dataset(data)
         history = fit(model, data, cfg.trainer, callbacks, batch, epochs_done, augment_with_masks)
-        epoch, value = best_epoch(history, cfg.objective, earlier)
-        log_objective(cfg.objective.metric, epoch, value)
-        log.info("best %s = %.4f at epoch %d", cfg.objective.metric, value, epoch)
-        test = model.evaluate(to_dataset(data.test, batch), verbose=0, return_dict=True)
-        step = weights_epoch(history, callbacks)  # the epoch the evaluated and logged model is
-        mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()}, step=step)
-        example = images_at(data.val, np.arange(min(5, len(data.val))))
-        if cfg.tracking.log_model:
-            info = log_keras_model(model, example, run.name, step, not in_sweep)
-            if cfg.tracking.register_model:
-                register_model(info, cfg.tracking.register_model, cfg.objective.metric, value)
+        value = log_outcome(cfg, model, data, history, callbacks, earlier, batch, run.name, trial)
         log_run_files(output_dir)
+    return value
+
+
+def compiled_model(
+    cfg: DictConfig, data: Any, distribution: Distribution, trial: SweepTrial, resumed: bool
+) -> Any:
+    """The model, built in the distribution's scope (from `model.initial_weights` unless a
+    resumed run restores its own), compiled, and in a sweep an earlier trial's traced one where
+    this process kept one (`SweepTrial.warm`); its training state built, its objective checked."""
+    from blueprint.models.build import build_model
+    from blueprint.models.heads import adapt_targets
+    from blueprint.training.compile import compile_model
+    from blueprint.training.fit import build_training_state, check_objective_is_produced
+    from blueprint.training.initial_weights import load_initial_weights
+
+    allowed = list(cfg.allowed_targets)
+    with distribution.scope():
+        model = build_model(cfg, allowed)
+        if cfg.model.get("initial_weights") and not resumed:
+            load_initial_weights(model, cfg.model.initial_weights, cfg.tracking.uri)
+        if data.targets == "values":  # in the training targets' units, whatever the start
+            adapt_targets(model, data.train.labels)
+        compile_model(model, cfg, allowed)
+    if not distribution.strategy:  # a strategy's model is not kept: its variables are mirrored
+        model = trial.warm(model, cfg)
+    build_training_state(model, data)
+    check_objective_is_produced(model, cfg.objective.metric)
+    return model
+
+
+def run_callbacks(
+    cfg: DictConfig, data: Any, trial: SweepTrial, output_dir: Path
+) -> tuple[dict[int, float], list[Any]]:
+    """A resumed run's objective per epoch already logged, and the run's callbacks: per-epoch
+    logging, the config's, diagnostics, the trial's reports and the per-epoch backup (a single
+    run's: a trial that dies is re-run by its sweep)."""
+    from blueprint.tracking.epoch_logger import MlflowEpochLogger, logged_epochs
+    from blueprint.training.backup import resume_callbacks
+    from blueprint.training.callbacks import build_callbacks
+
+    allowed = list(cfg.allowed_targets)
+    earlier = logged_epochs(cfg.resume, cfg.objective.metric) if cfg.resume else {}
+    logged_through = max(earlier, default=-1)  # a resumed run's last epoch in MLflow
+    diagnostics = build(cfg.diagnostics, allowed, _partial_=True)
+    backed_up = not trial.active and cfg.trainer.distribution != "multi_worker"
+    return earlier, [
+        MlflowEpochLogger(logged_through=logged_through),
+        *build_callbacks(cfg, allowed),
+        *diagnostics(data, logged_through=logged_through, beats_best=trial.beats_best),
+        *trial.callbacks(),
+        *resume_callbacks(output_dir if backed_up else None),
+    ]
+
+
+def run_params(model: Any, distribution: Distribution, batch: int) -> dict[str, Any]:
+    """What the run logs beyond its config: the model's size and, under a strategy, its
+    replicas and global batch."""
+    params: dict[str, Any] = {"model.param_count": model.count_params()}
+    if distribution.strategy:
+        params |= {"trainer.replicas": distribution.replicas, "trainer.global_batch_size": batch}
+    return params
+
+
+def log_outcome(
+    cfg: DictConfig,
+    model: Any,
+    data: Any,
+    history: Any,
+    callbacks: list[Any],
+    earlier: dict[int, float],
+    batch: int,
+    run_name: str,
+    trial: SweepTrial,
+) -> float:
+    """The best epoch's objective, the test metrics and the model (at the epoch whose weights it
+    holds), in the active run; returns the objective."""
+    import mlflow
+    import numpy as np
+
+    from blueprint.data.pipeline import images_at, to_dataset
+    from blueprint.tracking.keras_model import log_keras_model
+    from blueprint.tracking.outcome import log_objective, register_model, weights_epoch
+    from blueprint.training.fit import best_epoch
+
+    epoch, value = best_epoch(history, cfg.objective, earlier)
+    log_objective(cfg.objective.metric, epoch, value)
+    log.info("best %s = %.4f at epoch %d", cfg.objective.metric, value, epoch)
+    test = model.evaluate(to_dataset(data.test, batch), verbose=0, return_dict=True)
+    step = weights_epoch(history, callbacks)  # the epoch the evaluated and logged model is
+    mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()}, step=step)
+    if cfg.tracking.log_model:
+        example = images_at(data.val, np.arange(min(5, len(data.val))))
+        # MLflow's serving check reloads the model: a trial's is built by a single run's code
+        info = log_keras_model(model, example, run_name, step, not trial.active)
+        if cfg.tracking.register_model:
+            register_model(info, cfg.tracking.register_model, cfg.objective.metric, value)
     return value
 
 
@@ -170,6 +207,8 @@ def main(cfg: DictConfig) -> float:
         sys.exit(2)
     finally:
         if _in_multirun():  # trials run one after another in this process: free the last one
+            from blueprint.training.warm_models import free_keras_state
+
             free_keras_state()
 
 

@@ -43,8 +43,8 @@ from blueprint.sweeps.study import (
 )
 from blueprint.sweeps.study_store import open_storage
 from blueprint.sweeps.sweeper import plain_values
-from blueprint.sweeps.trial import free_keras_state
 from blueprint.tracking.epoch_logger import epoch_metric_key
+from blueprint.training.warm_models import free_keras_state
 from tests.helpers import (
     CONF_DIR,
     ROOT,

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from blueprint.schema import Repeats
 from blueprint.sweeps.contract import REPEATS_ATTR
-from blueprint.sweeps.trial import SweepTrial, free_keras_state
+from blueprint.sweeps.trial import SweepTrial
 from blueprint.tracking.params import override_key
 from blueprint.validation import check
 
@@ -86,12 +86,13 @@ def train_repeats(
 
     from blueprint.tracking.mlflow_run import tracked_run
     from blueprint.tracking.outcome import log_run_config, log_run_files
+    from blueprint.training.warm_models import free_keras_state
 
     assert sweep.node is not None  # repeats come from the sweeper's trial node
     job_dir = Path(cfg.paths.output_dir)
     seeds = [cfg.trainer.seed + r for r in range(sweep.repeats)]
     values: list[float] = []
-    with tracked_run(cfg, sweep.parent_run_id, sweep.run_tags(), name=sweep.run_name()) as run:
+    with tracked_run(cfg, **sweep.run_links()) as run:
         sweep.attach(run.run_id)
         log_run_config(job_dir)
         for r, seed in enumerate(seeds):

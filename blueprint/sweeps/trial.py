@@ -5,12 +5,9 @@ storage, trial number, parent MLflow run, thread share). Optuna and Keras load o
 sweep trial, never at import.
 """
 
-import atexit
 import contextlib
 import copy
 import functools
-import gc
-import sys
 from typing import Any
 
 from omegaconf import DictConfig
@@ -54,26 +51,27 @@ class SweepTrial:
             return self.trial_run_id
         return self.node.parent_run_id if self.node else None
 
-    def take_gpus(self) -> None:
-        """With `hydra.sweeper.gpus_per_trial`: takes a slot's GPUs before TensorFlow starts."""
-        if not self.node or not self.node.devices:
+    @property
+    def active(self) -> bool:
+        """Whether this job is a sweep trial."""
+        return self.node is not None
+
+    def prepare(self) -> None:
+        """The trial's share of the machine, taken before TensorFlow starts: its slot's GPUs
+        (`hydra.sweeper.gpus_per_trial`) and, where trials run in parallel, its CPU threads. A
+        worker process that already ran a trial has its thread pools set, hence the suppress."""
+        if not self.node:
             return
-        from blueprint.sweeps.devices import lease_folder, use_devices
+        if self.node.devices:
+            from blueprint.sweeps.devices import lease_folder, use_devices
 
-        self.devices = use_devices(self.node.devices, lease_folder(self.node.parent_run_id))
+            self.devices = use_devices(self.node.devices, lease_folder(self.node.parent_run_id))
+        if self.node.threads:
+            import tensorflow as tf
 
-    def limit_threads(self) -> None:
-        """Holds TensorFlow to this job's share of the CPU when trials run in parallel.
-
-        A worker process that already ran a trial has its thread pools set, hence the suppress.
-        """
-        if not self.node or not self.node.threads:
-            return
-        import tensorflow as tf
-
-        with contextlib.suppress(RuntimeError):
-            tf.config.threading.set_intra_op_parallelism_threads(self.node.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(self.node.threads)
+            with contextlib.suppress(RuntimeError):
+                tf.config.threading.set_intra_op_parallelism_threads(self.node.threads)
+                tf.config.threading.set_inter_op_parallelism_threads(self.node.threads)
 
     def callbacks(self) -> list[Any]:
         """The callback reporting each epoch's objective to the trial (and pruning it)."""
@@ -95,6 +93,15 @@ class SweepTrial:
             return True
         maximize = study.direction.name == "MAXIMIZE"
         return value > best if maximize else value < best
+
+    def run_links(self) -> dict[str, Any]:
+        """`tracked_run`'s keywords that make this job's MLflow run the trial's: its parent
+        (the sweep's run, or the trial's for a repeat), the trial's tags and its name."""
+        return {
+            "parent_run_id": self.parent_run_id,
+            "tags": self.run_tags(),
+            "name": self.run_name(),
+        }
 
     def run_tags(self) -> dict[str, str]:
         """The tags linking this job's MLflow run to its trial, set as the run starts."""
@@ -127,10 +134,10 @@ class SweepTrial:
         its traced steps are reused (`blueprint.training.warm_models`); else `model`."""
         if not self.node:
             return model
-        from blueprint.training.warm_models import compiled_key
+        from blueprint.training.warm_models import compiled_key, kept_models
 
         key = compiled_key(cfg)
-        return model if key is None else _warm_models().adopt(model, key)
+        return model if key is None else kept_models().adopt(model, key)
 
     def _trial(self) -> Any:
         if not hasattr(self, "_optuna_trial"):
@@ -169,14 +176,6 @@ def open_trial(study_name: str, storage_url: str, number: int) -> Any:
 
 
 @functools.cache
-def _warm_models() -> Any:
-    """One a process, kept across the trials it runs."""
-    from blueprint.training.warm_models import WarmModels
-
-    return WarmModels()
-
-
-@functools.cache
 def _trials_storage(storage_url: str) -> Any:
     """One a process: the trials a sweep runs in its own process share it (opening a store
     checks its schema, 30 ms)."""
@@ -184,43 +183,3 @@ def _trials_storage(storage_url: str) -> Any:
     from blueprint.sweeps.study_store import open_storage
 
     return open_storage(study_store(storage_url), create=False)
-
-
-def free_keras_state() -> None:
-    """Drops the finished trial's graphs and models (but those kept for later trials, see
-    `SweepTrial.warm`) so in-process trials do not pile up memory.
-
-    Keras' clear_session also runs Python's garbage collector over every object, which took half
-    a second a trial: what survives it for good (modules and TensorFlow's registries after the
-    first trial, a compiled model newly kept) is then frozen out of later collections
-    (`gc.freeze`), so they walk little more than one trial's objects. Other trials freeze
-    nothing: their config, still alive here, would be frozen too and, its nodes holding
-    reference cycles, never freed (0.45 MB a trial). Reference counting still frees frozen
-    objects; their cycles are thawed at exit, so that the last collection still closes what they
-    hold (a SQLite store's connections, whose closing writes its journal back into the file).
-    """
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        _drop_custom_gradients()
-        keras.backend.clear_session()
-        if _warm_models().kept_a_new_model():
-            _thaw_at_exit()
-            gc.freeze()
-
-
-@functools.cache
-def _thaw_at_exit() -> None:
-    """Once a process: a flag, since `gc.get_freeze_count()` walks every frozen object (0.1 s)."""
-    atexit.register(gc.unfreeze)
-
-
-def _drop_custom_gradients() -> None:
-    """TensorFlow registers the gradient of every traced `tf.custom_gradient` op (Keras' training
-    step all-reduces its gradients through one) in a process-wide registry that never forgets it,
-    so each trial's training graph and model stayed alive: 5 MB a trial. The finished trial's
-    graphs are gone, so are their entries; without TensorFlow's private registry, nothing to do."""
-    from tensorflow.python.framework import ops
-
-    entries = getattr(getattr(ops, "_gradient_registry", None), "_registry", {})
-    for name in [name for name in entries if name.startswith("CustomGradient-")]:
-        del entries[name]
