@@ -348,8 +348,19 @@ class Trainer(Schema):
     # batch_size is per replica; see blueprint/training/distribution.py
     distribution: Literal["none", "mirrored", "multi_worker"]
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"]
-    steps_per_execution: Annotated[int, Field(ge=1, examples=[32])]
+    steps_per_execution: Literal["auto"] | Annotated[int, Field(ge=1, examples=[32])]
     jit_compile: Literal["auto", True, False]
+
+    @model_validator(mode="after")
+    def _one_step_per_execution_under_a_strategy(self) -> "Trainer":
+        steps = self.steps_per_execution
+        if self.distribution != "none" and steps not in ("auto", 1):
+            raise ValueError(
+                f"trainer.steps_per_execution={steps} with trainer.distribution="
+                f"{self.distribution}: Keras' multi-step loop fails under a tf.distribute "
+                "strategy; use auto (1 there) or 1"
+            )
+        return self
 
 
 class Tracking(Schema):

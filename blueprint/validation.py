@@ -4,6 +4,7 @@ One mechanism for every key a run reads: a bad value costs no training time, no 
 files, and the user reads one line naming the key, what is wrong and a valid example.
 """
 
+import re
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -50,7 +51,23 @@ def check(schema: type[BaseModel], values: Any, prefix: str) -> None:
     try:
         schema.model_validate(values)
     except ValidationError as err:
-        raise ConfigError(describe(schema, err.errors()[0], values, prefix)) from None
+        raise ConfigError(describe(schema, either(err.errors()), values, prefix)) from None
+
+
+# How pydantic tags the types of a union (`Literal["auto"] | int`) in an error's location.
+UNION_TAG = re.compile(r"^(literal\[.*\]|constrained-\w+|int|float|str|bool|none)$")
+
+
+def either(errors: list[Any]) -> Any:
+    """The first error; where the key takes one of several types (`auto` or a number), pydantic
+    reports one error per type, each under the type's tag: one error naming every choice."""
+    first = errors[0]
+    *key, tag = first["loc"] or ("",)
+    if not key or not isinstance(tag, str) or not UNION_TAG.match(tag):
+        return first
+    choices = [e for e in errors if e["loc"][:-1] == tuple(key) and e["input"] == first["input"]]
+    rules = [e["msg"].replace("Input should be ", "") for e in choices]
+    return {**first, "loc": tuple(key), "msg": f"Input should be {' or '.join(rules)}"}
 
 
 def describe(schema: type[BaseModel], error: Any, values: Any, prefix: str) -> str:

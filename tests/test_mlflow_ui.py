@@ -115,8 +115,8 @@ def test_a_runs_metric_charts_open_on_its_training_curves(store, ui_url, page, t
     header = add_chart.first.locator("xpath=ancestor::*[3]")
     assert header.inner_text().split("\n")[0] == "epoch"
     titles = page.locator("[role=heading], h1, h2, h3, h4, h5")
-    charts = [titles.nth(i).inner_text() for i in range(1, 5)]  # after the page's own title
-    assert charts == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    charts = [titles.nth(i).inner_text() for i in range(1, 6)]  # after the page's own title
+    assert charts == ["accuracy", "loss", "lr", "val_accuracy", "val_loss"]
 
 
 def test_a_runs_diagnostics_are_a_section_per_statistic_after_its_curves(

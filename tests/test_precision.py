@@ -152,6 +152,15 @@ def test_bad_trainer_values_are_config_errors(compose_cfg, override: str, fragme
         validate(compose_cfg(override))
 
 
+def test_several_steps_per_execution_under_a_strategy_is_refused_and_auto_is_one(
+    compose_cfg,
+) -> None:
+    with pytest.raises(ConfigError, match=r"steps_per_execution=8 with trainer.distribution"):
+        validate(compose_cfg("trainer.steps_per_execution=8", "trainer.distribution=mirrored"))
+    validate(compose_cfg("trainer.distribution=mirrored"))  # auto: 1 there
+    assert trial_model(trial_config(compose_cfg)).steps_per_execution == 8  # auto: 8 on one
+
+
 def test_the_trainer_keys_reach_compile(compose_cfg) -> None:
     cfg = trial_config(compose_cfg, "trainer.steps_per_execution=16", "trainer.jit_compile=false")
     model = trial_model(cfg)
