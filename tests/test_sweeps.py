@@ -717,6 +717,22 @@ def test_the_launcher_is_handed_the_config_the_sweeper_composed_once() -> None:
     assert composed == [["a=1"], ["b=2"]]
 
 
+def test_a_launcher_pickling_its_loader_sends_no_kept_config() -> None:
+    # submitit pickles the launcher, its loader included, while another slot's thread keeps
+    # configs in it: the kept ones must not go along ("dictionary changed size" otherwise)
+    import cloudpickle
+
+    class Loader:
+        def load_sweep_config(self, master: DictConfig, overrides: list[str]) -> DictConfig:
+            return OmegaConf.create({"composed": True})
+
+    loader = ComposedOnce(Loader())  # type: ignore[arg-type]
+    loader.keep(["a=1"], OmegaConf.create({"kept": True}))
+    sent = cloudpickle.loads(cloudpickle.dumps(loader))
+    assert sent.load_sweep_config(OmegaConf.create(), ["a=1"]).get("composed")
+    assert loader.load_sweep_config(OmegaConf.create(), ["a=1"]).get("kept")  # still here
+
+
 # --- repeats: each point trained over several seeds -----------------------------------------
 
 

@@ -23,6 +23,12 @@ class ComposedOnce(ConfigLoader):
         self.loader = loader
         self._kept: dict[tuple[str, ...], DictConfig] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What a launcher that pickles itself for its workers (submitit) sends of this loader:
+        not the configs kept here, which another slot's thread adds to while one pickles
+        ("dictionary changed size during iteration"), and which a worker never asks for."""
+        return {"loader": self.loader, "_kept": {}}
+
     def keep(self, overrides: list[str], config: DictConfig) -> None:
         self._kept[tuple(overrides)] = config
 
