@@ -4,6 +4,7 @@ and a page in headless Chromium for the tests of what a person sees."""
 import functools
 import os
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -46,3 +47,11 @@ def page() -> Iterator:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser.new_page(viewport={"width": 1400, "height": 900})
         browser.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with the most slow tests first (a stable sort: each file's tests keep their order).
+    `--dist loadfile` hands out files in this order: a long file handed out last kept one worker
+    busy for minutes after the other had finished."""
+    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])
