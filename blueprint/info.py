@@ -8,29 +8,21 @@ overrides. Prints; writes nothing, opens no store.
 import os
 import platform
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from blueprint.app.job import composed, sweep_storage
 from blueprint.credentials import masked
 from blueprint.errors import BlueprintError
+from blueprint.plumbing.packages import TENSORFLOW_WHEELS, installed_version
 
 PACKAGES = ("blueprint", "keras", "mlflow", "optuna", "hydra-core", "numpy")
-TENSORFLOW_WHEELS = ("tensorflow-cpu", "tensorflow")
 # Compute capabilities from which NVIDIA GPUs run float16 (tensor cores) and bfloat16 fast.
 FLOAT16_FROM, BFLOAT16_FROM = (7, 0), (8, 0)
 CPU_BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs fast at bfloat16
 
 
-def installed(package: str) -> str | None:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
-
-
 def version_lines() -> list[str]:
-    wheels = [f"{w}=={installed(w)}" for w in TENSORFLOW_WHEELS if installed(w)]
+    wheels = [f"{w}=={installed_version(w)}" for w in TENSORFLOW_WHEELS if installed_version(w)]
     lines = [f"python {platform.python_version()} on {platform.platform()}"]
     lines.append(f"tensorflow: {' and '.join(wheels) or 'not installed'}")
     if len(wheels) > 1:
@@ -38,7 +30,7 @@ def version_lines() -> list[str]:
             "  both TensorFlow wheels are installed, one over the other: reinstall with "
             "`make install` (CPU) or `make install GPU=1`"
         )
-    lines += [f"{package}: {installed(package) or 'not installed'}" for package in PACKAGES]
+    lines += [f"{package}: {installed_version(package) or 'not installed'}" for package in PACKAGES]
     return lines
 
 

@@ -4,7 +4,6 @@ import contextlib
 import io
 import os
 import re
-from importlib.metadata import PackageNotFoundError, version
 from types import SimpleNamespace
 
 import keras
@@ -12,6 +11,8 @@ import mlflow
 import numpy as np
 from mlflow.models import Model, infer_signature
 from mlflow.models.model import ModelInfo
+
+from blueprint.plumbing.packages import TENSORFLOW_WHEELS, installed_version
 
 
 def _save_model(path: str, validate_serving_input: bool = True, **kwargs) -> None:
@@ -31,18 +32,11 @@ def pip_requirements() -> list[str]:
     TensorFlow is whichever wheel is installed: tensorflow-cpu by default, tensorflow on GPU.
     """
     pins = []
-    for candidates in (("keras",), ("tensorflow-cpu", "tensorflow"), ("numpy",)):
-        installed = [pkg for pkg in candidates if _installed_version(pkg)]
+    for candidates in (("keras",), TENSORFLOW_WHEELS, ("numpy",)):
+        installed = [pkg for pkg in candidates if installed_version(pkg)]
         if installed:
-            pins.append(f"{installed[0]}=={_installed_version(installed[0])}")
+            pins.append(f"{installed[0]}=={installed_version(installed[0])}")
     return pins
-
-
-def _installed_version(package: str) -> str | None:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
 
 
 def log_keras_model(
