@@ -369,6 +369,7 @@ class Tracking(Schema):
     experiment_name: Name
     run_name: Annotated[str, Field(min_length=1)] | None
     log_model: bool
+    sweep_models: Literal["improving", "every"]
     register_model: Name | None
 
     @model_validator(mode="after")

@@ -169,7 +169,7 @@ def log_outcome(
     import numpy as np
 
     from blueprint.data.pipeline import images_at, to_dataset
-    from blueprint.tracking.keras_model import log_keras_model
+    from blueprint.tracking.keras_model import log_keras_model, worth_logging
     from blueprint.tracking.outcome import log_objective, register_model, weights_epoch
     from blueprint.training.fit import best_epoch
 
@@ -179,7 +179,7 @@ def log_outcome(
     test = model.evaluate(to_dataset(data.test, batch), verbose=0, return_dict=True)
     step = weights_epoch(history, callbacks)  # the epoch the evaluated and logged model is
     mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()}, step=step)
-    if cfg.tracking.log_model:
+    if cfg.tracking.log_model and worth_logging(cfg.tracking.sweep_models, trial.beats_best(value)):
         example = images_at(data.val, np.arange(min(5, len(data.val))))
         # MLflow's serving check reloads the model: a trial's is built by a single run's code
         info = log_keras_model(model, example, run_name, step, not trial.active)

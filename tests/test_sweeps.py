@@ -857,8 +857,11 @@ def test_repeat_reduce_median_gives_the_trial_its_repeats_median(tmp_path: Path)
     assert "sweep.repeats" in trial_run.data.tags
 
 
-def test_only_trials_beating_the_best_so_far_draw_evaluation_pictures(tmp_path: Path) -> None:
-    # Four points of differing quality: each trial draws them exactly when it beats those before.
+def test_only_trials_beating_the_best_so_far_draw_evaluation_pictures_and_log_models(
+    tmp_path: Path,
+) -> None:
+    # Four points of differing quality: each trial draws the pictures and logs its model exactly
+    # when it beats those before; the others say so in a tag and keep their checkpoint.
     result = run_sweep(
         tmp_path,
         "hparams_search=grid",
@@ -866,17 +869,26 @@ def test_only_trials_beating_the_best_so_far_draw_evaluation_pictures(tmp_path: 
         "trainer.seed=0,1",
         "diagnostics=default",
         "diagnostics.diagram=false",
+        "tracking.log_model=true",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     study = the_study(tmp_path)
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    _, children = runs(tmp_path)
+    parent, children = runs(tmp_path)
+    logged = client.search_logged_models([parent.info.experiment_id])
+    with_model = {m.source_run_id for m in logged}
     best_so_far = float("-inf")
     for run in sorted(children, key=lambda r: int(r.data.tags["sweep.trial_number"])):
         value = study.trials[int(run.data.tags["sweep.trial_number"])].value
         files = {a.path for a in client.list_artifacts(run.info.run_id, "diagnostics")}
         drew = "diagnostics/confusion_matrix.png" in files
-        assert drew == (value > best_so_far), (value, best_so_far, files)
+        beats = value > best_so_far
+        assert drew == beats, (value, best_so_far, files)
         assert ("diagnostics.evaluation" in run.data.tags) == (not drew)
+        assert (run.info.run_id in with_model) == beats, (value, best_so_far)
+        assert ("tracking.model" in run.data.tags) == (not beats)
+        checkpoint = Path(run.data.tags["paths.output_dir"]) / "checkpoints" / "best.keras"
+        assert checkpoint.is_file(), "a trial without a logged model keeps its checkpoint"
         best_so_far = max(best_so_far, value)
     assert any("diagnostics.evaluation" in r.data.tags for r in children), "no trial skipped"
+    assert len(with_model) < len(children), "every trial logged its model"

@@ -215,7 +215,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if not self.options.evaluation:
             return False
         value = self._best[1] if self._best is not None else float("nan")
-        if self.options.sweep_evaluation == "every" or np.isnan(value) or self.beats_best(value):
+        if self.options.sweep_evaluation == "every" or self.beats_best(value):
             return True
         mlflow.set_tag(
             EVALUATION_TAG,

@@ -112,7 +112,8 @@ def _from_run(run_id: str, client: MlflowClient, safe_mode: bool) -> TrainedMode
     checkpoint = Path(output_dir) / CHECKPOINT if output_dir else None
     if checkpoint is None or not checkpoint.is_file():
         raise ConfigError(
-            "the run logged no model (tracking.log_model=false) and its "
+            "the run logged no model (tracking.log_model=false, or a sweep trial that did not "
+            "beat its study's best: tracking.sweep_models=improving) and its "
             f"checkpoint {checkpoint} is gone; give a .keras file instead"
         )
     return _of_run(_load_file(checkpoint, safe_mode), run, str(checkpoint))

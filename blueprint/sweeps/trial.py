@@ -8,6 +8,7 @@ sweep trial, never at import.
 import contextlib
 import copy
 import functools
+import math
 from typing import Any
 
 from omegaconf import DictConfig
@@ -83,8 +84,9 @@ class SweepTrial:
 
     def beats_best(self, value: float) -> bool:
         """Whether `value` beats the study's best ended trial so far (always outside a sweep,
-        and while no trial has completed)."""
-        if not self.node:
+        while no trial has completed, and for a value that cannot be compared: NaN). What a
+        trial keeps beyond its metrics (evaluation pictures, its logged model) follows it."""
+        if not self.node or math.isnan(value):
             return True
         study = self._trial().study
         try:
