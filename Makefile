@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 5000
 APP_PORT ?= 8501# make app: the trainer app's port (on 127.0.0.1)
 DASHBOARD_PORT ?= 8080# make dashboard: Optuna Dashboard's port (on 127.0.0.1)
+DOCS_PORT ?= 8000# make docs: the docs site's port (on 127.0.0.1)
 HOST   ?= 0.0.0.0# make server: the interface others reach it on
 BACKEND ?=# make server: a database URL for the runs (postgresql+psycopg://...) instead of STORE/mlflow.db
 ALLOWED_HOSTS ?=# make server: names clients reach it by, comma-separated (default: host name, FQDN, localhost)
@@ -22,7 +23,7 @@ TF_VERSION := $(shell sed -n 's/^ *"tensorflow-cpu==\([0-9.]*\)".*/\1/p' pyproje
 GPU_SWAP = $(PY) -m pip uninstall -q -y tensorflow-cpu && \
 	$(PY) -m pip install -q "tensorflow[and-cuda]==$(TF_VERSION)" && touch $(VENV)/.gpu
 
-.PHONY: help install info train test test-all lint format ui server app runs sweeps dashboard clean
+.PHONY: help install info train test test-all lint format ui server app runs sweeps dashboard docs clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -76,6 +77,9 @@ sweeps: $(STAMP) ## the studies in the sweep store: trials per state, best value
 
 dashboard: $(STAMP) ## Optuna Dashboard over the sweep store on 127.0.0.1:DASHBOARD_PORT; overrides via ARGS
 	$(PY) -m blueprint.dashboard --port $(DASHBOARD_PORT) $(ARGS)
+
+docs: $(STAMP) ## the docs site (blueprint/docs/pages) on 127.0.0.1:DOCS_PORT, rebuilt as pages change; Ctrl-C stops it
+	$(PY) -m mkdocs serve -f blueprint/docs/mkdocs.yml -a 127.0.0.1:$(DOCS_PORT)
 
 ui: $(STAMP) ## MLflow UI over the project's store; prints the latest experiment's runs-view URL
 	$(PY) -m blueprint.ui --port $(PORT) --store $(STORE)

@@ -4,7 +4,7 @@
 trial (take it under the store's lock, suggest two parameters, record a heartbeat, report one
 intermediate value, tell it) against a fresh SQLite file and a fresh PostgreSQL database started on
 loopback (tests/servers.py), alternating the two, and prints milliseconds per trial (median of the
-rounds) and the ratio. No target: the README's "Scaling out" quotes the numbers.
+rounds) and the ratio. No target: docs: scaling-out.md quotes the numbers.
 """
 
 import argparse

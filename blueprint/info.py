@@ -75,7 +75,7 @@ def device_lines() -> list[str]:
     if not gpus:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         hint = f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
-        lines.append(f"no GPU{hint}: README's GPU section sets one up")
+        lines.append(f"no GPU{hint}: docs: gpu.md sets one up")
     return lines
 
 

@@ -19,6 +19,7 @@ import blueprint.resolvers  # noqa: F401  (registers the resolvers conf/ uses)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
+DOCS_PAGES = ROOT / "blueprint" / "docs" / "pages"  # the docs site's (blueprint/docs/mkdocs.yml)
 APP = ROOT / "blueprint" / "app" / "main.py"  # the trainer app's Streamlit script
 
 

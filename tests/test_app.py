@@ -1,5 +1,5 @@
 """The trainer app (`make app`): each page driven by Streamlit's AppTest against temporary stores,
-and the Train page in headless Chromium, which takes the screenshots the README shows."""
+and the Train page in headless Chromium, which takes the screenshots the docs show (app.md)."""
 
 import json
 import re
@@ -314,7 +314,7 @@ def test_sweeps_page_shows_the_studies_trials_and_plots(tmp_path, monkeypatch):
 def test_the_app_trains_from_the_browser(tmp_path, page):
     """As a person sees it: Stop is live while a run trains, a reload finds the run and stops it
     (KILLED); then 4 epochs of the CNN to their best value, a digit predicted with that run on the
-    Try page, a sweep on the Sweeps page. Screenshots (the README's) land in tmp_path."""
+    Try page, a sweep on the Sweeps page. Screenshots (the docs') land in tmp_path."""
     swept = run_sweep(
         tmp_path, "optimizer.lr=1e-3,1e-2", "model.dropout=0.0,0.3", "trainer.epochs=2"
     )

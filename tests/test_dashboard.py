@@ -1,7 +1,7 @@
 """`make dashboard`: Optuna Dashboard over the sweep store, on a study made directly with Optuna
 (a sweep's name and parameters, three finished trials; nothing trained). Its JSON API lists the
-study and its trials; headless Chromium finds them where a person looks, and takes the README's
-screenshots (into tmp_path)."""
+study and its trials; headless Chromium finds them where a person looks, and takes the docs'
+screenshots (sweeps.md; into tmp_path)."""
 
 import contextlib
 import json

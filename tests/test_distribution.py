@@ -110,7 +110,7 @@ def test_multi_worker_cluster_trains_in_step_and_only_the_chief_logs(
 @pytest.mark.parametrize(
     ("overrides", "env", "fragments"),
     [
-        ([], {}, ["TF_CONFIG, which is not set", "README: Data-parallel training"]),
+        ([], {}, ["TF_CONFIG, which is not set", "docs: scaling-out.md, Data-parallel training"]),
         ([], {"TF_CONFIG": "{not json"}, ["TF_CONFIG is not valid JSON"]),
         (["resume=nowhere"], {"TF_CONFIG": "{}"}, ["resume= continues a single-process run"]),
     ],

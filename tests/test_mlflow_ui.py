@@ -138,8 +138,8 @@ def test_a_runs_diagnostics_are_a_section_per_statistic_after_its_curves(
 def test_a_runs_histogram_pictures_show_legibly_in_its_artifacts(
     store, ui_url, page, tmp_path
 ) -> None:
-    """Where README sends a user: the run's Artifacts tab, diagnostics/histograms/, a picture
-    per epoch at the panel's width, full size on a click."""
+    """Where the docs send a user (diagnostics.md): the run's Artifacts tab,
+    diagnostics/histograms/, a picture per epoch at the panel's width, full size on a click."""
     (run,) = [r for r in runs_in(store) if r.info.run_name == "single"]
     page.goto(ui_url.replace("/runs?", f"/runs/{run.info.run_id}?"))
     page.get_by_role("tab", name="Artifacts").click(timeout=60_000)

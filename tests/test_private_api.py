@@ -1,6 +1,6 @@
-"""The private parts of dependencies blueprint still uses, where no public path exists (README,
-"Private parts of dependencies"): each fails here by name when an upgrade moves it, before the
-feature resting on it fails somewhere less obvious."""
+"""The private parts of dependencies blueprint still uses, where no public path exists (docs:
+development.md, "Private parts of dependencies"): each fails here by name when an upgrade moves it,
+before the feature resting on it fails somewhere less obvious."""
 
 import importlib
 import subprocess
@@ -30,7 +30,7 @@ PRIVATE_PARTS = [
 def test_a_private_part_blueprint_uses_is_still_there(module: str, path: str, use: str) -> None:
     found = importlib.import_module(module)
     for name in path.split("."):
-        assert hasattr(found, name), f"{module}.{path} is gone; it serves {use} (README)"
+        assert hasattr(found, name), f"{module}.{path} is gone; it serves {use} (development.md)"
         found = getattr(found, name)
 
 

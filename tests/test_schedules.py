@@ -178,7 +178,7 @@ def test_every_epoch_logs_the_rate_it_trained_at(compose_cfg) -> None:
 
 
 def test_the_mnist_recipe_trains_on_a_stand_in(compose_cfg, tmp_path: Path) -> None:
-    """experiment=mnist's pieces together (real MNIST cannot be downloaded here: README)."""
+    """experiment=mnist's pieces together (real MNIST cannot be downloaded: training.md)."""
     stand_in = write_mnist_like_npz(tmp_path / "mnist.npz")
     cfg = compose_cfg(
         "experiment=mnist",

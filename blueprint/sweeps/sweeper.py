@@ -152,7 +152,8 @@ def jobs_sharing_this_machine(launcher: DictConfig, slots: int) -> int:
 def check_joblib_settings(launcher: DictConfig) -> None:
     """The joblib launcher checks its settings (its own backends, then joblib's) only as it
     launches the first trial, after the stores are written; here the same checks run first.
-    Its own check is in its private `_core` (README lists it, a test catches a change)."""
+    Its own check is in its private `_core` (docs: development.md lists it; a test catches a
+    change)."""
     if launcher_kind(launcher) != "JoblibLauncher":
         return
     from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg

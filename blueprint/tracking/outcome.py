@@ -56,7 +56,8 @@ def log_run_files(output_dir: Path) -> None:
 
 def register_model(info: ModelInfo, name: str, objective: str, value: float) -> str:
     """A new version of registered model `name` (created on first use), tagged with the run's
-    objective value; returns the version. Promote one with an alias (README, "Registry")."""
+    objective value; returns the version. Promote one with an alias (docs: serving.md,
+    "Registry")."""
     version = mlflow.register_model(info.model_uri, name, tags={objective: f"{value:.6g}"})
     mlflow.set_tag("registered_model", f"models:/{name}/{version.version}")
     return version.version

@@ -42,7 +42,8 @@ def check_distribution(name: str, in_sweep: bool, resuming: bool) -> None:
         problem = "is not set" if "TF_CONFIG" not in os.environ else "lacks cluster.worker or task"
         raise ConfigError(
             f"trainer.distribution=multi_worker reads its cluster from TF_CONFIG, which {problem}; "
-            f"set it on each worker, e.g. {TF_CONFIG_EXAMPLE} (README: Data-parallel training)"
+            f"set it on each worker, e.g. {TF_CONFIG_EXAMPLE} "
+            "(docs: scaling-out.md, Data-parallel training)"
         ) from None
     except (ValueError, TypeError):
         raise ConfigError(
