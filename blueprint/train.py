@@ -20,6 +20,7 @@ import blueprint.resolvers  # noqa: F401  (registers ${project_root:} and ${kera
 from blueprint.components import build
 from blueprint.data.facts import check_task, load_data
 from blueprint.errors import BlueprintError, exit_on_error
+from blueprint.plumbing.home_paths import home_expanded
 from blueprint.run_folder_guard import HYDRA_CALLBACKS
 from blueprint.sweeps.trial import SweepTrial
 from blueprint.training.distribution import Distribution, check_distribution
@@ -216,4 +217,5 @@ if __name__ == "__main__":
     # Ctrl-C, and the app's Stop, end the run KILLED even where this process was started with
     # SIGINT ignored, as a non-interactive shell starts its background jobs (`make app &`).
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.argv[1:] = home_expanded(sys.argv[1:])  # data.path=~/photos, which bash leaves as typed
     exit_on_error(main)

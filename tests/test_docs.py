@@ -20,7 +20,8 @@ joined, a here-document's body skipped, `# ...` comments dropped). Of each:
 What is not composed, by this rule only: Hydra's flags (tokens starting with `-`, and the value of
 `--cfg`/`-c`/`--package`/`-p`), which are not overrides; every placeholder `<...>` is put in as the
 value `placeholder`. Words are expanded as bash expands them (`$HOME`, and `~` at a word's start
-or after `name=` where name is a shell identifier), then composed as the strings they are: a path
+or after `name=` where name is a shell identifier; blueprint's commands expand the rest, as in
+`data.path=~/photos`), then composed as the strings they are: a path
 need not exist, only a run reads it. A ```yaml block whose first line is
 `# conf/<group>/<option>.yaml` is a file a page asks the reader to write: it is written into a copy
 of conf/ that every command composes against.
@@ -40,6 +41,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 import blueprint.resolvers  # noqa: F401  (registers the resolvers conf/ uses)
+from blueprint.plumbing.home_paths import home_expanded
 from blueprint.schema import EvaluateRun, ExportRun, PredictRun
 from blueprint.serving.command import compose_command
 from blueprint.sweeps.search_space import params_overrides, parse_search_space
@@ -110,8 +112,8 @@ def commands_of(path: Path) -> list[Command]:
             if heredoc:
                 heredoc_end, line = heredoc[1], line[: heredoc.start()]
             words = shlex.split(PLACEHOLDER.sub("placeholder", line), comments=True)
-            if words:
-                tokens = tuple(expanded(word) for word in words)
+            if words:  # then as blueprint's commands take them (`data.path=~/photos`)
+                tokens = tuple(home_expanded([expanded(word) for word in words]))
                 found.append(Command(f"{path.relative_to(ROOT)}:{first}", tokens))
             line = ""
     return found

@@ -1,5 +1,6 @@
 """The real command, end to end: one run trained, tracked in MLflow and written to its directory."""
 
+import os
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from blueprint.plumbing.home_paths import home_expanded
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from blueprint.tracking.params import is_location
 from tests.helpers import run_train
@@ -145,3 +147,27 @@ def test_the_entry_point_imports_scikit_learn_only_for_a_source_it_splits() -> N
     code = "import sys, blueprint.train; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_home_path_typed_after_a_dotted_key_reaches_the_config(tmp_path: Path) -> None:
+    # `data.path=~/photos`: bash leaves the ~ (data.path is no shell variable name), and Hydra's
+    # override grammar refuses it; the command expands it as bash would for `input=~/photos`.
+    env = {**os.environ, "HOME": str(tmp_path)}
+    args = ["data=folder", "data.path=~/photos", "--cfg", "job"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "blueprint.train", *args], capture_output=True, text=True, env=env
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert yaml.safe_load(shown.stdout)["data"]["path"] == str(tmp_path / "photos")
+
+
+def test_home_expansion_leaves_deletions_quotes_and_flags_alone() -> None:
+    home = str(Path.home())
+    assert home_expanded(["data.path=~", "+x=~/a,~/b", "~trainer.seed", "k='~/q'", "-m"]) == [
+        f"data.path={home}",
+        f"+x={home}/a,{home}/b",
+        "~trainer.seed",
+        "k='~/q'",
+        "-m",
+    ]
+    assert home_expanded(["data.path=a~/b", "name=~user"]) == ["data.path=a~/b", "name=~user"]

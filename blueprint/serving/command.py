@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel
 
 from blueprint.errors import ConfigError, compose_failure, exit_on_error
+from blueprint.plumbing.home_paths import home_expanded
 from blueprint.resolvers import PROJECT_ROOT
 from blueprint.validation import check
 
@@ -56,5 +57,5 @@ def run_command(
     logging.basicConfig(
         level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
     )
-    overrides = sys.argv[1:] if argv is None else argv
+    overrides = home_expanded(sys.argv[1:] if argv is None else argv)
     exit_on_error(lambda: work(compose_command(name, overrides, schema)))
