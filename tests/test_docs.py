@@ -31,12 +31,14 @@ import importlib.util
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
@@ -47,7 +49,8 @@ from blueprint.serving.command import compose_command
 from blueprint.sweeps.search_space import params_overrides, parse_search_space
 from blueprint.sweeps.sweeper import first_value, job_overrides
 from blueprint.validation import validate
-from tests.helpers import CONF_DIR, DOCS_PAGES, ROOT
+from tests.helpers import CONF_DIR, DOCS_PAGES, ROOT, free_port
+from tests.servers import wait_until_answering
 
 MKDOCS_YML = DOCS_PAGES.parent / "mkdocs.yml"
 DOCUMENTS = [ROOT / "README.md", *sorted(DOCS_PAGES.glob("*.md"))]
@@ -254,3 +257,43 @@ def test_every_documented_command_is_one_blueprint_takes(command, conf_dir, tmp_
         compose_command(name, own, COMMANDS_OF_A_MODEL[name])
         if data:
             training_config([], data)
+
+
+@pytest.mark.slow  # drives Chromium, which `make test` does not need (.ci/run installs it)
+def test_a_newcomer_finds_a_page_by_the_menu_and_by_search(page, tmp_path) -> None:
+    """`make docs` as a person uses it: every nav entry in the menu, a page opened from it shows
+    its commands, the search box finds a page by a word in it, and Ctrl-C stops it cleanly."""
+    titles = [next(iter(entry)) for entry in yaml.safe_load(MKDOCS_YML.read_text())["nav"]]
+    port, log = free_port(), tmp_path / "docs.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            ["make", "--no-print-directory", "docs", f"DOCS_PORT={port}"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
+    try:
+        wait_until_answering(server, f"http://127.0.0.1:{port}/", "make docs", 60)
+        page.goto(f"http://127.0.0.1:{port}/")
+        menu = page.locator("nav.md-nav--primary")
+        for title in titles:
+            assert menu.get_by_role("link", name=title, exact=True).is_visible(), title
+        menu.get_by_role("link", name="Sweeps", exact=True).click()
+        page.wait_for_url("**/sweeps/", timeout=10_000)
+        assert page.locator("article h1").inner_text().startswith("Sweeps")
+        commands = page.locator("pre code").first.inner_text()
+        assert "python -m blueprint.train --multirun" in commands, commands
+        page.screenshot(path=tmp_path / "docs-sweeps.png")
+
+        search = page.locator("input.md-search__input")
+        search.click()
+        search.press_sequentially("interruptions", delay=30)  # as typed: the index answers keys
+        results = page.locator(".md-search-result")
+        results.get_by_text("matching document").wait_for(timeout=15_000)
+        assert "Sweeps" in results.inner_text(), results.inner_text()
+        page.screenshot(path=tmp_path / "docs-search.png")
+    finally:
+        os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
+        server.wait(timeout=30)
+    assert "Traceback" not in log.read_text(), log.read_text()
