@@ -329,21 +329,31 @@ def model_overrides(option: str) -> list[str]:
     return [f"data.image_size=[{size},{size}]"]
 
 
-def write_photo_folder(root: Path, per_class: int = 12, seed: int = 0) -> Path:
+def write_photo_folder(
+    root: Path,
+    per_class: int = 12,
+    seed: int = 0,
+    heights: tuple[int, int] = (60, 400),
+    widths: tuple[int, int] = (60, 600),
+    jpeg_only: bool = False,
+    quality: int = 75,
+) -> Path:
     """Real photos of mixed sizes and modes: random crops of scikit-learn's two sample JPEGs
-    (china/ and flower/), saved as RGB JPEG, greyscale PNG or RGBA PNG in turn."""
+    (china/ and flower/, 427x640), `heights` and `widths` drawn in [low, high), saved as RGB JPEG
+    (of `quality`), greyscale PNG or RGBA PNG in turn, or all as JPEG with `jpeg_only`."""
     from PIL import Image
     from sklearn.datasets import load_sample_images
 
     rng = np.random.default_rng(seed)
+    kinds = (("RGB", ".jpg"), ("L", ".png"), ("RGBA", ".png"))[: 1 if jpeg_only else 3]
     for name, photo in zip(("china", "flower"), load_sample_images().images, strict=True):
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            height, width = rng.integers(60, 400), rng.integers(60, 600)
+            height, width = rng.integers(*heights), rng.integers(*widths)
             top, left = rng.integers(0, 427 - height + 1), rng.integers(0, 640 - width + 1)
             crop = Image.fromarray(photo[top : top + height, left : left + width])
-            mode, suffix = (("RGB", ".jpg"), ("L", ".png"), ("RGBA", ".png"))[i % 3]
-            crop.convert(mode).save(root / name / f"{name}_{i:02d}{suffix}")
+            mode, suffix = kinds[i % len(kinds)]
+            crop.convert(mode).save(root / name / f"{name}_{i:04d}{suffix}", quality=quality)
     return root
 
 
