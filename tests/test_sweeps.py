@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from blueprint.errors import SweepError
 from blueprint.sweeps.composed_once import ComposedOnce
 from blueprint.sweeps.contract import (
+    FIXED_ATTR,
     INTERRUPTED_TAG,
     REPEAT_TAG,
     REPEATS_ATTR,
@@ -281,9 +282,13 @@ def grid_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_grid_from_comma_lists_runs_every_point_once(grid_sweep: tuple[Path, str]) -> None:
     tmp_path, _ = grid_sweep
-    trials = the_study(tmp_path).trials
+    study = the_study(tmp_path)
+    trials = study.trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     points = {(t.params["optimizer.lr"], t.params["trainer.batch_size"]) for t in trials}
+    fixed = study.user_attrs[FIXED_ATTR]  # once on the study, as its name hashes them
+    assert fixed["trainer.epochs"] == "2" and "tracking.uri" not in fixed, fixed
+    assert not any("trainer.epochs" in t.user_attrs for t in trials)
     assert points == set(itertools.product([1e-3, 1e-2], [32, 64]))
 
     parent, children = runs(tmp_path)

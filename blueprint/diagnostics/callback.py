@@ -119,6 +119,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._best: tuple[int, float, list[np.ndarray]] | None = None
         self._safely = NeverFatal("diagnostics", self._close_recorder).run
         self._seconds = 0.0  # see SECONDS_TAG
+        self._end_tags: dict[str, str] = {}  # set with SECONDS_TAG as training ends
 
     @contextlib.contextmanager
     def _timed(self) -> Iterator[None]:
@@ -197,7 +198,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         with self._timed():
             self._safely("the end of training", self._finish)
         try:  # also after a failure inside diagnostics: the time they held until then
-            mlflow.set_tag(SECONDS_TAG, f"{self._seconds:.3f}")
+            mlflow.set_tags({**self._end_tags, SECONDS_TAG: f"{self._seconds:.3f}"})  # one write
         except Exception as err:  # a tag is no reason to fail a run
             log.warning("the run has no %s tag: %s", SECONDS_TAG, first_line(err))
 
@@ -217,10 +218,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         value = self._best[1] if self._best is not None else float("nan")
         if self.options.sweep_evaluation == "every" or self.beats_best(value):
             return True
-        mlflow.set_tag(
-            EVALUATION_TAG,
+        self._end_tags[EVALUATION_TAG] = (
             "skipped: the trial did not beat its study's best so far "
-            "(diagnostics.sweep_evaluation=improving; `every` draws it for each trial)",
+            "(diagnostics.sweep_evaluation=improving; `every` draws it for each trial)"
         )
         return False
 

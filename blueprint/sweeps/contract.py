@@ -18,6 +18,7 @@ TRIAL_STATE_TAG = "sweep.trial_state"  # child run tag: COMPLETE, PRUNED or FAIL
 INTERRUPTED_TAG = "sweep.interrupted"  # child run tag: "true" when its sweep died under it
 PARENT_ATTR = "blueprint.mlflow_parent_run_id"  # study user attr: resumed sweeps reuse the run
 RUN_ATTR = "mlflow_run_id"  # trial user attribute: the job's MLflow run, set once it started
+FIXED_ATTR = "blueprint.fixed"  # study user attr: {key: value} every trial gets (not locations)
 REUSED_ATTR = "blueprint.reused_from"  # grid trial copied from an earlier version: "<study>#<n>"
 REUSED_TAG = "sweep.reused_from"  # its child run's tag, once nested under the grown grid's run
 DEVICES_TAG = "sweep.devices"  # child run tag: its slot and GPUs, "slot 1: GPU 2" (gpus_per_trial)
