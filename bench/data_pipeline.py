@@ -45,6 +45,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 import numpy as np
 import tensorflow as tf
 
+from bench.generated import generated_once
 from blueprint.data.pipeline import to_dataset
 from blueprint.data.splits import FileSplit
 from tests.helpers import ROOT, write_image_folder
@@ -55,17 +56,13 @@ SEED = 42  # conf/trainer's seed, which training passes as the shuffle seed
 
 
 def image_folder(parent: Path, files: int) -> Path:
-    """`files` PNGs in CLASSES class folders, generated once and reused (a marker says done)."""
-    root = parent / f"blueprint-bench-pngs-{files}"
-    done = root / ".complete"
-    if not done.exists():
-        print(f"generating {files:,} PNGs in {root} ...", end=" ", flush=True)
-        start = time.perf_counter()
-        per_class = {f"c{k}": files // CLASSES + (k < files % CLASSES) for k in range(CLASSES)}
-        write_image_folder(root, per_class, size=PNG_SIZE)
-        done.touch()
-        print(f"{time.perf_counter() - start:.0f} s", flush=True)
-    return root
+    """`files` PNGs in CLASSES class folders, generated once and reused."""
+    per_class = {f"c{k}": files // CLASSES + (k < files % CLASSES) for k in range(CLASSES)}
+    return generated_once(
+        parent / f"blueprint-bench-pngs-{files}",
+        f"{files:,} PNGs",
+        lambda root: write_image_folder(root, per_class, size=PNG_SIZE),
+    )
 
 
 def file_split(root: Path, image_size: int) -> FileSplit:

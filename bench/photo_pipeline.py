@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from bench.generated import generated_once
 from tests.helpers import ROOT, clean_env, store_overrides, write_photo_folder
 
 HEIGHTS, WIDTHS = (240, 401), (320, 501)  # pixels, drawn in [low, high)
@@ -56,17 +57,14 @@ class Timing:
 
 
 def photo_folder(parent: Path, files: int) -> Path:
-    """`files` JPEG photos in two class folders, generated once and reused (a marker says done)."""
-    root = parent / f"blueprint-bench-photos-{files}"
-    done = root / ".complete"
-    if not done.exists():
-        print(f"generating {files:,} JPEGs in {root} ...", end=" ", flush=True)
-        start = time.perf_counter()
-        write_photo_folder(root, files // 2, heights=HEIGHTS, widths=WIDTHS, jpeg_only=True,
-                           quality=JPEG_QUALITY)  # fmt: skip
-        done.touch()
-        print(f"{time.perf_counter() - start:.0f} s", flush=True)
-    return root
+    """`files` JPEG photos in two class folders, generated once and reused."""
+    return generated_once(
+        parent / f"blueprint-bench-photos-{files}",
+        f"{files:,} JPEGs",
+        lambda root: write_photo_folder(
+            root, files // 2, heights=HEIGHTS, widths=WIDTHS, jpeg_only=True, quality=JPEG_QUALITY
+        ),
+    )
 
 
 def timed(command: list[str], times_json: Path) -> Timing:
