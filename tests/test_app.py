@@ -139,6 +139,25 @@ def test_a_run_that_fails_as_it_starts_gives_its_one_line_and_leaves_no_file(tmp
     assert not list(scratch.iterdir()), "the run's output was left behind"
 
 
+def test_a_stopped_run_reads_stopped_once_mlflow_has_it_killed_while_its_process_exits(tmp_path):
+    """The page need not wait for TensorFlow's teardown (seconds on a loaded machine): a stopped
+    job whose run MLflow reads KILLED is stopped, not running, though its process lives on."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = mlflow.MlflowClient(uri)
+    run = client.create_run(client.create_experiment("default"), run_name="app-test")
+    tearing_down = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    job = TrainingJob("app-test", [], uri, "default", 5, "val_accuracy", tearing_down, None)
+    try:
+        job.stopping = True  # as Stop leaves it, the signal sent
+        assert job.running and not job.stopped  # the run is still RUNNING in MLflow
+        client.set_terminated(run.info.run_id, "KILLED")
+        assert not job.running and job.stopped
+        assert tearing_down.poll() is None  # its process has not exited
+    finally:
+        tearing_down.kill()
+        tearing_down.wait()
+
+
 def test_a_second_session_finds_the_running_job_and_stops_it(tmp_path, monkeypatch):
     """A reload or a second tab is a new session: it shows the job the first one started, with a
     live Stop, and refuses a second Train with one line. Stopped as it starts (TensorFlow still

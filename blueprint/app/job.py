@@ -79,6 +79,7 @@ class TrainingJob:
     # What the process prints: a file without a name, so it goes with the job, nothing left in /tmp.
     output: IO[bytes] = field(repr=False)
     stopping: bool = field(default=False, init=False)  # Stop pressed: Ctrl-C sent
+    killed: bool = field(default=False, init=False)  # ... and MLflow reads its run KILLED
 
     @classmethod
     def start(cls, overrides: list[str]) -> "TrainingJob":
@@ -112,12 +113,25 @@ class TrainingJob:
 
     @property
     def running(self) -> bool:
-        return self.process.poll() is None
+        """The run trains: its process is alive, and it is not a stopped run whose process is
+        only tearing TensorFlow down."""
+        return self.process.poll() is None and not self._killed_recorded()
 
     @property
     def stopped(self) -> bool:
-        """Ended by Stop (Ctrl-C): Python exits with status 130 or the signal's -2."""
-        return self.process.returncode in (-signal.SIGINT, 128 + signal.SIGINT)
+        """Ended by Stop (Ctrl-C): MLflow reads the run KILLED, or Python exited with status 130
+        or the signal's -2 (stopped before its MLflow run began)."""
+        exited = self.process.poll() in (-signal.SIGINT, 128 + signal.SIGINT)
+        return exited or self._killed_recorded()
+
+    def _killed_recorded(self) -> bool:
+        """After Stop, whether the run is recorded KILLED: ~0.02 s after the signal, where its
+        process exits seconds later (TensorFlow's C++ teardown: 2 s on an idle machine, many
+        more on a loaded one), which the page need not wait for."""
+        if self.stopping and not self.killed:
+            run = run_named(self.tracking_uri, self.experiment, self.run_name)
+            self.killed = run is not None and run.info.status == "KILLED"
+        return self.killed
 
     def stop(self) -> None:
         """Ctrl-C, as in a terminal: training stops and the MLflow run ends KILLED. Returns at
