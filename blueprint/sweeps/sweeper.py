@@ -66,6 +66,7 @@ from blueprint.sweeps.study import (
     take_trials,
 )
 from blueprint.sweeps.study_store import open_storage
+from blueprint.sweeps.trial_configs import TrialConfigs
 from blueprint.tracking.store_opening import check_server_access
 
 if TYPE_CHECKING:  # the plugin imports this module; its settings class is only a type here
@@ -244,6 +245,7 @@ class BlueprintSweep:
     ) -> None:
         self.config = config
         self.composed = ComposedOnce(hydra_context.config_loader)
+        self.trial_configs = TrialConfigs(hydra_context.config_loader)
         self.hydra_context = dataclasses.replace(hydra_context, config_loader=self.composed)
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=self.hydra_context, task_function=task_function
@@ -405,7 +407,7 @@ class BlueprintSweep:
     def _composed(self, overrides: list[str]) -> DictConfig:
         """One job's config, composed as the launcher will compose it."""
         try:
-            return self.composed.load_sweep_config(self.config, overrides)
+            return self.trial_configs.compose(self.config, overrides)
         except Exception as err:  # an unknown key, a value Hydra cannot compose
             raise SweepError(f"a trial's config does not compose: {compose_failure(err)}") from err
 

@@ -1,5 +1,6 @@
 """Where a run came from: git state, command line, Hydra overrides."""
 
+import functools
 import getpass
 import shlex
 import subprocess
@@ -21,14 +22,22 @@ def _git(root: Path, *args: str) -> str | None:
     return out.stdout.strip()
 
 
+@functools.cache
+def git_state(root: Path) -> tuple[tuple[str, str], ...]:
+    """The commit and dirty flag of `root` (none outside a git checkout), read once a process:
+    its code is what it imported as it started, whatever a later edit changes on disk, and a
+    sweep's trials in one process need not run git twice each."""
+    commit = _git(root, "rev-parse", "HEAD")
+    if not commit:
+        return ()
+    dirty = bool(_git(root, "status", "--porcelain", "--untracked-files=no"))
+    return (("git.commit", commit), ("git.dirty", str(dirty)))
+
+
 def provenance_tags(root: Path) -> dict[str, str]:
     """Tags for git commit and dirty flag (when `root` is a git checkout), command and overrides."""
     executable, *args = sys.orig_argv  # as typed: "python -m blueprint.train model=mlp"
-    tags = {"command": masked(shlex.join([Path(executable).name, *args]))}
-    commit = _git(root, "rev-parse", "HEAD")
-    if commit:
-        tags["git.commit"] = commit
-        tags["git.dirty"] = str(bool(_git(root, "status", "--porcelain", "--untracked-files=no")))
+    tags = {"command": masked(shlex.join([Path(executable).name, *args])), **dict(git_state(root))}
     if HydraConfig.initialized():
         tags["hydra.overrides"] = masked(" ".join(HydraConfig.get().overrides.task))
     return tags
