@@ -67,15 +67,21 @@ TRIALS = [
     trial(4, 0.002, "rmsprop", 64, "tracking.run_name='a b, c'", "model.initial_weights=null"),
     trial(5, 0.003, "adam", 32, "optimizer={lr:0.5}", "hydra.job.chdir=false"),
     trial(6, 0.004, "adamw", 32, "hydra.verbose=true", "trainer.seed=7"),
+    trial(7, 0.004, "adam", 32, "hydra.job.env_copy=[BLUEPRINT_TEST_VALUE]"),
 ]
 
 
 @pytest.mark.parametrize("overrides", TRIALS, ids=[str(i) for i in range(len(TRIALS))])
 def test_a_trial_config_equals_hydras_composition(
-    hydra_loader: ConfigLoader, master: DictConfig, overrides: list[str]
+    hydra_loader: ConfigLoader,
+    master: DictConfig,
+    overrides: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     configs = TrialConfigs(hydra_loader)
-    configs.compose(master, trial(9, 0.009, "adam", 128))  # a base for the adam trials
+    monkeypatch.setenv("BLUEPRINT_TEST_VALUE", "then")
+    configs.compose(master, trial(9, 0.009, "adam", 128, *overrides[3:-4]))  # the trial's base
+    monkeypatch.setenv("BLUEPRINT_TEST_VALUE", "now")  # copied as Hydra copies it: from now
     same(configs.compose(master, overrides), hydra_loader.load_sweep_config(master, overrides))
 
 

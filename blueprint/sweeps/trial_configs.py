@@ -17,12 +17,13 @@ tests/test_trial_configs.py checks the copies against Hydra's compositions.
 """
 
 import copy
+import os
 import threading
 
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 
 class TrialConfigs:
@@ -57,6 +58,9 @@ class TrialConfigs:
         except Exception:  # Hydra refuses it too: its compose raises its own error
             return self.loader.load_sweep_config(master, overrides)
         config.hydra.overrides.task = [o.input_line for o in parsed if not o.is_hydra_override()]
+        with open_dict(config.hydra):  # as Hydra copies them: from the environment of now
+            for name in config.hydra.job.env_copy:
+                config.hydra.job.env_set[name] = os.environ[name]
         OmegaConf.copy_cache(from_config=master, to_config=config)
         return config
 
