@@ -350,6 +350,7 @@ class Trainer(Schema):
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"]
     steps_per_execution: Literal["auto"] | Annotated[int, Field(ge=1, examples=[32])]
     jit_compile: Literal["auto", True, False]
+    backup_share: Annotated[float, Field(gt=0, le=1, examples=[0.05])]
 
     @model_validator(mode="after")
     def _one_step_per_execution_under_a_strategy(self) -> "Trainer":

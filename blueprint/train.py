@@ -140,7 +140,7 @@ def run_callbacks(
         *build_callbacks(cfg, allowed),
         *diagnostics(data, logged_through=logged_through, beats_best=trial.beats_best),
         *trial.callbacks(),
-        *resume_callbacks(output_dir if backed_up else None),
+        *resume_callbacks(output_dir if backed_up else None, cfg.trainer.backup_share),
     ]
 
 

@@ -26,7 +26,7 @@ from blueprint.data.splits import ImageData
 from blueprint.diagnostics import plotting
 from blueprint.diagnostics.architecture import ArchitectureDrawing
 from blueprint.diagnostics.callback import SECONDS_TAG
-from blueprint.diagnostics.histograms import KINDS, dead_fraction, describe
+from blueprint.diagnostics.histograms import KINDS, Sampled, dead_fraction, describe, reduce
 from blueprint.diagnostics.plotting import range_text
 from blueprint.diagnostics.recorder import METRIC_PREFIXES, EpochRecorder
 from blueprint.errors import ConfigError
@@ -436,6 +436,29 @@ def test_histograms_count_every_value_and_dead_units_are_zero_everywhere() -> No
     outputs[..., 1] = 0  # channel 1 is zero everywhere
     outputs[0, 0, 0, 2] = 0  # channel 2 is zero only somewhere
     assert dead_fraction(outputs) == pytest.approx(1 / 3)
+
+
+def test_a_tensor_above_the_limit_is_histogrammed_from_an_even_sample_with_exact_statistics() -> (
+    None
+):
+    rng = np.random.default_rng(1)
+    small = rng.normal(size=(40, 25)).astype("float32")
+    assert reduce(small, limit=1000) is small  # at the limit: every value, as before
+    values = rng.normal(size=(300, 64)).astype("float32")
+    values[:, 5] += 50.0  # one unit far from the others: a sample skipping units would miss it
+    values[123, 7] = -40.0  # the minimum, a single value the sample need not hold
+    reduced = reduce(values, limit=1000)
+    assert isinstance(reduced, Sampled) and reduced.sample.size <= 1000
+    stats, hist = describe(reduced, bins=9)
+    exact, whole = describe(values, bins=9)
+    assert stats == exact  # norm, mean, std, min, max of every value
+    assert hist.counts.sum() == reduced.sample.size
+    np.testing.assert_array_equal(hist.edges, whole.edges)  # the range of every value
+    shares, whole_shares = hist.counts / hist.counts.sum(), whole.counts / whole.counts.sum()
+    np.testing.assert_allclose(shares, whole_shares, atol=0.02)
+    far = np.sum(reduced.sample > 25)  # unit 5's share, as the sample visits every unit evenly
+    assert far == pytest.approx(reduced.sample.size / 64, rel=0.1)
+    assert reduce(values, limit=1000).sample.tobytes() == reduced.sample.tobytes()  # each epoch
 
 
 def test_panel_ranges_keep_narrow_ranges_apart() -> None:

@@ -83,7 +83,7 @@ def test_a_model_resumes_where_it_stopped(compose_cfg, tmp_path: Path, precision
         model = trial_model(cfg)
         build_training_state(model, data)
         callbacks = [
-            *resume_callbacks(output_dir),
+            *resume_callbacks(output_dir, cfg.trainer.backup_share),
             *([StopAfter(stop_after)] if stop_after else []),
         ]
         with contextlib.suppress(KeyboardInterrupt):

@@ -1,6 +1,7 @@
 """Resume: a run SIGKILLed mid-training continues in the same folder and MLflow run, with every
 epoch logged once, and ends where an uninterrupted run with the same seed ends."""
 
+import contextlib
 import signal
 import subprocess
 import time
@@ -11,13 +12,15 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from blueprint.data.facts import load_data
 from blueprint.runs import run_lines
 from blueprint.serving.reference import load_trained
 from blueprint.tracking.mlflow_run import REPLACED_BY_TAG
 from blueprint.tracking.params import OUTPUT_DIR_TAG
 from blueprint.tracking.resume_target import append_csv_logs
-from blueprint.training.backup import BACKUP_DIR, epochs_done
+from blueprint.training.backup import BACKUP_DIR, epochs_done, resume_callbacks, usable_backup
 from blueprint.training.callbacks import build_callbacks
+from blueprint.training.fit import build_training_state, fit
 from tests.helpers import (
     ROOT,
     assert_one_line_error,
@@ -25,6 +28,8 @@ from tests.helpers import (
     run_train,
     train_cmd,
 )
+from tests.test_schedules import StopAfter
+from tests.test_warm_models import trial_config, trial_model
 
 # Deterministic, no early stopping (its restored weights would hide a difference), small batches
 # so that an epoch lasts long enough to be interrupted.
@@ -143,3 +148,35 @@ def test_a_resumed_run_appends_to_its_csv_log(compose_cfg) -> None:
     callbacks = build_callbacks(cfg, list(cfg.allowed_targets))
     [csv_logger] = [c for c in callbacks if isinstance(c, keras.callbacks.CSVLogger)]
     assert csv_logger.append  # Keras' default rewrites the file, losing the epochs before the cut
+
+
+def test_a_run_cut_after_skipped_backups_resumes_from_the_last_one_and_ends_the_same(
+    compose_cfg, tmp_path: Path
+) -> None:
+    """trainer.backup_share: with a share no save fits in, only the first epoch is backed up; a
+    run cut after three epochs resumes from that one and still ends where an uninterrupted run
+    ends. With 1, every epoch is backed up."""
+    cfg = trial_config(compose_cfg, "trainer.epochs=5", "trainer.deterministic=true")
+    data = load_data(cfg.data, list(cfg.allowed_targets))
+
+    def trained(output_dir: Path | None, share: float, stop_after: int | None = None) -> list:
+        model = trial_model(cfg)
+        build_training_state(model, data)
+        callbacks = [
+            *resume_callbacks(output_dir, share),
+            *([StopAfter(stop_after)] if stop_after else []),
+        ]
+        with contextlib.suppress(KeyboardInterrupt):
+            done = usable_backup(output_dir) if output_dir else 0
+            fit(model, data, cfg.trainer, callbacks, cfg.trainer.batch_size, done)
+        return model.get_weights()
+
+    whole = trained(None, 1.0)
+    trained(tmp_path / "every", 1.0, stop_after=3)
+    assert epochs_done(tmp_path / "every") == 3
+    trained(tmp_path / "paced", 1e-9, stop_after=3)
+    assert epochs_done(tmp_path / "paced") == 1  # epochs 1 and 2 were not saved
+    resumed = trained(tmp_path / "paced", 1e-9)
+    assert not (tmp_path / "paced" / BACKUP_DIR).exists()  # training ended: the backup went
+    for a, b in zip(whole, resumed, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

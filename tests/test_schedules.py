@@ -55,7 +55,7 @@ def scheduled_rates(cfg, data, output_dir: Path | None, stop_after: int | None =
     build_training_state(model, data)
     rates = Rates()
     callbacks = [*build_callbacks(cfg, list(cfg.allowed_targets)), rates]
-    callbacks += resume_callbacks(output_dir)
+    callbacks += resume_callbacks(output_dir, 1.0)  # every epoch: a resume starts at stop_after
     callbacks += [StopAfter(stop_after)] if stop_after else []
     with contextlib.suppress(KeyboardInterrupt):
         fit(model, data, cfg.trainer, callbacks, cfg.trainer.batch_size)

@@ -36,6 +36,7 @@ from blueprint.diagnostics.capture import (
     select_layers,
 )
 from blueprint.diagnostics.evaluation import SplitEvaluation
+from blueprint.diagnostics.histograms import dead_fraction, reduce
 from blueprint.diagnostics.recorder import ARTIFACT_DIR, EpochRecorder, RecorderSettings
 from blueprint.diagnostics.split_evaluation import evaluate_split, predict_split
 from blueprint.diagnostics.worker import RecorderProcess
@@ -149,13 +150,12 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._weighted = weighted
         self._nested = nested_models(weighted)
         self._capture = capture_for(self.model, weighted, outputs)
-        relu = [layer.name for layer in outputs if is_relu_family(layer)]
+        self._relu = [layer.name for layer in outputs if is_relu_family(layer)]
         settings = RecorderSettings(
             run_id=run_id,
             tracking_uri=mlflow.get_tracking_uri(),
             bins=self.options.bins,
             all_metrics=self.options.metrics == "all",
-            relu_layers=relu,
         )
         self.recorder = (RecorderProcess if self.options.process else EpochRecorder)(settings)
         if self.options.diagram:  # drawn while training runs, logged at its end
@@ -182,8 +182,17 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         weights, gradients = read_weights(self._weighted), captured.gradients
         if self.options.metrics != "all":  # a nested model (zoo backbone) is one layer here
             weights, gradients = (merge_nested(t, self._nested) for t in (weights, gradients))
-        tensors = {"weights": weights, "gradients": gradients, "activations": captured.activations}
-        self.recorder.record(epoch, tensors)  # the tensors are dropped when it returns
+        activations = captured.activations
+        dead = {name: dead_fraction(activations[name]) for name in self._relu}
+        tensors = {
+            kind: {name: reduce(values) for name, values in by_name.items()}
+            for kind, by_name in (
+                ("weights", weights),
+                ("gradients", gradients),
+                ("activations", activations),
+            )
+        }  # a large tensor travels to the recorder as its statistics and a sample (histograms)
+        self.recorder.record(epoch, tensors, dead)  # the tensors are dropped when it returns
 
     def _remember_if_best(self, epoch: int, value: float | None) -> None:
         if value is None or not np.isfinite(value):

@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from mlflow.entities import Metric
 
 from blueprint.diagnostics import plotting
 from blueprint.diagnostics.evaluation import SplitEvaluation
-from blueprint.diagnostics.histograms import KINDS, HistogramHistory, dead_fraction, describe
+from blueprint.diagnostics.histograms import KINDS, HistogramHistory, Sampled, describe
 
 # Metric prefix per kind. The MLflow UI orders a run's chart sections by prefix, alphabetically:
 # each must sort after `epoch/` (the training curves), which "activations" would not.
@@ -60,7 +60,6 @@ class RecorderSettings:
     tracking_uri: str
     bins: int
     all_metrics: bool  # every tensor's statistics as metrics, not only the per-layer summaries
-    relu_layers: list[str] = field(default_factory=list)  # their dead_fraction is logged
 
 
 class EpochRecorder:
@@ -72,7 +71,6 @@ class EpochRecorder:
         self.run_id = settings.run_id
         self.bins = settings.bins
         self.all_metrics = settings.all_metrics
-        self.relu_layers = settings.relu_layers
         self.history = HistogramHistory()
         self._client = MlflowClient(settings.tracking_uri)
         self._panels: dict[str, plotting.HistogramPanels] = {}
@@ -81,8 +79,14 @@ class EpochRecorder:
         self._pending: list[Metric] = []  # metrics not logged yet
         self._flushed_at = time.monotonic()
 
-    def record(self, epoch: int, tensors: dict[str, dict[str, np.ndarray]]) -> None:
-        """`tensors`: kind -> tensor name -> values (weights and gradients by variable path)."""
+    def record(
+        self,
+        epoch: int,
+        tensors: dict[str, dict[str, np.ndarray | Sampled]],
+        dead: dict[str, float],
+    ) -> None:
+        """`tensors`: kind -> tensor name -> values (weights and gradients by variable path), a
+        large one as `histograms.reduce` makes it; `dead`: ReLU layer -> its dead fraction."""
         stats: dict[str, dict[str, dict[str, float]]] = {kind: {} for kind in KINDS}
         pictures = []
         for kind in KINDS:
@@ -102,7 +106,7 @@ class EpochRecorder:
             picture.save(path, compress_level=1)  # ~5 ms faster an epoch for ~1.5x the bytes
             self._client.log_artifact(self.run_id, str(path), f"{ARTIFACT_DIR}/{IMAGE_KEY}")
             path.unlink()
-        metrics = self._layer_metrics(stats, tensors["activations"])
+        metrics = self._layer_metrics(stats, dead)
         if self.all_metrics:
             for kind, by_name in stats.items():
                 for name, values in by_name.items():
@@ -124,7 +128,7 @@ class EpochRecorder:
         self._flushed_at = time.monotonic()
 
     def _layer_metrics(
-        self, stats: dict[str, dict[str, dict[str, float]]], activations: dict[str, np.ndarray]
+        self, stats: dict[str, dict[str, dict[str, float]]], dead: dict[str, float]
     ) -> dict[str, float]:
         """weights/norm/<layer>, gradients/grad_to_weight/<layer> and, for ReLU layers,
         outputs/dead_fraction/<layer>. A layer's norm is that of its variables together.
@@ -136,10 +140,8 @@ class EpochRecorder:
             if layer in gradients:
                 ratio = gradients[layer] / max(norm, 1e-12)
                 metrics[metric_key("gradients", "grad_to_weight", layer)] = ratio
-        for name in self.relu_layers:
-            metrics[metric_key("activations", "dead_fraction", name)] = dead_fraction(
-                activations[name]
-            )
+        for name, fraction in dead.items():
+            metrics[metric_key("activations", "dead_fraction", name)] = fraction
         return metrics
 
     def finish(self, evaluation: SplitEvaluation | None) -> None:

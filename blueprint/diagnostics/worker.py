@@ -26,6 +26,7 @@ from typing import IO, Any
 import numpy as np
 
 from blueprint.diagnostics.evaluation import SplitEvaluation
+from blueprint.diagnostics.histograms import Sampled
 from blueprint.diagnostics.recorder import EpochRecorder, RecorderSettings
 
 FINISH_TIMEOUT_S = 600  # the end-of-run pictures and uploads take seconds; a hung child not forever
@@ -67,11 +68,16 @@ class RecorderProcess:
         with contextlib.suppress(OSError):
             stdin.close()
 
-    def record(self, epoch: int, tensors: dict[str, dict[str, np.ndarray]]) -> None:
+    def record(
+        self,
+        epoch: int,
+        tensors: dict[str, dict[str, np.ndarray | Sampled]],
+        dead: dict[str, float],
+    ) -> None:
         if self._error is not None or self._process.poll() is not None:
             self.close()  # raises what the child said, if it said anything
             raise RecorderFailed("the recorder process ended before the end of training")
-        self._outbox.put(("epoch", epoch, tensors))
+        self._outbox.put(("epoch", epoch, tensors, dead))
 
     def finish(self, evaluation: SplitEvaluation | None) -> None:
         """Sends the evaluation and waits until the child has logged everything."""
@@ -106,7 +112,7 @@ def warm_up() -> None:
 
 
 def main() -> int:
-    """The child: settings, then ("epoch", epoch, tensors)... and ("finish", evaluation)."""
+    """The child: settings, then ("epoch", epoch, tensors, dead)... and ("finish", evaluation)."""
     stdin = sys.stdin.buffer
     try:
         recorder = EpochRecorder(pickle.load(stdin))
@@ -114,7 +120,7 @@ def main() -> int:
         while True:
             message = pickle.load(stdin)
             if message[0] == "epoch":
-                recorder.record(message[1], message[2])
+                recorder.record(*message[1:])
             else:
                 recorder.finish(message[1])
                 return 0
