@@ -5,7 +5,7 @@ Keras' `BackupAndRestore` saves the weights, the optimizer state and the next ep
 `<run folder>/backup/` at the end of an epoch, restores them when `fit` starts, and deletes
 them once training ends normally. `PacedBackup` makes that save at the end of every epoch
 unless it would take more than `trainer.backup_share` of the training time: the default CNN's
-~43 ms save is made every epoch or nearly, a 38.5M-parameter MLP's ~0.76 s (weights and Adam's two
+~43 ms save every 2-3 of its ~0.4 s epochs, a 38.5M-parameter MLP's ~0.76 s (weights and Adam's two
 slots, 460 MB) every other 12.8 s epoch. What it does not hold is made a function of the epoch: the
 training set's order (`skip_epochs`) and the dropout and augmentation draws (`EpochSeeds`), so a
 resumed run ends where an uninterrupted one with the same seed ends.
