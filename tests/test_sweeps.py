@@ -44,6 +44,7 @@ from blueprint.sweeps.study import (
 )
 from blueprint.sweeps.study_store import open_storage
 from blueprint.sweeps.sweeper import plain_values
+from blueprint.sweeps.trial import SweepTrial
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from blueprint.training.warm_models import free_keras_state
 from tests.helpers import (
@@ -762,6 +763,30 @@ def test_a_trial_trained_once_is_told_no_repeat_keys() -> None:
     assert "repeat" not in node.override()
     repeated = node.model_copy(update={"repeats": 3, "repeat_reduce": "median"})
     assert "repeats:3" in repeated.override() and "repeat_reduce:'median'" in repeated.override()
+
+
+def test_a_trial_asks_whether_it_leads_against_one_best_so_far(tmp_path: Path) -> None:
+    # its evaluation pictures and its logged model follow one answer, though another slot's
+    # trial may end between the two questions
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(
+        study_name="s", storage=open_storage(url, create=True), direction="maximize"
+    )
+    running = study.ask()
+    study.tell(study.ask(), 0.5)
+    node = {
+        "study": "s",
+        "storage": url,
+        "trial": running.number,
+        "parent_run_id": "p",
+        "threads": None,
+    }
+    cfg = OmegaConf.create({"sweep": node, "objective": {"metric": "val_accuracy"}})
+    trial = SweepTrial(cfg)
+    assert trial.beats_best(0.6) and not trial.beats_best(0.4)
+    study.tell(study.ask(), 0.9)  # another slot's trial ends meanwhile
+    assert trial.beats_best(0.6)  # against the best as it first asked
+    assert not SweepTrial(cfg).beats_best(0.6)  # a later trial asks against 0.9
 
 
 def test_repeated_values_reduce_by_mean_or_median_and_show_their_spread() -> None:

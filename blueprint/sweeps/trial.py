@@ -83,18 +83,31 @@ class SweepTrial:
         return [ReportToTrial(self._trial(), self.metric)]
 
     def beats_best(self, value: float) -> bool:
-        """Whether `value` beats the study's best ended trial so far (always outside a sweep,
-        while no trial has completed, and for a value that cannot be compared: NaN). What a
-        trial keeps beyond its metrics (evaluation pictures, its logged model) follows it."""
+        """Whether `value` beats the study's best ended trial as this trial first asks (always
+        outside a sweep, while no trial has completed, and for a value that cannot be compared:
+        NaN). What a trial keeps beyond its metrics (evaluation pictures, its logged model)
+        follows it; the best is read once a trial, so both follow the same best even where
+        another slot's trial ends between the two questions."""
         if not self.node or math.isnan(value):
             return True
-        study = self._trial().study
-        try:
-            best = study.best_value
-        except ValueError:  # no completed trial yet
+        best = self._best_so_far()
+        if best is None:  # no completed trial yet
             return True
-        maximize = study.direction.name == "MAXIMIZE"
-        return value > best if maximize else value < best
+        best_value, maximize = best
+        return value > best_value if maximize else value < best_value
+
+    def _best_so_far(self) -> tuple[float, bool] | None:
+        """The study's best value and whether it maximizes, read at the first question."""
+        if not hasattr(self, "_best"):
+            study = self._trial().study
+            try:
+                self._best: tuple[float, bool] | None = (
+                    study.best_value,
+                    study.direction.name == "MAXIMIZE",
+                )
+            except ValueError:
+                self._best = None
+        return self._best
 
     def run_links(self) -> dict[str, Any]:
         """`tracked_run`'s keywords that make this job's MLflow run the trial's: its parent
