@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,6 +91,21 @@ def wait_until_answering(
         except OSError:
             assert time.monotonic() < deadline, f"{what} did not answer in {seconds:g} s"
             time.sleep(0.3)
+
+
+def foreground_job(cmd: list[str], **popen: Any) -> subprocess.Popen:
+    """`cmd` started as a terminal starts its foreground job: in a process group of its own, with
+    Ctrl-C (SIGINT) at its default action even where this test run was started with it ignored
+    (as a non-interactive shell starts a background job), which a child inherits and which
+    Python then leaves ignored: a server that relies on Python's KeyboardInterrupt (mkdocs) would
+    never stop. An exec, not `preexec_fn`, which is unsafe beside threads (Playwright's)."""
+    default_sigint = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execvp(sys.argv[1], sys.argv[1:])"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", default_sigint, *cmd], start_new_session=True, **popen
+    )
 
 
 @contextlib.contextmanager

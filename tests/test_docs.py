@@ -50,7 +50,7 @@ from blueprint.sweeps.search_space import params_overrides, parse_search_space
 from blueprint.sweeps.sweeper import first_value, job_overrides
 from blueprint.validation import validate
 from tests.helpers import CONF_DIR, DOCS_PAGES, ROOT, free_port
-from tests.servers import wait_until_answering
+from tests.servers import foreground_job, wait_until_answering
 
 MKDOCS_YML = DOCS_PAGES.parent / "mkdocs.yml"
 DOCUMENTS = [ROOT / "README.md", *sorted(DOCS_PAGES.glob("*.md"))]
@@ -266,12 +266,11 @@ def test_a_newcomer_finds_a_page_by_the_menu_and_by_search(page, tmp_path) -> No
     titles = [next(iter(entry)) for entry in yaml.safe_load(MKDOCS_YML.read_text())["nav"]]
     port, log = free_port(), tmp_path / "docs.log"
     with open(log, "w") as out:
-        server = subprocess.Popen(
+        server = foreground_job(  # Ctrl-C as a terminal sends it, to its group
             ["make", "--no-print-directory", "docs", f"DOCS_PORT={port}"],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, as a terminal's foreground job
         )
     try:
         wait_until_answering(server, f"http://127.0.0.1:{port}/", "make docs", 60)

@@ -17,6 +17,7 @@ import mlflow
 
 from blueprint.tracking.owner import PID_TAG, owner_tags
 from tests.helpers import DOCS_PAGES, ROOT, free_port
+from tests.servers import foreground_job
 
 
 def process_tree(pid: int) -> dict[int, str]:
@@ -61,12 +62,11 @@ def test_make_ui_prints_the_runs_view_and_stops_cleanly_on_ctrl_c(tmp_path) -> N
     port, log = free_port(), tmp_path / "ui.log"
     started = time.monotonic()
     with open(log, "w") as out:
-        server = subprocess.Popen(
+        server = foreground_job(  # Ctrl-C as a terminal sends it, to its group
             ["make", "--no-print-directory", "ui", f"PORT={port}", f"STORE={tmp_path}"],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, as a terminal's foreground job
         )
     try:
         base = f"http://127.0.0.1:{port}"
