@@ -46,12 +46,10 @@ class TrialConfigs:
         key = tuple(o.input_line for o in others)
         with self._lock:
             base = self._bases.get(key)
-        if base is None:
+        if base is None:  # composed unlocked: another slot's trial may compose one meanwhile
             base = self.loader.load_sweep_config(master, list(key))
-            with self._lock:
-                self._bases[key] = base
         with self._lock:
-            config = copy.deepcopy(base)
+            config = copy.deepcopy(self._bases.setdefault(key, base))
         try:
             for override in values:  # as Hydra's ConfigLoaderImpl applies a plain `key=value`
                 OmegaConf.update(config, override.key_or_group, override.value(), merge=True)
