@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from sklearn.datasets import load_digits
 from streamlit.testing.v1 import AppTest
 
 from blueprint.app.address import UI_ENV
-from blueprint.app.job import TRAIN, VALIDATION, TrainingJob
+from blueprint.app.job import TRAIN, VALIDATION, TrainingJob, composed
 from blueprint.models.cnn import build_cnn
 from blueprint.models.heads import adapt_targets
 from blueprint.models.unet import build_unet
@@ -72,6 +73,26 @@ def chart_colours(chart) -> dict[str, str]:
     """A Streamlit line chart's colour of each series, from its Vega-Lite spec."""
     scale = json.loads(chart.proto.spec)["layer"][0]["encoding"]["color"]["scale"]
     return dict(zip(scale["domain"], scale["range"], strict=True))
+
+
+def test_two_sessions_compose_at_once() -> None:
+    # every tab's page composes its config in the server's threads, through Hydra's one
+    # process-wide GlobalHydra: at once, one failed and its page drew no Train button
+    failures: list[str] = []
+
+    def compose_a_few() -> None:
+        for _ in range(4):
+            try:
+                composed(["trainer.epochs=2"])
+            except Exception as err:
+                failures.append(str(err))
+
+    sessions = [threading.Thread(target=compose_a_few) for _ in range(3)]
+    for session in sessions:
+        session.start()
+    for session in sessions:
+        session.join()
+    assert failures == []
 
 
 def test_train_page_runs_a_short_run_to_its_best_value(tmp_path, monkeypatch):

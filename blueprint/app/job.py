@@ -28,6 +28,10 @@ from blueprint.validation import validate
 CONF_DIR = PROJECT_ROOT / "conf"
 # Hydra names a run's folder as the run starts; a composed preview has none yet.
 RUN_FOLDER = "paths.output_dir='<the run folder, made as it starts>'"
+# Hydra's compose API works through one process-wide GlobalHydra: two sessions (tabs) composing
+# at once made one fail ("GlobalHydra is already initialized"), and a page whose base config
+# failed so drew no Train button. Pages compose one at a time.
+_COMPOSING = threading.Lock()
 TRAIN, VALIDATION = "#1f77b4", "#ff7f0e"  # the progress charts' curves: blue and orange
 
 
@@ -57,7 +61,7 @@ def sweep_storage(overrides: list[str]) -> str:
 
 def _compose(overrides: list[str], with_hydra: bool) -> DictConfig:
     try:
-        with initialize_config_dir(str(CONF_DIR)):
+        with _COMPOSING, initialize_config_dir(str(CONF_DIR)):
             return compose(
                 "train", overrides=[*overrides, RUN_FOLDER], return_hydra_config=with_hydra
             )
