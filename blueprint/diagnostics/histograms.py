@@ -31,6 +31,11 @@ class Sampled:
     sample: np.ndarray  # 1-D, at most SAMPLE_SIZE values evenly spread over the tensor
 
 
+# One epoch's tensors as a recorder receives them: kind (KINDS) -> tensor name -> its values
+# (weights and gradients by variable path), a large one as `reduce` makes it.
+EpochTensors = dict[str, dict[str, np.ndarray | Sampled]]
+
+
 def reduce(values: np.ndarray, limit: int = SAMPLE_SIZE) -> np.ndarray | Sampled:
     """`values` itself up to `limit` values, else its statistics and every `step`-th value.
 

@@ -30,7 +30,7 @@ from mlflow.entities import Metric
 
 from blueprint.diagnostics import plotting
 from blueprint.diagnostics.evaluation import SplitEvaluation
-from blueprint.diagnostics.histograms import KINDS, HistogramHistory, Sampled, describe
+from blueprint.diagnostics.histograms import KINDS, EpochTensors, HistogramHistory, describe
 
 # Metric prefix per kind. The MLflow UI orders a run's chart sections by prefix, alphabetically:
 # each must sort after `epoch/` (the training curves), which "activations" would not.
@@ -79,14 +79,8 @@ class EpochRecorder:
         self._pending: list[Metric] = []  # metrics not logged yet
         self._flushed_at = time.monotonic()
 
-    def record(
-        self,
-        epoch: int,
-        tensors: dict[str, dict[str, np.ndarray | Sampled]],
-        dead: dict[str, float],
-    ) -> None:
-        """`tensors`: kind -> tensor name -> values (weights and gradients by variable path), a
-        large one as `histograms.reduce` makes it; `dead`: ReLU layer -> its dead fraction."""
+    def record(self, epoch: int, tensors: EpochTensors, dead: dict[str, float]) -> None:
+        """`dead`: ReLU layer -> its dead fraction."""
         stats: dict[str, dict[str, dict[str, float]]] = {kind: {} for kind in KINDS}
         pictures = []
         for kind in KINDS:

@@ -23,10 +23,8 @@ import sys
 import threading
 from typing import IO, Any
 
-import numpy as np
-
 from blueprint.diagnostics.evaluation import SplitEvaluation
-from blueprint.diagnostics.histograms import Sampled
+from blueprint.diagnostics.histograms import EpochTensors
 from blueprint.diagnostics.recorder import EpochRecorder, RecorderSettings
 
 FINISH_TIMEOUT_S = 600  # the end-of-run pictures and uploads take seconds; a hung child not forever
@@ -68,12 +66,7 @@ class RecorderProcess:
         with contextlib.suppress(OSError):
             stdin.close()
 
-    def record(
-        self,
-        epoch: int,
-        tensors: dict[str, dict[str, np.ndarray | Sampled]],
-        dead: dict[str, float],
-    ) -> None:
+    def record(self, epoch: int, tensors: EpochTensors, dead: dict[str, float]) -> None:
         if self._error is not None or self._process.poll() is not None:
             self.close()  # raises what the child said, if it said anything
             raise RecorderFailed("the recorder process ended before the end of training")
