@@ -2,6 +2,7 @@
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -55,12 +56,20 @@ def first_line(err: BaseException) -> str:
 def exit_on_error(work: Callable[[], T]) -> T:
     """Runs a command's `work` (every entry point: train, predict, evaluate, export); bad input
     ends it with one line and exit status 2: a BlueprintError, or a config Hydra cannot compose
-    (which it would report in 4-12 lines). Anything else, a fault of the code, keeps its
-    traceback, as does everything with HYDRA_FULL_ERROR=1 set by the user."""
+    (which it would report in 4-12 lines). Ctrl-C ends it with one line, what the command added
+    to the KeyboardInterrupt as notes (how to go on), and the shell's status for it, 130.
+    Anything else, a fault of the code, keeps its traceback, as does everything with
+    HYDRA_FULL_ERROR=1 set by the user."""
     users_choice = os.environ.get(FULL_ERROR)
     os.environ[FULL_ERROR] = "1"  # hydra.main raises its errors here instead of printing them
     try:
         return work()
+    except KeyboardInterrupt as stop:
+        if users_choice == "1":
+            raise
+        notes = getattr(stop, "__notes__", [])
+        logging.getLogger("blueprint").warning("%s", "; ".join(["stopped (Ctrl-C)", *notes]))
+        sys.exit(128 + signal.SIGINT)
     except BlueprintError as err:
         line = str(err)
     except Exception as err:

@@ -54,7 +54,7 @@ class KeepEarlierRuns(Callback):
             return
         # Imports Keras and MLflow: only for a folder that exists.
         from blueprint.tracking.outcome import CLASS_NAMES_FILE  # written as training starts
-        from blueprint.training.backup import BACKUP_DIR
+        from blueprint.training.backup_files import BACKUP_DIR
 
         interrupted = (folder / BACKUP_DIR).is_dir()
         if not interrupted and not (folder / CLASS_NAMES_FILE).is_file():

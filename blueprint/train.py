@@ -23,6 +23,7 @@ from blueprint.errors import BlueprintError, exit_on_error
 from blueprint.plumbing.home_paths import home_expanded
 from blueprint.run_folder_guard import HYDRA_CALLBACKS
 from blueprint.sweeps.trial import SweepTrial
+from blueprint.training.backup_files import resume_hint
 from blueprint.training.distribution import Distribution, check_distribution
 from blueprint.validation import validate
 
@@ -48,7 +49,12 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         from blueprint.sweeps.repeats import train_repeats
 
         return train_repeats(cfg, trial, train_once)
-    return train_once(cfg, trial)
+    try:
+        return train_once(cfg, trial)
+    except KeyboardInterrupt as stop:  # its MLflow run is KILLED; `exit_on_error` says so
+        if not trial.active and (hint := resume_hint(Path(cfg.paths.output_dir))):
+            stop.add_note(hint)
+        raise
 
 
 def train_once(cfg: DictConfig, trial: SweepTrial) -> float:

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from blueprint.errors import ConfigError, compose_failure
+from blueprint.errors import FULL_ERROR, ConfigError, compose_failure, exit_on_error
 from blueprint.schema import GROUPS, schema_for
 from blueprint.train import train
 from blueprint.validation import validate
@@ -149,6 +149,28 @@ def test_an_unknown_key_of_a_model_command_is_one_line_listing_its_keys(command)
     """The same entry wrapper as training (`blueprint.errors.exit_on_error`)."""
     result = run_command(command, "modle=x")
     assert_one_line_error(result, "Could not override 'modle'", "Did you mean: 'model'?", "model, ")
+
+
+def _stopped_with_a_note() -> None:
+    stop = KeyboardInterrupt()
+    stop.add_note("the same command goes on")
+    raise stop
+
+
+def test_ctrl_c_in_any_command_is_one_line_with_how_to_go_on_and_status_130(
+    caplog, monkeypatch
+) -> None:
+    """Every entry point's wrapper: a KeyboardInterrupt is one line, the notes the command added
+    to it (train: its resume command; a sweep: that the same command goes on), status 130;
+    with the user's HYDRA_FULL_ERROR=1 it keeps its traceback."""
+    monkeypatch.delenv(FULL_ERROR, raising=False)
+    with pytest.raises(SystemExit) as ended:
+        exit_on_error(_stopped_with_a_note)
+    assert ended.value.code == 130
+    assert caplog.messages == ["stopped (Ctrl-C); the same command goes on"]
+    monkeypatch.setenv(FULL_ERROR, "1")
+    with pytest.raises(KeyboardInterrupt):
+        exit_on_error(_stopped_with_a_note)
 
 
 TYPED = (int, float, bool, int | None, float | None)  # the sweeper's keys OmegaConf checks

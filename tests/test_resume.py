@@ -18,7 +18,8 @@ from blueprint.serving.reference import load_trained
 from blueprint.tracking.mlflow_run import REPLACED_BY_TAG
 from blueprint.tracking.params import OUTPUT_DIR_TAG
 from blueprint.tracking.resume_target import append_csv_logs
-from blueprint.training.backup import BACKUP_DIR, epochs_done, resume_callbacks, usable_backup
+from blueprint.training.backup import resume_callbacks, usable_backup
+from blueprint.training.backup_files import BACKUP_DIR, epochs_done
 from blueprint.training.callbacks import build_callbacks
 from blueprint.training.fit import build_training_state, fit
 from tests.helpers import (

@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from blueprint.sweeps.study_store import open_storage
-from blueprint.training.backup import epochs_done
+from blueprint.training.backup_files import epochs_done
 from tests.helpers import (
     ROOT,
     TINY,

@@ -99,14 +99,17 @@ def test_a_killed_run_reads_killed_once_the_next_run_starts(tmp_path) -> None:
 @pytest.mark.slow  # over 20 s: CI runs it (make test-all)
 def test_ctrl_c_ends_a_run_killed_even_when_started_with_sigint_ignored(tmp_path) -> None:
     """A non-interactive shell starts its background jobs (`make app &`) with SIGINT ignored,
-    which a child keeps: the run trained on through Ctrl-C and through the app's Stop."""
+    which a child keeps: the run trained on through Ctrl-C and through the app's Stop. The
+    command ends with one line saying how to go on, no traceback, and the shell's status 130."""
     cmd = [sys.executable, "-m", "blueprint.train", *TINY, "trainer.epochs=100000"]
     cmd += [f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"hydra.run.dir={tmp_path}/run"]
     cmd += [f"tracking.artifact_location={tmp_path}/mlruns", "trainer.verbose=0"]
     cmd += ["~callbacks.early_stopping"]
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # what the child inherits
+    printed = tmp_path / "printed.txt"
     try:
-        run = subprocess.Popen(cmd, cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL)
+        with open(printed, "w") as output:
+            run = subprocess.Popen(cmd, cwd=ROOT, env=clean_env(), stdout=output, stderr=output)
     finally:
         signal.signal(signal.SIGINT, previous)
     try:
@@ -115,8 +118,13 @@ def test_ctrl_c_ends_a_run_killed_even_when_started_with_sigint_ignored(tmp_path
         run.wait(timeout=60)
     finally:
         run.kill()
-    assert run.returncode in (-signal.SIGINT, 128 + signal.SIGINT)
+    assert run.returncode == 128 + signal.SIGINT
     assert MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(run_id).info.status == "KILLED"
+    text = printed.read_text()
+    assert "Traceback" not in text, text
+    stopped = [line for line in text.splitlines() if "stopped (Ctrl-C)" in line]
+    assert len(stopped) == 1, text
+    assert f"`python -m blueprint.train resume={tmp_path / 'run'}` goes on" in stopped[0]
 
 
 def _wait_for_an_epoch(tmp: Path, timeout: float) -> str:

@@ -303,8 +303,12 @@ class BlueprintSweep:
             self._run_trials(study, storage, run, checked.n_trials, space)
             run.summarize(self.settings.plots, final=True)
             status = "FINISHED"
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             status = "KILLED"
+            stop.add_note(
+                "the study keeps its ended trials and queues the interrupted ones again: "
+                "the same command goes on with it"
+            )
             raise
         finally:
             run.close(status)

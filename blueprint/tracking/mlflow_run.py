@@ -27,6 +27,7 @@ from blueprint.tracking.store_opening import (
     open_error_hint,
     server_lost,
 )
+from blueprint.training.backup_files import epochs_done
 
 log = logging.getLogger(__name__)
 REPLACED_BY_TAG = "blueprint.replaced_by"  # on a run whose folder a force=true run took over
@@ -193,8 +194,6 @@ def lost_store_hint(cfg: DictConfig, why: str) -> str:
     """One line for a store that stopped answering or taking writes mid-run (a tracking server
     gone, a database file replaced or unwritable): what is kept, and how to go on once it is back.
     The run stays RUNNING there until the next command that opens the store marks it KILLED."""
-    from blueprint.training.backup import epochs_done  # TensorFlow: only once a run failed
-
     uri, folder = masked(cfg.tracking.uri), cfg.paths.output_dir
     if cfg.get("sweep") is not None:
         after = "the sweep counts this trial failed; re-run the sweep command once it is back"

@@ -11,7 +11,6 @@ training set's order (`skip_epochs`) and the dropout and augmentation draws (`Ep
 resumed run ends where an uninterrupted one with the same seed ends.
 """
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -20,8 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-BACKUP_DIR = "backup"  # under the run folder
-WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"  # BackupAndRestore's files
+from blueprint.training.backup_files import BACKUP_DIR, METADATA, WEIGHTS, epochs_done, saved_epoch
+
 PREVIOUS = ".bkp"  # its copy of the epoch before (double_checkpoint=True)
 ITERATORS_PER_EPOCH = 2  # training-set iterators Keras 3.15's fit opens per epoch (measured)
 DRAWS_PER_EPOCH = 2**32  # room for an epoch's random draws per seed generator
@@ -82,11 +81,6 @@ class EpochSeeds(keras.callbacks.Callback):
             variable.assign(first + np.array([0, epoch * DRAWS_PER_EPOCH], dtype=first.dtype))
 
 
-def epochs_done(output_dir: Path) -> int:
-    """Epochs the backup in `output_dir` holds, 0 without a readable one; reads only."""
-    return _epoch(output_dir / BACKUP_DIR / METADATA) or 0
-
-
 def usable_backup(output_dir: Path) -> int:
     """Makes the backup in `output_dir` one Keras can restore and returns its epochs: where a
     resumed fit starts.
@@ -96,21 +90,14 @@ def usable_backup(output_dir: Path) -> int:
     Without a usable pair, the backup goes and training starts from the beginning.
     """
     backup = output_dir / BACKUP_DIR
-    if not backup.exists() or _epoch(backup / METADATA) is not None:
+    if not backup.exists() or saved_epoch(backup / METADATA) is not None:
         return epochs_done(output_dir)
-    if _epoch(backup / (METADATA + PREVIOUS)) is not None:
+    if saved_epoch(backup / (METADATA + PREVIOUS)) is not None:
         for name in (WEIGHTS, METADATA):
             shutil.copyfile(backup / (name + PREVIOUS), backup / name)
     else:
         shutil.rmtree(backup)
     return epochs_done(output_dir)
-
-
-def _epoch(metadata: Path) -> int | None:
-    try:
-        return int(json.loads(metadata.read_text())["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def skip_epochs(dataset: tf.data.Dataset, epochs: int) -> None:
