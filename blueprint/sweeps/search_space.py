@@ -54,8 +54,9 @@ class SearchSpace:
 
 
 @functools.cache
-def _parser() -> OverridesParser:
-    """Hydra's override parser (an ANTLR parser: built once)."""
+def override_parser() -> OverridesParser:
+    """Hydra's override parser, its grammar functions registered once; each parse builds its
+    own ANTLR lexer and parser, so the slots' threads share it."""
     return OverridesParser.create()
 
 
@@ -93,7 +94,7 @@ def parse_search_space(overrides: list[str]) -> SearchSpace:
 def _parsed(line: str) -> Override:
     """One override parsed, or a ValueError naming it and Hydra's reason."""
     try:
-        return _parser().parse_override(line)
+        return override_parser().parse_override(line)
     except HydraException as err:
         key = line.split("=", 1)[0]
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -223,7 +224,8 @@ def _element(value: CategoricalChoiceType) -> str:
     if not isinstance(value, str):
         return Transformer.str(value)
     try:
-        if _parser().parse_override(f"k=choice({value})").value() == ChoiceSweep(list=[value]):
+        parsed = override_parser().parse_override(f"k=choice({value})")
+        if parsed.value() == ChoiceSweep(list=[value]):
             return value
     except HydraException:
         pass

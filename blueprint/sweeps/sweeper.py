@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import HydraContext, TaskFunction
@@ -51,6 +50,7 @@ from blueprint.sweeps.pruners import PRUNER_ATTR, build_pruner
 from blueprint.sweeps.repeats import check_repeats, repeats_key
 from blueprint.sweeps.search_space import (
     SearchSpace,
+    override_parser,
     params_overrides,
     parse_search_space,
 )
@@ -119,7 +119,7 @@ def next_job_number(sweep_dir: str) -> int:
 def plain_values(fixed: dict[str, Any]) -> dict[str, Any]:
     """Fixed overrides as the job reads them: keys without Hydra's `+`/`++` (which MLflow keys
     cannot hold), values without its escapes (`sqlite\\:///` ...)."""
-    parser = OverridesParser.create()
+    parser = override_parser()
     overrides = [parser.parse_override(f"{name}={value}") for name, value in fixed.items()]
     return {override.key_or_group: override.value() for override in overrides}
 

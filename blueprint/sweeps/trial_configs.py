@@ -21,9 +21,10 @@ import os
 import threading
 
 from hydra.core.config_loader import ConfigLoader
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from blueprint.sweeps.search_space import override_parser
 
 
 class TrialConfigs:
@@ -31,14 +32,13 @@ class TrialConfigs:
 
     def __init__(self, loader: ConfigLoader) -> None:
         self.loader = loader
-        self.parser = OverridesParser.create()
         self.groups = set(loader.list_groups(""))  # a top-level `key=` names a group or a value
         self._bases: dict[tuple[str, ...], DictConfig] = {}
         self._lock = threading.Lock()  # slots' threads compose trials side by side
 
     def compose(self, master: DictConfig, overrides: list[str]) -> DictConfig:
         """The config Hydra composes for `master`'s sweep job with `overrides`."""
-        parsed = self.parser.parse_overrides(overrides)
+        parsed = override_parser().parse_overrides(overrides)
         values = [o for o in parsed if self._is_value(o)]
         others = [o for o in parsed if not self._is_value(o)]
         if not values or not all(self._is_group(o) or o.is_hydra_override() for o in others):
