@@ -51,7 +51,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         return train_repeats(cfg, trial, train_once)
     try:
         return train_once(cfg, trial)
-    except KeyboardInterrupt as stop:  # its MLflow run is KILLED; `exit_on_error` says so
+    except KeyboardInterrupt as stop:  # its run ended KILLED; `exit_on_error` prints the note
         if not trial.active and (hint := resume_hint(Path(cfg.paths.output_dir))):
             stop.add_note(hint)
         raise
