@@ -27,7 +27,7 @@ from blueprint.tracking.store_opening import (
     open_error_hint,
     server_lost,
 )
-from blueprint.training.backup_files import epochs_done
+from blueprint.training.backup_files import resume_hint
 
 log = logging.getLogger(__name__)
 REPLACED_BY_TAG = "blueprint.replaced_by"  # on a run whose folder a force=true run took over
@@ -197,11 +197,8 @@ def lost_store_hint(cfg: DictConfig, why: str) -> str:
     uri, folder = masked(cfg.tracking.uri), cfg.paths.output_dir
     if cfg.get("sweep") is not None:
         after = "the sweep counts this trial failed; re-run the sweep command once it is back"
-    elif epochs_done(Path(folder)):
-        after = (
-            f"the epochs trained so far are backed up in {folder}; once the store is back, "
-            f"go on with `python -m blueprint.train resume={folder}`"
-        )
+    elif hint := resume_hint(Path(folder)):
+        after = f"{hint} once the store is back"
     else:  # fit had ended, and with it the backup
         after = (
             f"training ended but its results (objective, test metrics, model) are not "
