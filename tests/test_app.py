@@ -95,6 +95,7 @@ def test_two_sessions_compose_at_once() -> None:
     assert failures == []
 
 
+@pytest.mark.slow  # a 2-epoch run through the page: about 25 s
 def test_train_page_runs_a_short_run_to_its_best_value(tmp_path, monkeypatch):
     monkeypatch.setenv(UI_ENV, UI)
     at = app_on(tmp_path, monkeypatch)
@@ -257,6 +258,7 @@ def test_try_shows_an_image_as_bright_as_the_model_reads_it(tmp_path):
     assert seen[counts.name].max() == dark.max() <= 16
 
 
+@pytest.mark.slow  # trains 15 epochs first: about 25 s
 def test_try_page_predicts_a_digit_from_a_finished_run(tmp_path, monkeypatch):
     trained = run_train(tmp_path, "model=mlp", "trainer.epochs=15", "diagnostics=off")
     assert trained.returncode == 0, trained.stderr[-2000:]
@@ -319,6 +321,7 @@ def luminance(colour: str) -> float:
     return 0.2126 * red + 0.7152 * green + 0.0722 * blue
 
 
+@pytest.mark.slow  # a 2-trial sweep first: about 25 s
 def test_sweeps_page_shows_the_studies_trials_and_plots(tmp_path, monkeypatch):
     swept = run_sweep(tmp_path, "optimizer.lr=1e-3,1e-2", "trainer.epochs=1")
     assert swept.returncode == 0, swept.stderr[-2000:]
