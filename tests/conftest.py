@@ -13,15 +13,6 @@ from omegaconf import DictConfig
 
 from tests.helpers import compose_into, run_train
 
-# One TensorFlow thread for each op's parallel work, in this process and in every process a test
-# starts (they inherit the environment). The suite runs two test processes on two cores, each
-# starting more: with TensorFlow's default of a thread per core, idle threads spin for work and the
-# suite spent about a fifth more CPU (test_sweeps.py with test_resume.py: 578 s of user time against
-# 466 s). The inter-op pool keeps its default: one thread there can deadlock tf.data inside a
-# tf.function (tensorflow#48418), and a Stop test timed out once with it. Read when TensorFlow
-# starts its runtime, not on import; a user's runs keep the default.
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-
 
 @pytest.fixture
 def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
