@@ -5,10 +5,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import ValidationError
+
+from blueprint.plumbing.ctrl_c import PRESSED
 
 T = TypeVar("T")
 FULL_ERROR = "HYDRA_FULL_ERROR"  # Hydra's switch: raise errors instead of printing them
@@ -67,12 +69,12 @@ def exit_on_error(work: Callable[[], T]) -> T:
     except KeyboardInterrupt as stop:
         if users_choice == "1":
             raise
-        notes = getattr(stop, "__notes__", [])
-        logging.getLogger("blueprint").warning("%s", "; ".join(["stopped (Ctrl-C)", *notes]))
-        sys.exit(128 + signal.SIGINT)
+        stopped(getattr(stop, "__notes__", []))
     except BlueprintError as err:
         line = str(err)
     except Exception as err:
+        if PRESSED.is_set() and users_choice != "1":  # a Ctrl-C Python dropped broke a step
+            stopped([])
         if not isinstance(err, HydraException) or users_choice == "1":
             raise
         line = compose_failure(err)
@@ -83,6 +85,12 @@ def exit_on_error(work: Callable[[], T]) -> T:
             os.environ[FULL_ERROR] = users_choice
     logging.getLogger("blueprint").error("%s", line)  # before Hydra set up logging: bare
     sys.exit(2)
+
+
+def stopped(notes: list[str]) -> NoReturn:
+    """Ctrl-C's line, with what the command added (how to go on), and the shell's status, 130."""
+    logging.getLogger("blueprint").warning("%s", "; ".join(["stopped (Ctrl-C)", *notes]))
+    sys.exit(128 + signal.SIGINT)
 
 
 def compose_failure(err: BaseException) -> str:

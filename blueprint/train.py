@@ -6,7 +6,6 @@ TensorFlow is imported only once a run really trains, so `--cfg job` and `--help
 
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import blueprint.resolvers  # noqa: F401  (registers ${project_root:} and ${kera
 from blueprint.components import build
 from blueprint.data.facts import check_task, load_data
 from blueprint.errors import BlueprintError, exit_on_error
+from blueprint.plumbing.ctrl_c import catch_ctrl_c
 from blueprint.plumbing.home_paths import home_expanded
 from blueprint.run_folder_guard import HYDRA_CALLBACKS
 from blueprint.sweeps.trial import SweepTrial
@@ -220,8 +220,6 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    # Ctrl-C, and the app's Stop, end the run KILLED even where this process was started with
-    # SIGINT ignored, as a non-interactive shell starts its background jobs (`make app &`).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    catch_ctrl_c()  # Ctrl-C and the app's Stop end the run KILLED, also where Python loses one
     sys.argv[1:] = home_expanded(sys.argv[1:])  # data.path=~/photos, which bash leaves as typed
     exit_on_error(main)

@@ -10,6 +10,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from blueprint.errors import FULL_ERROR, ConfigError, compose_failure, exit_on_error
+from blueprint.plumbing.ctrl_c import PRESSED
 from blueprint.schema import GROUPS, schema_for
 from blueprint.train import train
 from blueprint.validation import validate
@@ -248,3 +249,26 @@ def test_bad_data_stops_the_cli_before_anything_is_written(run_cli, tmp_path: Pa
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "inventories").exists()
     result = run_cli("data=folder")
     assert_one_line_error(result, "data.path has no value", "data.path=<value>")
+
+
+def test_an_error_after_a_dropped_ctrl_c_ends_as_the_stop_it_is(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C that Python dropped mid-step can leave Keras' state broken, so the next step
+    fails before the press is raised again: that is the stop, one line and status 130. Without
+    a press, the same error is a fault of the code and keeps its traceback."""
+    monkeypatch.delenv(FULL_ERROR, raising=False)
+
+    def broken_step() -> None:
+        raise TypeError("Failed to convert elements of (None,) to Tensor")
+
+    with pytest.raises(TypeError):
+        exit_on_error(broken_step)
+    PRESSED.set()
+    try:
+        with pytest.raises(SystemExit) as ended:
+            exit_on_error(broken_step)
+    finally:
+        PRESSED.clear()
+    assert ended.value.code == 130
+    assert [r.getMessage() for r in caplog.records] == ["stopped (Ctrl-C)"]

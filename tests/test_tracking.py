@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
 from blueprint.errors import BlueprintError, ConfigError
+from blueprint.plumbing.ctrl_c import PRESSED
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from blueprint.tracking.mlflow_run import open_experiment, tracked_run
 from blueprint.tracking.owner import ORPHAN_TAG, owner_tags
@@ -59,6 +60,17 @@ def test_a_failed_run_ends_failed_whatever_fails_while_recording_it(
     run = only_run(tmp_path)
     assert run.info.status == status
     assert type(error).__name__ in run.data.tags["error"]
+
+
+def test_an_error_after_a_dropped_ctrl_c_ends_the_run_killed(compose_cfg, tmp_path) -> None:
+    """A Ctrl-C Python dropped mid-step can break the next step: the run was stopped, not failed."""
+    PRESSED.set()
+    try:
+        with pytest.raises(TypeError), tracked_run(compose_cfg(*TINY)):
+            raise TypeError("Failed to convert elements of (None,) to Tensor")
+    finally:
+        PRESSED.clear()
+    assert only_run(tmp_path).info.status == "KILLED"
 
 
 def test_an_unusable_artifact_folder_stops_the_run_before_it_starts(tmp_path) -> None:

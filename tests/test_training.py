@@ -1,7 +1,10 @@
 """In-process training: reproducibility, failure handling and the objective a sweep receives."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import mlflow
 import pytest
@@ -124,3 +127,44 @@ def test_default_recipe_reaches_98_percent_validation_accuracy(compose_cfg) -> N
     best = train(compose_cfg())
     print(f"default recipe: best val_accuracy = {best:.4f}")
     assert best >= 0.98
+
+
+def test_a_ctrl_c_python_loses_in_a_finalizer_still_stops_training_quietly() -> None:
+    """Python drops a KeyboardInterrupt raised in a finalizer (TensorFlow runs them at every
+    step): the remembered press stops training at the next batch, and nothing is reported."""
+    import keras
+    import numpy as np
+
+    from blueprint.plumbing.ctrl_c import PRESSED, catch_ctrl_c
+    from blueprint.training.callbacks import RaiseLostCtrlC
+
+    class StopsInItsFinalizer:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler runs here and its KeyboardInterrupt is dropped
+
+    batches = keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: seen.append(1))
+    seen: list[int] = []
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    handler, hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
+    reported: list = []  # what Python reports as "Exception ignored"
+    try:
+        sys.unraisablehook = reported.append
+        catch_ctrl_c()
+        StopsInItsFinalizer()  # dropped at once
+        assert PRESSED.is_set() and reported == []
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(
+                np.zeros((64, 4)),
+                np.zeros((64, 2)),
+                batch_size=8,
+                epochs=100,
+                verbose=0,
+                callbacks=[batches, RaiseLostCtrlC()],
+            )
+        assert len(seen) == 1  # within the first step
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        sys.unraisablehook = hook
+        PRESSED.clear()

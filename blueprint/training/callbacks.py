@@ -1,4 +1,4 @@
-"""Keras callbacks: the configured ones plus the guard every run needs."""
+"""Keras callbacks: the configured ones plus the guards every run needs."""
 
 import math
 
@@ -7,6 +7,7 @@ from omegaconf import DictConfig
 
 from blueprint.components import build
 from blueprint.errors import TrainingError
+from blueprint.plumbing.ctrl_c import PRESSED
 
 
 class FailOnNonFiniteLoss(keras.callbacks.Callback):
@@ -25,9 +26,26 @@ class FailOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
+class RaiseLostCtrlC(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt at the next batch after a Ctrl-C that Python lost in a finalizer
+    (`blueprint.plumbing.ctrl_c`): a Stop ends training within a step, never later."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._raise_if_pressed()
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._raise_if_pressed()
+
+    @staticmethod
+    def _raise_if_pressed() -> None:
+        if PRESSED.is_set():
+            raise KeyboardInterrupt
+
+
 def build_callbacks(cfg: DictConfig, allowed_targets: list[str]) -> list[keras.callbacks.Callback]:
     """The `schedule` group's callback (none for schedule=none), the `callbacks` group's
-    entries in config order, then the non-finite-loss guard."""
+    entries in config order, then the guards: a non-finite loss, a lost Ctrl-C."""
     schedule = build(cfg.schedule, allowed_targets, key="schedule") if cfg.get("schedule") else None
     configured = [build(node, allowed_targets) for node in (cfg.callbacks or {}).values()]
-    return [*([schedule] if schedule is not None else []), *configured, FailOnNonFiniteLoss()]
+    guards = [FailOnNonFiniteLoss(), RaiseLostCtrlC()]
+    return [*([schedule] if schedule is not None else []), *configured, *guards]
