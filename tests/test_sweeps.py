@@ -765,28 +765,6 @@ def test_a_trial_trained_once_is_told_no_repeat_keys() -> None:
     assert "repeats:3" in repeated.override() and "repeat_reduce:'median'" in repeated.override()
 
 
-@pytest.mark.parametrize(("share", "pools"), [(1, ["1", "2"]), (3, ["3", "3"])])
-def test_a_trial_takes_its_cpu_share_but_never_a_lone_inter_op_thread(
-    share: int, pools: list[str]
-) -> None:
-    """Its slot's share of the cores for ops' parallel work; at least two inter-op threads,
-    where one can deadlock tf.data inside a tf.function (two slots on two cores: a share of 1)."""
-    node = {"study": "s", "storage": "sqlite://", "trial": 0, "parent_run_id": "p"}
-    code = (
-        "import tensorflow as tf; from omegaconf import OmegaConf; "
-        "from blueprint.sweeps.trial import SweepTrial; "
-        f"node = {{**{node!r}, 'threads': {share}}}; "
-        "cfg = OmegaConf.create({'sweep': node, 'objective': {'metric': 'val_accuracy'}}); "
-        "SweepTrial(cfg).prepare(); "
-        "print(tf.config.threading.get_intra_op_parallelism_threads(), "
-        "tf.config.threading.get_inter_op_parallelism_threads())"
-    )
-    shown = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
-    assert shown.stdout.split() == pools, shown.stderr[-2000:]
-
-
 def test_a_trial_asks_whether_it_leads_against_one_best_so_far(tmp_path: Path) -> None:
     # its evaluation pictures and its logged model follow one answer, though another slot's
     # trial may end between the two questions

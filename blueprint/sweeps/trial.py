@@ -72,9 +72,7 @@ class SweepTrial:
 
             with contextlib.suppress(RuntimeError):
                 tf.config.threading.set_intra_op_parallelism_threads(self.node.threads)
-                # never one: a lone inter-op thread can deadlock tf.data inside a tf.function
-                # (tensorflow#48418), where two slots share two cores
-                tf.config.threading.set_inter_op_parallelism_threads(max(2, self.node.threads))
+                tf.config.threading.set_inter_op_parallelism_threads(self.node.threads)
 
     def callbacks(self) -> list[Any]:
         """The callback reporting each epoch's objective to the trial (and pruning it)."""
