@@ -10,7 +10,7 @@ from typing import NoReturn, TypeVar
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import ValidationError
 
-from blueprint.plumbing.ctrl_c import PRESSED
+from blueprint.plumbing.ctrl_c import is_stop
 
 T = TypeVar("T")
 FULL_ERROR = "HYDRA_FULL_ERROR"  # Hydra's switch: raise errors instead of printing them
@@ -73,8 +73,8 @@ def exit_on_error(work: Callable[[], T]) -> T:
     except BlueprintError as err:
         line = str(err)
     except Exception as err:
-        if PRESSED.is_set() and users_choice != "1":  # a Ctrl-C Python dropped broke a step
-            stopped([])
+        if is_stop(err) and users_choice != "1":  # a Ctrl-C Python dropped broke a step
+            stopped(getattr(err, "__notes__", []))
         if not isinstance(err, HydraException) or users_choice == "1":
             raise
         line = compose_failure(err)

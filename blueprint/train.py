@@ -19,7 +19,7 @@ import blueprint.resolvers  # noqa: F401  (registers ${project_root:} and ${kera
 from blueprint.components import build
 from blueprint.data.facts import check_task, load_data
 from blueprint.errors import BlueprintError, exit_on_error
-from blueprint.plumbing.ctrl_c import catch_ctrl_c
+from blueprint.plumbing.ctrl_c import catch_ctrl_c, is_stop
 from blueprint.plumbing.home_paths import home_expanded
 from blueprint.run_folder_guard import HYDRA_CALLBACKS
 from blueprint.sweeps.trial import SweepTrial
@@ -51,8 +51,8 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
         return train_repeats(cfg, trial, train_once)
     try:
         return train_once(cfg, trial)
-    except KeyboardInterrupt as stop:  # its run ended KILLED; `exit_on_error` prints the note
-        if not trial.active and (hint := resume_hint(Path(cfg.paths.output_dir))):
+    except (KeyboardInterrupt, Exception) as stop:  # its run ended KILLED; `exit_on_error` says
+        if is_stop(stop) and not trial.active and (hint := resume_hint(Path(cfg.paths.output_dir))):
             stop.add_note(hint)
         raise
 

@@ -260,7 +260,9 @@ def test_an_error_after_a_dropped_ctrl_c_ends_as_the_stop_it_is(
     monkeypatch.delenv(FULL_ERROR, raising=False)
 
     def broken_step() -> None:
-        raise TypeError("Failed to convert elements of (None,) to Tensor")
+        fault = TypeError("Failed to convert elements of (None,) to Tensor")
+        fault.add_note("the same command goes on")  # as train and the sweep add to a stop
+        raise fault
 
     with pytest.raises(TypeError):
         exit_on_error(broken_step)
@@ -271,4 +273,6 @@ def test_an_error_after_a_dropped_ctrl_c_ends_as_the_stop_it_is(
     finally:
         PRESSED.clear()
     assert ended.value.code == 130
-    assert [r.getMessage() for r in caplog.records] == ["stopped (Ctrl-C)"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "stopped (Ctrl-C); the same command goes on"
+    ]

@@ -143,8 +143,8 @@ def test_a_ctrl_c_python_loses_in_a_finalizer_still_stops_training_quietly() -> 
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(5)  # the handler runs here and its KeyboardInterrupt is dropped
 
-    batches = keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: seen.append(1))
     seen: list[int] = []
+    batches = keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: seen.append(1))
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     model.compile("sgd", "mse")
     handler, hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
@@ -168,3 +168,30 @@ def test_a_ctrl_c_python_loses_in_a_finalizer_still_stops_training_quietly() -> 
         signal.signal(signal.SIGINT, handler)
         sys.unraisablehook = hook
         PRESSED.clear()
+
+
+def test_an_error_a_lost_ctrl_c_left_behind_still_says_how_to_resume(
+    compose_cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C lost mid-step can break Keras' state, and the stop then surfaces as another
+    error: it carries the run's resume command as a Ctrl-C does (CI once printed a bare
+    "stopped (Ctrl-C)"). Without a press the error is left as it is."""
+    import blueprint.train as entry
+    from blueprint.plumbing.ctrl_c import PRESSED
+
+    def broken_step(*_) -> float:
+        raise TypeError("Failed to convert elements of (None,) to Tensor")
+
+    monkeypatch.setattr(entry, "train_once", broken_step)
+    monkeypatch.setattr(entry, "resume_hint", lambda folder: f"resume={folder}")
+    cfg = compose_cfg()
+    with pytest.raises(TypeError) as fault:
+        train(cfg)
+    assert not hasattr(fault.value, "__notes__")
+    PRESSED.set()
+    try:
+        with pytest.raises(TypeError) as stop:
+            train(cfg)
+    finally:
+        PRESSED.clear()
+    assert stop.value.__notes__ == [f"resume={cfg.paths.output_dir}"]

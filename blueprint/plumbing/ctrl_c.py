@@ -29,6 +29,12 @@ def catch_ctrl_c() -> None:
     sys.unraisablehook = quiet_when_lost
 
 
+def is_stop(err: BaseException) -> bool:
+    """Whether `err` ends a stop: Ctrl-C itself, or any error after a Ctrl-C that Python lost
+    mid-step, which can leave Keras' state broken so that the next step fails instead."""
+    return isinstance(err, KeyboardInterrupt) or PRESSED.is_set()
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     PRESSED.set()
     raise KeyboardInterrupt

@@ -33,6 +33,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 import blueprint.resolvers  # noqa: F401  (the sweeper reads ${paths.root_dir} from the config)
 from blueprint.credentials import masked, store_reference
 from blueprint.errors import BlueprintError, SweepError, TrialPruned, compose_failure, first_line
+from blueprint.plumbing.ctrl_c import is_stop
 from blueprint.plumbing.locks import store_lock
 from blueprint.sweeps.composed_once import ComposedOnce
 from blueprint.sweeps.contract import FIXED_ATTR, TrialNode
@@ -303,7 +304,9 @@ class BlueprintSweep:
             self._run_trials(study, storage, run, checked.n_trials, space)
             run.summarize(self.settings.plots, final=True)
             status = "FINISHED"
-        except KeyboardInterrupt as stop:
+        except (KeyboardInterrupt, Exception) as stop:
+            if not is_stop(stop):
+                raise
             status = "KILLED"
             stop.add_note(
                 "the study keeps its ended trials and queues the interrupted ones again: "

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from blueprint.credentials import masked, tracking_uri
 from blueprint.errors import BlueprintError, ConfigError, TrialPruned, first_line
-from blueprint.plumbing.ctrl_c import PRESSED
+from blueprint.plumbing.ctrl_c import is_stop
 from blueprint.tracking.owner import mark_orphaned_runs, owner_tags
 from blueprint.tracking.params import OUTPUT_DIR_TAG, split_config
 from blueprint.tracking.provenance import provenance_tags
@@ -91,8 +91,7 @@ def end_failed(err: BaseException) -> bool:
 
     A server that stops answering here gets one try each, not minutes of retries.
     """
-    # KILLED too for an error that followed a Ctrl-C Python dropped (blueprint.plumbing.ctrl_c)
-    status = "KILLED" if isinstance(err, KeyboardInterrupt) or PRESSED.is_set() else "FAILED"
+    status = "KILLED" if is_stop(err) else "FAILED"
     with fail_fast_http():
         try:
             mlflow.set_tag("error", f"{type(err).__name__}: {err}"[:5000])
