@@ -13,6 +13,17 @@ from omegaconf import DictConfig
 
 from tests.helpers import compose_into, run_train
 
+# One TensorFlow thread per pool in this process and in every process a test starts (they inherit
+# the environment). The suite runs two test processes on two cores, each starting more: with
+# TensorFlow's default of a thread per core in each pool, idle threads spin for work and the suite
+# spent about a fifth more CPU (test_sweeps.py with test_resume.py: 578 s of user time against
+# 466 s; the whole suite 1071 s against 1202 s). One inter-op thread is what a sweep's two slots on
+# two cores get anyway; TensorFlow has deadlock reports for it in other patterns (tensorflow#48418),
+# none seen here. Read when TensorFlow starts its runtime, not on import; a user's runs keep the
+# default.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
 
 @pytest.fixture
 def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
