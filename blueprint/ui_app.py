@@ -7,7 +7,7 @@ evaluation: breadcrumb "Evaluations", GenAI sidebar, listed under "Evaluation ru
 `workflowType=machine_learning` holds only until the next click. The UI has no setting for the
 default, so its page gets one line of script that sets the switch to Model training where this
 browser has not chosen yet (the switch's own browser storage key, `mlflow.workflowType_v1`: not
-a public API; tests/test_mlflow_ui_runs.py fails when MLflow changes it). A user who flips the
+a public API; tests/test_mlflow_ui.py fails when MLflow changes it). A user who flips the
 switch to GenAI keeps that choice.
 """
 

@@ -104,10 +104,12 @@ def test_listed_hosts_get_through_and_logins_are_asked(server: str) -> None:
     assert status(search, f"tracking-host:{port}", (ALICE[0], "wrong-password")) == 401
 
 
-@pytest.mark.slow  # a run and a sweep through the server: about a minute
-def test_signed_in_run_and_sweep_log_and_wrong_password_writes_nothing(
+@pytest.mark.slow  # a sweep through the server: about 40 s
+def test_a_signed_in_sweep_logs_and_a_wrong_password_writes_nothing(
     server: str, tmp_path: Path
 ) -> None:
+    """A run and a sweep with a wrong password stop with one line before writing anything;
+    signed in, the sweep's parent and trials (each a run as a single run logs it) finish."""
     wrong = run_against(tmp_path / "wrong", server, (ALICE[0], "not-her-password"))
     assert_one_line_error(wrong, "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
     sweep = ["--multirun", f"hydra.sweeper.storage=sqlite:///{tmp_path}/optuna.db"]
@@ -117,8 +119,6 @@ def test_signed_in_run_and_sweep_log_and_wrong_password_writes_nothing(
     assert_one_line_error(refused, "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
     assert not (tmp_path / "optuna.db").exists(), "a refused sweep wrote its study"
 
-    ran = run_against(tmp_path / "run", server, ALICE, "experiment_name=team")
-    assert ran.returncode == 0, ran.stderr[-3000:]
     swept = run_against(
         tmp_path, server, ALICE, "experiment_name=team", *sweep, "optimizer.lr=1e-3,1e-2"
     )
@@ -129,7 +129,7 @@ def test_signed_in_run_and_sweep_log_and_wrong_password_writes_nothing(
         client = mlflow.MlflowClient(server)
         team = client.get_experiment_by_name("team")
         runs = client.search_runs([team.experiment_id])
-    assert sorted(r.info.status for r in runs) == ["FINISHED"] * 4  # the run, parent, 2 trials
+    assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3  # the parent, 2 trials
 
 
 @pytest.mark.slow  # shares the server above
