@@ -66,18 +66,15 @@ def exit_on_error(work: Callable[[], T]) -> T:
     os.environ[FULL_ERROR] = "1"  # hydra.main raises its errors here instead of printing them
     try:
         return work()
-    except KeyboardInterrupt as stop:
-        if users_choice == "1":
-            raise
-        stopped(getattr(stop, "__notes__", []))
-    except BlueprintError as err:
-        line = str(err)
-    except Exception as err:
-        if is_stop(err) and users_choice != "1":  # a Ctrl-C Python dropped broke a step
+    except (KeyboardInterrupt, Exception) as err:
+        if is_stop(err) and users_choice != "1":  # also what a Ctrl-C Python dropped broke
             stopped(getattr(err, "__notes__", []))
-        if not isinstance(err, HydraException) or users_choice == "1":
+        if isinstance(err, BlueprintError):
+            line = str(err)
+        elif isinstance(err, HydraException) and users_choice != "1":
+            line = compose_failure(err)
+        else:
             raise
-        line = compose_failure(err)
     finally:
         if users_choice is None:
             os.environ.pop(FULL_ERROR, None)

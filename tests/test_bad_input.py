@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from blueprint.errors import FULL_ERROR, ConfigError, compose_failure, exit_on_error
+from blueprint.errors import FULL_ERROR, ConfigError, TrainingError, compose_failure, exit_on_error
 from blueprint.plumbing.ctrl_c import PRESSED
 from blueprint.schema import GROUPS, schema_for
 from blueprint.train import train
@@ -251,21 +251,28 @@ def test_bad_data_stops_the_cli_before_anything_is_written(run_cli, tmp_path: Pa
     assert_one_line_error(result, "data.path has no value", "data.path=<value>")
 
 
+@pytest.mark.parametrize(
+    "error",
+    [TypeError("Failed to convert elements of (None,) to Tensor"), TrainingError("loss is nan")],
+    ids=["fault", "user-facing"],
+)
 def test_an_error_after_a_dropped_ctrl_c_ends_as_the_stop_it_is(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    error: Exception, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A Ctrl-C that Python dropped mid-step can leave Keras' state broken, so the next step
-    fails before the press is raised again: that is the stop, one line and status 130. Without
-    a press, the same error is a fault of the code and keeps its traceback."""
+    fails before the press is raised again: whatever that error is, it is the stop, one line
+    with the notes train and the sweep add to it, and status 130. Without a press the same
+    error ends as it always does."""
     monkeypatch.delenv(FULL_ERROR, raising=False)
 
     def broken_step() -> None:
-        fault = TypeError("Failed to convert elements of (None,) to Tensor")
-        fault.add_note("the same command goes on")  # as train and the sweep add to a stop
-        raise fault
+        raise error
 
-    with pytest.raises(TypeError):
+    with pytest.raises((TypeError, SystemExit)) as ended:
         exit_on_error(broken_step)
+    assert ended.type is TypeError or ended.value.code == 2
+    error.add_note("the same command goes on")  # as train and the sweep add to a stop
+    caplog.clear()
     PRESSED.set()
     try:
         with pytest.raises(SystemExit) as ended:
