@@ -4,10 +4,12 @@ One home for each, so a test and a bench build a temporary store the same way. T
 here, never from conftest; benchmarks run as `python -m bench.<name>` from the checkout.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +18,23 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 import blueprint.resolvers  # noqa: F401  (registers the resolvers conf/ uses)
+from blueprint.plumbing.ctrl_c import PRESSED
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 DOCS_PAGES = ROOT / "blueprint" / "docs" / "pages"  # the docs site's (blueprint/docs/mkdocs.yml)
 APP = ROOT / "blueprint" / "app" / "main.py"  # the trainer app's Streamlit script
+
+
+@contextlib.contextmanager
+def after_a_lost_ctrl_c() -> Iterator[None]:
+    """As after a Ctrl-C that Python dropped in a finalizer: the press remembered, nothing raised
+    (blueprint.plumbing.ctrl_c); forgotten again on the way out."""
+    PRESSED.set()
+    try:
+        yield
+    finally:
+        PRESSED.clear()
 
 
 def store_overrides(tmp: Path) -> list[str]:

@@ -10,13 +10,13 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from blueprint.errors import FULL_ERROR, ConfigError, TrainingError, compose_failure, exit_on_error
-from blueprint.plumbing.ctrl_c import PRESSED
 from blueprint.schema import GROUPS, schema_for
 from blueprint.train import train
 from blueprint.validation import validate
 from hydra_plugins.blueprint_sweeper.config import BlueprintSweeperConf
 from tests.helpers import (
     CONF_DIR,
+    after_a_lost_ctrl_c,
     assert_one_line_error,
     group_options,
     option_overrides,
@@ -273,12 +273,8 @@ def test_an_error_after_a_dropped_ctrl_c_ends_as_the_stop_it_is(
     assert ended.type is TypeError or ended.value.code == 2
     error.add_note("the same command goes on")  # as train and the sweep add to a stop
     caplog.clear()
-    PRESSED.set()
-    try:
-        with pytest.raises(SystemExit) as ended:
-            exit_on_error(broken_step)
-    finally:
-        PRESSED.clear()
+    with after_a_lost_ctrl_c(), pytest.raises(SystemExit) as ended:
+        exit_on_error(broken_step)
     assert ended.value.code == 130
     assert [r.getMessage() for r in caplog.records] == [
         "stopped (Ctrl-C); the same command goes on"

@@ -15,11 +15,10 @@ from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
 from blueprint.errors import BlueprintError, ConfigError
-from blueprint.plumbing.ctrl_c import PRESSED
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from blueprint.tracking.mlflow_run import open_experiment, tracked_run
 from blueprint.tracking.owner import ORPHAN_TAG, owner_tags
-from tests.helpers import ROOT, clean_env, error_lines, run_train
+from tests.helpers import ROOT, after_a_lost_ctrl_c, clean_env, error_lines, run_train
 
 TINY = ["model=mlp", "model.hidden_units=[16]", "diagnostics=off", "tracking.log_model=false"]
 
@@ -64,12 +63,8 @@ def test_a_failed_run_ends_failed_whatever_fails_while_recording_it(
 
 def test_an_error_after_a_dropped_ctrl_c_ends_the_run_killed(compose_cfg, tmp_path) -> None:
     """A Ctrl-C Python dropped mid-step can break the next step: the run was stopped, not failed."""
-    PRESSED.set()
-    try:
-        with pytest.raises(TypeError), tracked_run(compose_cfg(*TINY)):
-            raise TypeError("Failed to convert elements of (None,) to Tensor")
-    finally:
-        PRESSED.clear()
+    with after_a_lost_ctrl_c(), pytest.raises(TypeError), tracked_run(compose_cfg(*TINY)):
+        raise TypeError("Failed to convert elements of (None,) to Tensor")
     assert only_run(tmp_path).info.status == "KILLED"
 
 

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from blueprint.errors import TrainingError
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from blueprint.train import train
-from tests.helpers import ROOT
+from tests.helpers import ROOT, after_a_lost_ctrl_c
 
 SMALL_CNN = ["model.filters=[8,16]", "model.dense_units=[32,16]", "trainer.epochs=3"]
 
@@ -177,7 +177,6 @@ def test_an_error_a_lost_ctrl_c_left_behind_still_says_how_to_resume(
     error: it carries the run's resume command as a Ctrl-C does (CI once printed a bare
     "stopped (Ctrl-C)"). Without a press the error is left as it is."""
     import blueprint.train as entry
-    from blueprint.plumbing.ctrl_c import PRESSED
 
     def broken_step(*_) -> float:
         raise TypeError("Failed to convert elements of (None,) to Tensor")
@@ -188,10 +187,6 @@ def test_an_error_a_lost_ctrl_c_left_behind_still_says_how_to_resume(
     with pytest.raises(TypeError) as fault:
         train(cfg)
     assert not hasattr(fault.value, "__notes__")
-    PRESSED.set()
-    try:
-        with pytest.raises(TypeError) as stop:
-            train(cfg)
-    finally:
-        PRESSED.clear()
+    with after_a_lost_ctrl_c(), pytest.raises(TypeError) as stop:
+        train(cfg)
     assert stop.value.__notes__ == [f"resume={cfg.paths.output_dir}"]
