@@ -59,7 +59,8 @@ def exit_on_error(work: Callable[[], T]) -> T:
     """Runs a command's `work` (every entry point: train, predict, evaluate, export); bad input
     ends it with one line and exit status 2: a BlueprintError, or a config Hydra cannot compose
     (which it would report in 4-12 lines). Ctrl-C ends it with one line, what the command added
-    to the KeyboardInterrupt as notes (how to go on), and the shell's status for it, 130.
+    to the KeyboardInterrupt as notes (how to go on), and the shell's status for it, 130; so does
+    any error after a Ctrl-C that Python lost (`blueprint.plumbing.ctrl_c.is_stop`).
     Anything else, a fault of the code, keeps its traceback, as does everything with
     HYDRA_FULL_ERROR=1 set by the user."""
     users_choice = os.environ.get(FULL_ERROR)
