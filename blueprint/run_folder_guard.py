@@ -22,9 +22,6 @@ import blueprint.resolvers  # noqa: F401  (hydra.run.dir uses ${project_root:})
 from blueprint.errors import first_line
 
 log = logging.getLogger("blueprint.train")
-HYDRA_CALLBACKS = [
-    "blueprint.run_folder_guard.KeepEarlierRuns"
-]  # what conf/hydra/default.yaml names
 
 
 def create_or_exit(folder: Path, key: str) -> None:

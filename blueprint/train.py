@@ -19,15 +19,19 @@ import blueprint.resolvers  # noqa: F401  (registers ${project_root:} and ${kera
 from blueprint.components import build
 from blueprint.data.facts import check_task, load_data
 from blueprint.errors import BlueprintError, exit_on_error
+from blueprint.plumbing.collector import collector_paused_for_command
 from blueprint.plumbing.ctrl_c import catch_ctrl_c, is_stop
 from blueprint.plumbing.home_paths import home_expanded
-from blueprint.run_folder_guard import HYDRA_CALLBACKS
 from blueprint.sweeps.trial import SweepTrial
 from blueprint.training.backup_files import resume_hint
 from blueprint.training.distribution import Distribution, check_distribution
 from blueprint.validation import validate
 
 log = logging.getLogger(__name__)
+HYDRA_CALLBACKS = [  # what conf/hydra/default.yaml names
+    "blueprint.run_folder_guard.KeepEarlierRuns",
+    "blueprint.plumbing.collector.ResumeCollectorInSweeps",
+]
 
 
 def train(cfg: DictConfig, overrides: list[str] | None = None) -> float:
@@ -222,4 +226,5 @@ def main(cfg: DictConfig) -> float:
 if __name__ == "__main__":
     catch_ctrl_c()  # Ctrl-C and the app's Stop end the run KILLED, also where Python loses one
     sys.argv[1:] = home_expanded(sys.argv[1:])  # data.path=~/photos, which bash leaves as typed
-    exit_on_error(main)
+    with collector_paused_for_command():  # until training starts: seconds of start-up and exit
+        exit_on_error(main)

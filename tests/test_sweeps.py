@@ -2,6 +2,7 @@
 study listing and bad sweeper input. Every sweep writes into its own temporary stores."""
 
 import functools
+import gc
 import itertools
 import os
 import shutil
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import hydra
 import mlflow
 import optuna
 import pytest
@@ -126,6 +128,21 @@ def test_every_multirun_defaults_to_the_blueprint_grid_and_basic_stays_available
     assert default.sampler._target_ == "optuna.samplers.GridSampler"
     assert default.n_trials is None  # every grid point
     assert basic._target_.endswith("BasicSweeper")
+
+
+def test_every_sweep_turns_the_collector_back_on_as_it_starts() -> None:
+    # `python -m blueprint.train` starts with it off (blueprint/plumbing/collector.py); a sweep's
+    # own process, which may train nothing itself, must not go on without it.
+    with initialize_config_dir(str(CONF_DIR)):
+        cfg = compose("train", return_hydra_config=True)
+    (resume,) = [c for c in cfg.hydra.callbacks.values() if "Collector" in c._target_]
+    gc.disable()
+    try:
+        hydra.utils.instantiate(resume).on_multirun_start(config=cfg)
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
 
 
 def test_plugin_import_loads_no_heavy_library() -> None:

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from blueprint.plumbing.home_paths import home_expanded
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from blueprint.tracking.params import is_location
-from tests.helpers import run_train
+from tests.helpers import TINY, run_train
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +147,35 @@ def test_the_entry_point_imports_scikit_learn_only_for_a_source_it_splits() -> N
     code = "import sys, blueprint.train; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# The command with its start-up, training and exit watched: load_data and fit wrapped, and a
+# last atexit handler (registered first, so run last) that reports the heap Python's shutdown
+# would walk.
+COLLECTOR_WATCHED = [
+    sys.executable,
+    "-c",
+    "import atexit, gc, runpy, sys; import blueprint.data.facts as facts, "
+    "blueprint.training.fit as fitting; "
+    "atexit.register(lambda: print('at exit: unfrozen', len(gc.get_objects()), 'frozen', "
+    "gc.get_freeze_count())); "
+    "load, fit = facts.load_data, fitting.fit; "
+    "facts.load_data = lambda *a: print('loading: on', gc.isenabled()) or load(*a); "
+    "fitting.fit = lambda *a: (fit(*a), print('trained: on', gc.isenabled()))[0]; "
+    "sys.argv[0] = 'blueprint.train'; "
+    "runpy.run_module('blueprint.train', run_name='__main__', alter_sys=True)",
+]
+
+
+def test_the_collector_sleeps_through_start_up_and_exit_but_not_training(tmp_path: Path) -> None:
+    # Its passes over TensorFlow's and MLflow's objects cost 2-4 s a run (blueprint/plumbing/
+    # collector.py); training, which can run for days, collects its garbage as usual.
+    result = run_train(tmp_path, *TINY, python=COLLECTOR_WATCHED)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "loading: on False" in result.stdout
+    assert "trained: on True" in result.stdout
+    unfrozen, frozen = map(int, re.search(r"unfrozen (\d+) frozen (\d+)", result.stdout).groups())
+    assert frozen > 100_000 and unfrozen < frozen / 100, result.stdout
 
 
 def test_a_home_path_typed_after_a_dotted_key_reaches_the_config(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel
 
 from blueprint.errors import ConfigError, compose_failure, exit_on_error
+from blueprint.plumbing.collector import collector_paused_for_command
 from blueprint.plumbing.home_paths import home_expanded
 from blueprint.resolvers import PROJECT_ROOT
 from blueprint.validation import check
@@ -58,4 +59,5 @@ def run_command(
         level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
     )
     overrides = home_expanded(sys.argv[1:] if argv is None else argv)
-    exit_on_error(lambda: work(compose_command(name, overrides, schema)))
+    with collector_paused_for_command():  # until the model is loaded (`load_trained`)
+        exit_on_error(lambda: work(compose_command(name, overrides, schema)))

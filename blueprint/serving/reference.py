@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException
 import blueprint.training.metrics  # noqa: F401  (registers MeanDice: segmentation models load with it)
 from blueprint.errors import ConfigError
 from blueprint.models.heads import task_of
+from blueprint.plumbing.collector import resume_collector
 from blueprint.serving.read_only_store import existing_store
 from blueprint.tracking.outcome import CLASS_NAMES_FILE
 from blueprint.tracking.params import OUTPUT_DIR_TAG
@@ -61,16 +62,19 @@ def load_trained(
     client = existing_store(tracking_uri) if match or is_run_id else None
     try:
         if match:
-            return _registered(reference, match, client, safe_mode)
-        if is_run_id:
-            return _from_run(reference, client, safe_mode)
-        if reference.startswith("models:/"):
+            trained = _registered(reference, match, client, safe_mode)
+        elif is_run_id:
+            trained = _from_run(reference, client, safe_mode)
+        elif reference.startswith("models:/"):
             raise ConfigError(
                 "not a registered model URI: use models:/<name>/<version> or models:/<name>@<alias>"
             )
-        return _from_path(Path(reference).expanduser(), safe_mode)
+        else:
+            trained = _from_path(Path(reference).expanduser(), safe_mode)
     except ConfigError as err:  # the helpers say what is wrong; the key and value are said here
         raise ConfigError(f"{key}={reference}: {err}") from None
+    resume_collector()  # a command's start-up ends with its model loaded (plumbing/collector.py)
+    return trained
 
 
 def _registered(

@@ -6,6 +6,7 @@ from omegaconf import DictConfig
 
 from blueprint.data.pipeline import to_dataset
 from blueprint.data.splits import ImageData
+from blueprint.plumbing.collector import resume_collector
 from blueprint.training.backup import skip_epochs
 from blueprint.validation import check_objective_metric
 
@@ -38,6 +39,7 @@ def fit(
     """`global_batch`: a step's images over all replicas (see `Distribution.global_batch`).
     `epochs_done`: epochs a backup restores (the backup callback among `callbacks` restores
     them); the data order resumes at the next one. `augment_with_masks`: see `to_dataset`."""
+    resume_collector()  # a command's start-up ends here (blueprint/plumbing/collector.py)
     train = to_dataset(
         data.train, global_batch, trainer.seed, augment_with_masks=augment_with_masks
     )
