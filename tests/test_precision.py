@@ -112,19 +112,26 @@ def export_run(run_id: str, uri: str, name: str, output: Path) -> dict[str, floa
     return child.data.metrics
 
 
-@pytest.mark.slow  # two digits runs, a third from the first's weights, two exports: ~60 s
+# The seeds whose mean is compared: one seed's pair differs by up to about a point either way
+# (+1.1, -0.4 and +0.7 points for these on a CPU with native bfloat16; 270 validation images, 0.37
+# points each), as two seeds' float32 runs do.
+SEEDS = (42, 1, 2)
+
+
+@pytest.mark.slow  # six digits runs, a seventh from the first's weights, two exports: ~80 s
 def test_mixed_bfloat16_learns_the_digits_as_float32_does_and_exports(
     compose_cfg, tmp_path: Path
 ) -> None:
     common = [*SMALL_CNN, "trainer.epochs=8", "trainer.verbose=0", "trainer.deterministic=true"]
-    full = train(compose_cfg(*common))
-    mixed = train(compose_cfg(*common, "trainer.precision=mixed_bfloat16"))
-    assert full > 0.9 and abs(mixed - full) <= 0.01, (full, mixed)
+    mixed_precision = "trainer.precision=mixed_bfloat16"
+    full = [train(compose_cfg(*common, f"trainer.seed={seed}")) for seed in SEEDS]
+    mixed = [train(compose_cfg(*common, f"trainer.seed={seed}", mixed_precision)) for seed in SEEDS]
+    assert min(full) > 0.9 and abs(np.mean(mixed) - np.mean(full)) <= 0.01, (full, mixed)
     assert keras.config.dtype_policy().name == "float32"
     uri = compose_cfg().tracking.uri
     client = MlflowClient(uri)
     runs = client.search_runs(["1"], order_by=["attributes.start_time ASC"])
-    full_id, mixed_id = (run.info.run_id for run in runs)
+    full_id, mixed_id = runs[0].info.run_id, runs[len(SEEDS)].info.run_id
     assert client.get_run(mixed_id).data.params["trainer.precision"] == "mixed_bfloat16"
 
     trained = load_trained(mixed_id, uri)
@@ -134,9 +141,9 @@ def test_mixed_bfloat16_learns_the_digits_as_float32_does_and_exports(
         assert metrics["agreement"] == 1.0, (name, metrics)
 
     # a mixed model started from a float32 run's weights: its first epoch is already trained
-    warm_start = (*common[:-2], "trainer.epochs=1", "trainer.precision=mixed_bfloat16")
+    warm_start = (*common[:-2], "trainer.epochs=1", mixed_precision)
     first_epoch = train(compose_cfg(*warm_start, f"model.initial_weights={full_id}"))
-    assert first_epoch >= full - 0.02
+    assert first_epoch >= full[0] - 0.02
 
 
 @pytest.mark.parametrize(

@@ -33,11 +33,13 @@ from tests.test_schedules import StopAfter
 from tests.test_warm_models import trial_config, trial_model
 
 # Deterministic, no early stopping (its restored weights would hide a difference), small batches
-# so that an epoch lasts long enough to be interrupted.
+# so that an epoch lasts long enough to be interrupted, and a backup every epoch: paced by its
+# share of the training time, a run whose first save took long backs up no later epoch.
 RECIPE = (
     "trainer.epochs=5",
     "trainer.deterministic=true",
     "trainer.batch_size=8",
+    "trainer.backup_share=1",
     "callbacks=none",
     "diagnostics=off",
     "trainer.verbose=0",
