@@ -18,12 +18,11 @@ RESUMABLE = ("KILLED", "FAILED")  # a training run that stopped before its end, 
 
 def run_lines(uri: str, experiment: str | None, limit: int) -> list[str]:
     """A header and one row per run, newest first; [] when the store holds none."""
-    from mlflow import MlflowClient
-
     from blueprint.tracking.owner import mark_orphaned_runs
     from blueprint.tracking.params import OUTPUT_DIR_TAG
+    from blueprint.tracking.store_opening import locked_client
 
-    client = MlflowClient(uri)
+    client = locked_client(uri)  # a first run may be creating the tables right now
     experiments = {e.experiment_id: e.name for e in client.search_experiments()}
     if experiment is not None:
         experiments = {i: n for i, n in experiments.items() if n == experiment}

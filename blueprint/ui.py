@@ -84,6 +84,18 @@ def latest_experiment_id(db: Path) -> str | None:
     return str(row[0]) if row else None
 
 
+def create_tables(db: Path) -> None:
+    """Gives a store with no run yet its tables, in a short-lived process, under the setup lock
+    a run takes: `mlflow server` creates them without it, and a run starting on the new store at
+    that moment would create them too, one of the two failing ("table ... already exists")."""
+    setup = "import os, blueprint.tracking.store_opening as s; s.locked_client(os.environ['URI'])"
+    env = {**os.environ, "URI": f"sqlite:///{db}"}
+    done = subprocess.run([sys.executable, "-c", setup], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        cause = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BlueprintError(f"cannot create MLflow's tables in {db}: {cause}")
+
+
 def runs_url(host: str, port: int, experiment_id: str | None) -> str:
     base = f"http://{host}:{port}/"
     return base + RUNS_VIEW.format(id=experiment_id) if experiment_id else base
@@ -168,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.backend is None:
             check_store(store)
             experiment_id = latest_experiment_id(db)
+            if experiment_id is None:
+                create_tables(db)
         elif not store.is_dir():
             raise BlueprintError(f"{store} is not a folder: point --store at the artifacts' folder")
         env = auth_env(store, args.auth_default, args.admin_password_file) if args.auth else {}

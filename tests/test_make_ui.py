@@ -14,7 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import mlflow
+import pytest
 
+from blueprint.plumbing.locks import lock_beside
+from blueprint.plumbing.sqlite_files import table_names
 from blueprint.tracking.owner import PID_TAG, owner_tags
 from tests.helpers import DOCS_PAGES, ROOT, free_port
 from tests.servers import foreground_job
@@ -111,3 +114,37 @@ def test_ui_refuses_a_store_file_of_another_program_untouched(tmp_path) -> None:
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "not an MLflow store" in result.stderr and "STORE=" in result.stderr
     assert store.read_bytes() == before
+
+
+@pytest.mark.slow  # waits 8 s on a held lock, then a server start: CI runs it
+def test_ui_on_a_new_store_waits_for_a_run_creating_its_tables(tmp_path) -> None:
+    """`make ui &` then a first run, on a fresh folder: `mlflow server` would create the tables
+    beside the run, and one of the two fails. Here the run holds the setup lock (the test holds it
+    for the run) and the UI touches no table until it is released."""
+    db, port = tmp_path / "mlflow.db", free_port()
+    with lock_beside(db):
+        server = subprocess.Popen(
+            [sys.executable, "-m", "blueprint.ui", "--store", str(tmp_path), "--port", str(port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            time.sleep(8)  # the UI answers in seconds when nothing holds it back
+            assert server.poll() is None, server.stderr.read()
+            assert not db.exists() or not table_names(db), "tables created beside the run's"
+        except BaseException:
+            server.kill()
+            raise
+    try:
+        body = wait_for_answer(
+            f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=10", 90
+        )
+        assert body is not None, "the MLflow UI did not answer within 90 s of the lock's release"
+        assert [e["name"] for e in body["experiments"]] == ["Default"]
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, printed = server.communicate(timeout=30)
+    assert "Traceback" not in printed, printed

@@ -18,9 +18,8 @@ from blueprint.errors import BlueprintError, ConfigError
 from blueprint.tracking.epoch_logger import epoch_metric_key
 from blueprint.tracking.mlflow_run import open_experiment, tracked_run
 from blueprint.tracking.owner import ORPHAN_TAG, owner_tags
-from tests.helpers import ROOT, after_a_lost_ctrl_c, clean_env, error_lines, run_train
-
-TINY = ["model=mlp", "model.hidden_units=[16]", "diagnostics=off", "tracking.log_model=false"]
+from blueprint.tracking.store_opening import locked_client
+from tests.helpers import ROOT, TINY, after_a_lost_ctrl_c, clean_env, error_lines, run_train
 
 
 def tracking_cfg(tmp: Path, **overrides: str):
@@ -135,13 +134,15 @@ def test_ctrl_c_ends_a_run_killed_even_when_started_with_sigint_ignored(tmp_path
 
 
 def _wait_for_an_epoch(tmp: Path, timeout: float) -> str:
-    """The id of the first run in `tmp`'s store once it has logged an epoch."""
-    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    """The id of the first run in `tmp`'s store once it has logged an epoch (read as the app
+    reads it, by a client made under the store's setup lock)."""
+    uri = f"sqlite:///{tmp}/mlflow.db"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(1)
         if not (tmp / "mlflow.db").exists():
             continue
+        client = locked_client(uri)
         runs = client.search_runs(
             [e.experiment_id for e in client.search_experiments()],
             f"metrics.`{epoch_metric_key('loss')}` > 0",
@@ -276,6 +277,7 @@ def test_a_store_dead_to_the_end_trains_every_epoch_then_says_so(tmp_path) -> No
         tmp_path,
         *TINY,
         "trainer.epochs=4",
+        "trainer.verbose=2",  # Keras' line per epoch, counted below
         f"hydra.run.dir={folder}",
         "allowed_targets=[blueprint.*,keras.*,tests.*]",
         breaker,

@@ -8,18 +8,16 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
-from blueprint.tracking.store_opening import guarded_open, store_file
+from blueprint.tracking.store_opening import locked_client, store_file
 from blueprint.ui import RUN_VIEW
 
 
 def _client(uri: str) -> MlflowClient | None:
-    """A client on an existing store, opened under the lock a training run holds while it
-    creates the store's tables (opening it then would migrate it twice at once)."""
+    """A client on an existing store; None before the first run has made it."""
     file = store_file(uri)
     if file is not None and not file.is_file():
         return None
-    with guarded_open(uri):
-        return MlflowClient(uri)  # which sets the store up (its tables) as it is made
+    return locked_client(uri)
 
 
 def run_named(uri: str, experiment: str, name: str) -> Run | None:

@@ -5,6 +5,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -12,6 +13,9 @@ from blueprint.credentials import TRACKING_PASSWORD_ENV, TRACKING_USER_ENV, mask
 from blueprint.errors import BlueprintError, first_line
 from blueprint.plumbing.locks import database_lock, lock_beside
 from blueprint.plumbing.sqlite_files import MLFLOW_TABLES, check_owner, sqlite_path
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
 @contextmanager
@@ -66,6 +70,15 @@ def guarded_open(uri: str) -> AbstractContextManager[None]:
         return database_lock(uri)
     check_owner(path, "MLflow", MLFLOW_TABLES, "tracking.uri (or MLFLOW_TRACKING_URI)")
     return lock_beside(path)
+
+
+def locked_client(uri: str) -> "MlflowClient":
+    """A client on the store at `uri`, made under the lock a run holds while it creates the
+    store's tables: made mid-way, the client would create them too, and one of the two fails."""
+    from mlflow import MlflowClient
+
+    with guarded_open(uri):
+        return MlflowClient(uri)  # which creates or upgrades the tables as it is made
 
 
 def check_artifact_folder(location: str, fix: str) -> None:
