@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> None:
     except BlueprintError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # e.g. while a run holds the new store's setup lock
+        print("MLflow UI: stopped (Ctrl-C) before it started", file=sys.stderr)
+        sys.exit(130)
     backend = args.backend or f"sqlite:///{db}"
     print(f"MLflow UI: {runs_url(args.host, args.port, experiment_id)}  (Ctrl-C stops it)")
     print(f"runs in {masked(backend)}; clients may call it {args.allowed_hosts}")

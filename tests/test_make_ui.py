@@ -148,3 +148,24 @@ def test_ui_on_a_new_store_waits_for_a_run_creating_its_tables(tmp_path) -> None
         server.send_signal(signal.SIGINT)
         _, printed = server.communicate(timeout=30)
     assert "Traceback" not in printed, printed
+
+
+def test_ctrl_c_while_the_ui_waits_on_a_new_store_ends_it_at_once(tmp_path) -> None:
+    """Waiting on a run's set-up lock is still Ctrl-C-able: one line, the shell's status 130, and
+    the store left to the run."""
+    db = tmp_path / "mlflow.db"
+    with lock_beside(db):
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "blueprint.ui", "--store", str(tmp_path), "--port", "1"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(4)  # imported, and waiting on the lock
+        waiting.send_signal(signal.SIGINT)
+        printed, complaint = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130, complaint
+    assert complaint.strip() == "MLflow UI: stopped (Ctrl-C) before it started"
+    assert printed == ""
+    assert not db.exists() or not table_names(db)
