@@ -200,6 +200,14 @@ def test_a_sqlite_file_of_another_program_is_refused_untouched(tmp_path) -> None
     assert result.returncode == 2
     lines = error_lines(result)
     assert len(lines) == 1 and "not an MLflow store" in lines[0] and "tracking.uri" in lines[0]
+    listing = subprocess.run(  # `make runs` on it
+        [sys.executable, "-m", "blueprint.runs", "--uri", f"sqlite:///{store}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listing.returncode == 2 and "not an MLflow store" in listing.stderr, listing.stderr
     assert store.read_bytes() == before
 
 
