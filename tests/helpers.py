@@ -109,6 +109,11 @@ def train_cmd(tmp: Path, *overrides: str, python: list[str] | None = None) -> li
     ]
 
 
+def ui_cmd(store: Path, port: int) -> list[str]:
+    """`python -m blueprint.ui` (what `make ui` runs) over the mlflow.db in folder `store`."""
+    return [sys.executable, "-m", "blueprint.ui", "--store", str(store), "--port", str(port)]
+
+
 def run_train(
     tmp: Path,
     *overrides: str,

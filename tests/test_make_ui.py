@@ -8,7 +8,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from blueprint.plumbing.locks import lock_beside
 from blueprint.plumbing.sqlite_files import table_names
 from blueprint.tracking.owner import PID_TAG, owner_tags
-from tests.helpers import DOCS_PAGES, ROOT, free_port
+from tests.helpers import DOCS_PAGES, ROOT, free_port, ui_cmd
 from tests.servers import foreground_job
 
 
@@ -104,7 +103,7 @@ def test_ui_refuses_a_store_file_of_another_program_untouched(tmp_path) -> None:
         connection.execute("CREATE TABLE notes (body TEXT)")
     before = store.read_bytes()
     result = subprocess.run(
-        [sys.executable, "-m", "blueprint.ui", "--store", str(tmp_path), "--port", "1"],
+        ui_cmd(tmp_path, 1),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -124,7 +123,7 @@ def test_ui_on_a_new_store_waits_for_a_run_creating_its_tables(tmp_path) -> None
     db, port = tmp_path / "mlflow.db", free_port()
     with lock_beside(db):
         server = subprocess.Popen(
-            [sys.executable, "-m", "blueprint.ui", "--store", str(tmp_path), "--port", str(port)],
+            ui_cmd(tmp_path, port),
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -152,7 +151,7 @@ def test_ctrl_c_while_the_ui_waits_on_a_new_store_ends_it_at_once(tmp_path) -> N
     db = tmp_path / "mlflow.db"
     with lock_beside(db):
         waiting = subprocess.Popen(
-            [sys.executable, "-m", "blueprint.ui", "--store", str(tmp_path), "--port", "1"],
+            ui_cmd(tmp_path, 1),
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

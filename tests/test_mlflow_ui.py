@@ -9,7 +9,6 @@ Screenshots land in each test's tmp dir."""
 
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from blueprint.ui import RUN_VIEW
-from tests.helpers import ROOT, TINY, free_port, run_train, write_image_folder
+from tests.helpers import ROOT, TINY, free_port, run_train, ui_cmd, write_image_folder
 
 pytestmark = pytest.mark.slow  # trains three runs and a 4-trial sweep, then drives a browser
 
@@ -73,7 +72,7 @@ def ui_url(store: Path):
     """Starts `python -m blueprint.ui` (what `make ui` runs) and yields the address it prints."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "blueprint.ui", "--store", str(store), "--port", str(port)],
+        ui_cmd(store, port),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
