@@ -26,9 +26,10 @@ class FailOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
-class RaiseLostCtrlC(keras.callbacks.Callback):
-    """Raises KeyboardInterrupt at the next batch after a Ctrl-C that Python lost in a finalizer
-    (`blueprint.plumbing.ctrl_c`): a Stop ends training within a step, never later."""
+class RaiseCtrlCAtBatchEnd(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt at the next batch's end after a Ctrl-C that training deferred or
+    Python lost in a finalizer (`blueprint.plumbing.ctrl_c`): a Stop ends training within a
+    step (of `trainer.steps_per_execution` batches), never later."""
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._raise_if_pressed()
@@ -44,8 +45,8 @@ class RaiseLostCtrlC(keras.callbacks.Callback):
 
 def build_callbacks(cfg: DictConfig, allowed_targets: list[str]) -> list[keras.callbacks.Callback]:
     """The `schedule` group's callback (none for schedule=none), the `callbacks` group's
-    entries in config order, then the guards: a non-finite loss, a lost Ctrl-C."""
+    entries in config order, then the guards: a non-finite loss, a Ctrl-C."""
     schedule = build(cfg.schedule, allowed_targets, key="schedule") if cfg.get("schedule") else None
     configured = [build(node, allowed_targets) for node in (cfg.callbacks or {}).values()]
-    guards = [FailOnNonFiniteLoss(), RaiseLostCtrlC()]
+    guards = [FailOnNonFiniteLoss(), RaiseCtrlCAtBatchEnd()]
     return [*([schedule] if schedule is not None else []), *configured, *guards]

@@ -7,6 +7,7 @@ from omegaconf import DictConfig
 from blueprint.data.pipeline import to_dataset
 from blueprint.data.splits import ImageData
 from blueprint.plumbing.collector import resume_collector
+from blueprint.plumbing.ctrl_c import ctrl_c_at_batch_ends
 from blueprint.training.backup import skip_epochs
 from blueprint.validation import check_objective_metric
 
@@ -44,15 +45,16 @@ def fit(
         data.train, global_batch, trainer.seed, augment_with_masks=augment_with_masks
     )
     skip_epochs(train, epochs_done)
-    return model.fit(
-        train,
-        validation_data=to_dataset(data.val, global_batch),
-        epochs=trainer.epochs,
-        callbacks=callbacks,
-        class_weight=class_weights(data) if trainer.class_weight == "balanced" else None,
-        verbose=trainer.verbose,
-        shuffle=False,  # the training dataset reshuffles itself, seeded
-    )
+    with ctrl_c_at_batch_ends():  # raised inside TensorFlow's C++, it could crash the process
+        return model.fit(
+            train,
+            validation_data=to_dataset(data.val, global_batch),
+            epochs=trainer.epochs,
+            callbacks=callbacks,
+            class_weight=class_weights(data) if trainer.class_weight == "balanced" else None,
+            verbose=trainer.verbose,
+            shuffle=False,  # the training dataset reshuffles itself, seeded
+        )
 
 
 def class_weights(data: ImageData) -> dict[int, float]:
