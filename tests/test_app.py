@@ -3,6 +3,7 @@ and the Train page in headless Chromium, which takes the screenshots the docs sh
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -159,6 +160,16 @@ def test_a_run_that_fails_as_it_starts_gives_its_one_line_and_leaves_no_file(tmp
     job.process.wait(timeout=120)
     assert job.error().startswith(f"data.path={bad} is not a readable .npz file"), job.printed()
     assert not list(scratch.iterdir()), "the run's output was left behind"
+
+
+def test_a_run_ended_by_a_signal_says_so_not_its_last_log_line(tmp_path):
+    # A crash or the out-of-memory killer leaves no line of the run's own: the app showed
+    # whatever it had logged last ("data: digits, ...") as its error.
+    job = TrainingJob.start([*store_overrides(tmp_path), "model=mlp", *LONG.split()])
+    job.process.send_signal(signal.SIGKILL)
+    job.process.wait(timeout=60)
+    assert not job.stopped
+    assert job.error().startswith("the training process was ended by SIGKILL"), job.printed()
 
 
 def test_a_stopped_run_reads_stopped_once_mlflow_has_it_killed_while_its_process_exits(tmp_path):

@@ -145,9 +145,16 @@ class TrainingJob:
             self.stopping = True
 
     def error(self) -> str | None:
-        """The one line a failed run printed last (its config error, or the exception)."""
+        """The one line a failed run printed last (its config error, or the exception); for a
+        process a signal ended, which printed nothing of it, the signal."""
         if self.running or self.process.returncode == 0:
             return None
+        if self.process.returncode < 0:  # the kernel's out-of-memory SIGKILL, a crash's SIGSEGV
+            name = signal.Signals(-self.process.returncode).name
+            return (
+                f"the training process was ended by {name} (out of memory, a crash, or a kill) "
+                "and could say nothing; the next run marks its MLflow run KILLED"
+            )
         lines = [line for line in self.printed().splitlines() if line.strip()]
         for line in reversed(lines):
             if "ERROR" in line or "Error" in line:
