@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import mlflow
 import pytest
@@ -129,11 +130,37 @@ def test_default_recipe_reaches_98_percent_validation_accuracy(compose_cfg) -> N
     assert best >= 0.98
 
 
+@pytest.fixture
+def ctrl_c_handling_restored() -> Iterator[None]:
+    """pytest's SIGINT handler and unraisable hook back after a test installs blueprint's
+    (`catch_ctrl_c`), and no press remembered."""
+    from blueprint.plumbing.ctrl_c import PRESSED
+
+    handler, hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        sys.unraisablehook = hook
+        PRESSED.clear()
+
+
+def fit_a_tiny_model(callbacks: list) -> None:
+    """100 epochs of 8 one-step batches of a one-layer model: long enough to be stopped in."""
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse", steps_per_execution=1)
+    images, targets = np.zeros((64, 4)), np.zeros((64, 2))
+    model.fit(images, targets, batch_size=8, epochs=100, verbose=0, callbacks=callbacks)
+
+
+@pytest.mark.usefixtures("ctrl_c_handling_restored")
 def test_a_ctrl_c_python_loses_in_a_finalizer_still_stops_training_quietly() -> None:
     """Python drops a KeyboardInterrupt raised in a finalizer (TensorFlow runs them at every
     step): the remembered press stops training at the next batch, and nothing is reported."""
     import keras
-    import numpy as np
 
     from blueprint.plumbing.ctrl_c import PRESSED, catch_ctrl_c
     from blueprint.training.callbacks import RaiseCtrlCAtBatchEnd
@@ -145,38 +172,23 @@ def test_a_ctrl_c_python_loses_in_a_finalizer_still_stops_training_quietly() -> 
 
     seen: list[int] = []
     batches = keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: seen.append(1))
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    model.compile("sgd", "mse")
-    handler, hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
     reported: list = []  # what Python reports as "Exception ignored"
-    try:
-        sys.unraisablehook = reported.append
-        catch_ctrl_c()
-        StopsInItsFinalizer()  # dropped at once
-        assert PRESSED.is_set() and reported == []
-        with pytest.raises(KeyboardInterrupt):
-            model.fit(
-                np.zeros((64, 4)),
-                np.zeros((64, 2)),
-                batch_size=8,
-                epochs=100,
-                verbose=0,
-                callbacks=[batches, RaiseCtrlCAtBatchEnd()],
-            )
-        assert len(seen) == 1  # within the first step
-    finally:
-        signal.signal(signal.SIGINT, handler)
-        sys.unraisablehook = hook
-        PRESSED.clear()
+    sys.unraisablehook = reported.append
+    catch_ctrl_c()
+    StopsInItsFinalizer()  # dropped at once
+    assert PRESSED.is_set() and reported == []
+    with pytest.raises(KeyboardInterrupt):
+        fit_a_tiny_model([batches, RaiseCtrlCAtBatchEnd()])
+    assert len(seen) == 1  # within the first step
 
 
+@pytest.mark.usefixtures("ctrl_c_handling_restored")
 @pytest.mark.parametrize("presses", [1, 2])
 def test_ctrl_c_in_training_waits_for_the_batch_end_unless_pressed_twice(presses: int) -> None:
     """Raised inside TensorFlow's C++, a KeyboardInterrupt could crash the process (a segfault,
     seen once in CI): while a model trains, a first press is raised at the batch's end, where
     only Keras' Python runs; a second one at once."""
     import keras
-    import numpy as np
 
     from blueprint.plumbing.ctrl_c import PRESSED, catch_ctrl_c, ctrl_c_at_batch_ends
     from blueprint.training.callbacks import RaiseCtrlCAtBatchEnd
@@ -192,43 +204,25 @@ def test_ctrl_c_in_training_waits_for_the_batch_end_unless_pressed_twice(presses
     pressing = keras.callbacks.LambdaCallback(on_train_batch_begin=press_in_batch_two)
     ended: list[int] = []
     batches = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: ended.append(b))
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    model.compile("sgd", "mse", steps_per_execution=1)
-    handler = signal.getsignal(signal.SIGINT)
-    try:
-        catch_ctrl_c()
-        with pytest.raises(KeyboardInterrupt), ctrl_c_at_batch_ends():
-            model.fit(
-                np.zeros((64, 4)),
-                np.zeros((64, 2)),
-                batch_size=8,
-                epochs=100,
-                verbose=0,
-                callbacks=[pressing, batches, RaiseCtrlCAtBatchEnd()],
-            )
-        assert PRESSED.is_set()
-        if presses == 1:
-            assert went_on == [2] and ended == [0, 1, 2]  # the batch ended, no later one began
-        else:
-            assert went_on == [] and ended == [0, 1]
-    finally:
-        signal.signal(signal.SIGINT, handler)
-        PRESSED.clear()
+    catch_ctrl_c()
+    with pytest.raises(KeyboardInterrupt), ctrl_c_at_batch_ends():
+        fit_a_tiny_model([pressing, batches, RaiseCtrlCAtBatchEnd()])
+    assert PRESSED.is_set()
+    if presses == 1:
+        assert went_on == [2] and ended == [0, 1, 2]  # the batch ended, no later one began
+    else:
+        assert went_on == [] and ended == [0, 1]
 
 
+@pytest.mark.usefixtures("ctrl_c_handling_restored")
 def test_a_ctrl_c_after_the_last_batch_is_raised_as_training_ends() -> None:
-    from blueprint.plumbing.ctrl_c import PRESSED, catch_ctrl_c, ctrl_c_at_batch_ends
+    from blueprint.plumbing.ctrl_c import catch_ctrl_c, ctrl_c_at_batch_ends
 
-    handler = signal.getsignal(signal.SIGINT)
-    try:
-        catch_ctrl_c()
-        with pytest.raises(KeyboardInterrupt), ctrl_c_at_batch_ends():
-            os.kill(os.getpid(), signal.SIGINT)  # as the last epoch's end work runs
-            finished = True
-        assert finished  # the work went on to its end, then the press was raised
-    finally:
-        signal.signal(signal.SIGINT, handler)
-        PRESSED.clear()
+    catch_ctrl_c()
+    with pytest.raises(KeyboardInterrupt), ctrl_c_at_batch_ends():
+        os.kill(os.getpid(), signal.SIGINT)  # as the last epoch's end work runs
+        finished = True
+    assert finished  # the work went on to its end, then the press was raised
 
 
 def test_an_error_a_lost_ctrl_c_left_behind_still_says_how_to_resume(
